@@ -1,0 +1,140 @@
+// The one deployment spec every target reads (AWS CDK, Azure and GCP Pulumi, local compose).
+// Parsed with zod; every default lives here, once; errors name the field that is wrong.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export const TARGETS = ['local', 'aws', 'azure', 'gcp'] as const;
+export type Target = (typeof TARGETS)[number];
+
+export const VARIANTS = ['inference', 'proxy'] as const;
+export type Variant = (typeof VARIANTS)[number];
+
+/** Per-target defaults: the GPU each cloud offers for the inference variant, and a region that has it. */
+export const TARGET_DEFAULTS: Readonly<Record<Target, { gpuType: string; region: string }>> = {
+  local: { gpuType: 'none', region: 'local' },
+  // 1x NVIDIA T4 (16 GB), 4 vCPU, 16 GiB: the cheapest ECS GPU instance that fits GPT-2 many times over.
+  aws: { gpuType: 'g4dn.xlarge', region: 'us-east-1' },
+  // Serverless T4 workload profile of Azure Container Apps.
+  azure: { gpuType: 'Consumption-GPU-NC8as-T4', region: 'swedencentral' },
+  // Cloud Run GPU: one L4 per instance.
+  gcp: { gpuType: 'nvidia-l4', region: 'us-central1' },
+};
+
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{1,22}[a-z0-9]$/, 'must be 3-24 characters: lowercase letters, digits and hyphens, starting with a letter');
+
+export const deploymentSpecSchema = z
+  .object({
+    /** Prefix of every resource name. */
+    name: dnsLabel,
+    target: z.enum(TARGETS),
+    variant: z.enum(VARIANTS).default('inference'),
+    region: z.string().min(1).optional(),
+    model: z
+      .object({
+        /** Hugging Face repository of a GPT-2 family ONNX export, fetched into the image or at start. */
+        id: z.string().min(1).default('onnx-community/gpt2'),
+        revision: z.string().min(1).default('main'),
+        /** Name clients send as `model`. */
+        servedName: z.string().min(1).default('gpt2'),
+      })
+      .prefault({}),
+    compute: z
+      .object({
+        /** AWS instance type, Azure workload profile type, or GCP accelerator; per-target default. */
+        gpuType: z.string().min(1).optional(),
+        /** Capacity: spot/preemptible instances where the target supports them (AWS). */
+        spot: z.boolean().default(false),
+        /** With spot: instances always kept on-demand. */
+        onDemandBase: z.number().int().min(0).default(1),
+      })
+      .prefault({}),
+    scaling: z
+      .object({
+        /** 0 allows scale to zero where the target supports it (Azure, GCP). */
+        minReplicas: z.number().int().min(0).default(1),
+        maxReplicas: z.number().int().min(1).max(100).default(4),
+        /** In-flight requests one replica serves before the autoscaler adds another. */
+        targetConcurrency: z.number().int().min(1).max(1000).default(8),
+        /** Requests per replica per minute for request-count scaling (AWS ALB). */
+        requestsPerReplicaPerMinute: z.number().int().min(1).default(600),
+      })
+      .prefault({})
+      .refine((s) => s.maxReplicas >= s.minReplicas, {
+        message: 'maxReplicas must be >= minReplicas',
+        path: ['maxReplicas'],
+      }),
+    endpoint: z
+      .object({
+        /** false: reachable only inside the network (AWS internal ALB) or by authorized callers (GCP IAM). */
+        public: z.boolean().default(true),
+        domainName: z.string().min(1).optional(),
+        /** AWS ACM certificate ARN for HTTPS on the load balancer. */
+        certificateArn: z.string().startsWith('arn:', 'must be an ACM certificate ARN').optional(),
+      })
+      .prefault({}),
+    /** Where alarms go (email subscription to the alarm topic). */
+    alarmEmail: z.email().optional(),
+    /** A prebuilt image to deploy; when absent the stack builds the repository's Dockerfile. */
+    image: z.string().min(1).optional(),
+    proxy: z
+      .object({
+        upstreamBaseUrl: z.url().default('https://api.openai.com/v1'),
+        /** Existing secret holding the OpenAI key (ARN / Key Vault secret URI / Secret Manager id); else one is created empty. */
+        openaiKeySecret: z.string().min(1).optional(),
+      })
+      .prefault({}),
+    /** Seconds a replica drains in-flight requests after SIGTERM before it exits. */
+    drainSeconds: z.number().int().min(1).max(600).default(30),
+    tags: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+export type DeploymentSpecInput = z.input<typeof deploymentSpecSchema>;
+
+/** A validated spec with every default filled in, including the per-target ones. */
+export type DeploymentSpec = Omit<z.output<typeof deploymentSpecSchema>, 'region' | 'compute'> & {
+  readonly region: string;
+  readonly compute: z.output<typeof deploymentSpecSchema>['compute'] & { readonly gpuType: string };
+};
+
+export class SpecError extends Error {
+  override readonly name = 'SpecError';
+}
+
+/** Validates `input`; throws SpecError whose message lists every wrong field by its path. */
+export function parseDeploymentSpec(input: unknown, source = 'spec'): DeploymentSpec {
+  const result = deploymentSpecSchema.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+      return `  ${path}: ${issue.message}`;
+    });
+    throw new SpecError(`${source} is not a valid deployment spec:\n${problems.join('\n')}`);
+  }
+  const spec = result.data;
+  const defaults = TARGET_DEFAULTS[spec.target];
+  return {
+    ...spec,
+    region: spec.region ?? defaults.region,
+    compute: { ...spec.compute, gpuType: spec.compute.gpuType ?? defaults.gpuType },
+  };
+}
+
+/** Reads and validates a JSON spec file. */
+export function loadDeploymentSpec(path: string): DeploymentSpec {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new SpecError(`cannot read spec file ${path}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SpecError(`spec file ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseDeploymentSpec(json, path);
+}

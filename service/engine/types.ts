@@ -1,0 +1,114 @@
+// The engine's public contract: what a caller (the inference backend) hands in and gets back.
+// Everything here is plain data; the scheduler, sampler and model live behind `Engine`.
+
+/** Validated, immutable sampling and stopping parameters of one request (see params.ts). */
+export interface SamplingParams {
+  /** Tokens to generate at most per choice (>= 1). */
+  readonly maxTokens: number;
+  /** 0 means greedy. */
+  readonly temperature: number;
+  /** 0 disables top-k. */
+  readonly topK: number;
+  /** 1 disables nucleus sampling. */
+  readonly topP: number;
+  /** 0 disables min-p. */
+  readonly minP: number;
+  /** 1 disables the multiplicative (CTRL-style) repetition penalty. */
+  readonly repetitionPenalty: number;
+  /** OpenAI-style additive penalties on generated tokens, -2..2. */
+  readonly presencePenalty: number;
+  readonly frequencyPenalty: number;
+  /** Token id -> bias added to its logit (-100..100; -100 bans, 100 forces). */
+  readonly logitBias: ReadonlyMap<number, number>;
+  /** Same seed and same request -> same output. Undefined: nondeterministic. */
+  readonly seed: number | undefined;
+  /** Independent choices to return (>= 1). */
+  readonly n: number;
+  /** 1 disables beam search. With beams, the best `n` beams are the choices. */
+  readonly numBeams: number;
+  readonly lengthPenalty: number;
+  /** Up to 4 strings; matched across token boundaries and never emitted. */
+  readonly stop: readonly string[];
+  /** Stop on the model's EOS token (false for benchmarks that need a fixed length). */
+  readonly stopOnEos: boolean;
+  /** Number of top alternatives to report per generated token (0..20); undefined: no logprobs. */
+  readonly logprobs: number | undefined;
+  /** Also report logprobs of the prompt tokens (for `echo` with `logprobs`). */
+  readonly promptLogprobs: boolean;
+}
+
+/** Input of `createSamplingParams`: every field optional, OpenAI-like defaults applied there. */
+export type SamplingParamsInput = Partial<Omit<SamplingParams, 'logitBias' | 'stop'>> & {
+  logitBias?: ReadonlyMap<number, number> | Record<string, number>;
+  stop?: string | readonly string[] | null;
+};
+
+export interface TopLogprob {
+  readonly tokenId: number;
+  readonly text: string;
+  readonly logprob: number;
+}
+
+/** One token as generated (or, for prompt logprobs, as read). */
+export interface TokenInfo {
+  readonly tokenId: number;
+  /** The token's own decoded text (may be a partial UTF-8 sequence rendered as bytes, like OpenAI's `bytes:` tokens). */
+  readonly text: string;
+  /** Undefined unless logprobs were asked for; null for the first prompt token. */
+  readonly logprob?: number | null;
+  readonly topLogprobs?: readonly TopLogprob[];
+}
+
+export type FinishReason = 'stop' | 'length';
+
+/**
+ * What `Engine.generate` yields. `delta` events carry text that is final (stop-sequence safe and
+ * whole UTF-8 characters) together with the tokens that produced it; each choice ends with one
+ * `finish` event. With beam search the text of a choice arrives in one delta at the end.
+ */
+export type GenerationEvent =
+  | { readonly type: 'prompt'; readonly tokens: readonly TokenInfo[] }
+  | { readonly type: 'delta'; readonly choice: number; readonly text: string; readonly tokens: readonly TokenInfo[] }
+  | {
+      readonly type: 'finish';
+      readonly choice: number;
+      readonly reason: FinishReason;
+      /** Tokens generated for this choice (counted for usage even when a stop string cut text). */
+      readonly completionTokens: number;
+    };
+
+export interface GenerationRequest {
+  readonly promptIds: readonly number[];
+  readonly params: SamplingParams;
+  /** Aborting frees the request's batch slots at the next step; the iterator then ends. */
+  readonly signal?: AbortSignal;
+}
+
+/** Counters the HTTP layer exports as metrics; read on scrape. */
+export interface EngineStats {
+  readonly running: number;
+  readonly waiting: number;
+}
+
+export interface Tokenizer {
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  readonly eosTokenId: number;
+  readonly vocabSize: number;
+}
+
+export interface Engine {
+  /** Model id as served (e.g. `gpt2`). */
+  readonly modelId: string;
+  /** Maximum prompt + generated tokens (1024 for GPT-2). */
+  readonly contextLength: number;
+  readonly tokenizer: Tokenizer;
+  /**
+   * Starts a request: validates the prompt against the context (ContextLengthExceededError) and
+   * the queue bound (EngineOverloadedError) synchronously, then yields events as steps run.
+   */
+  generate(request: GenerationRequest): AsyncIterable<GenerationEvent>;
+  stats(): EngineStats;
+  /** Stops taking requests, lets running ones finish, then releases the session. */
+  close(): Promise<void>;
+}

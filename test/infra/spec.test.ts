@@ -1,0 +1,35 @@
+import { parseDeploymentSpec, SpecError, TARGET_DEFAULTS } from '../../infra/spec';
+
+describe('parseDeploymentSpec', () => {
+  it('fills per-target defaults for GPU type and region', () => {
+    const spec = parseDeploymentSpec({ name: 'gpt2-dev', target: 'gcp' });
+    expect(spec.compute.gpuType).toBe(TARGET_DEFAULTS.gcp.gpuType);
+    expect(spec.region).toBe('us-central1');
+    expect(spec.variant).toBe('inference');
+    expect(spec.scaling).toMatchObject({ minReplicas: 1, maxReplicas: 4 });
+  });
+
+  it('keeps explicit values over defaults', () => {
+    const spec = parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws', region: 'eu-west-1', compute: { gpuType: 'g5.xlarge' } });
+    expect(spec.region).toBe('eu-west-1');
+    expect(spec.compute.gpuType).toBe('g5.xlarge');
+  });
+
+  it('names every wrong field in one error', () => {
+    const bad = { name: 'X', target: 'aws', scaling: { minReplicas: 5, maxReplicas: 2 }, unknownField: 1 };
+    expect(() => parseDeploymentSpec(bad, 'deploy/bad.json')).toThrow(SpecError);
+    try {
+      parseDeploymentSpec(bad, 'deploy/bad.json');
+    } catch (error) {
+      const message = (error as Error).message;
+      expect(message).toContain('deploy/bad.json');
+      expect(message).toContain('name:');
+      expect(message).toContain('scaling.maxReplicas: maxReplicas must be >= minReplicas');
+      expect(message).toContain('unknownField');
+    }
+  });
+
+  it('rejects an unknown target', () => {
+    expect(() => parseDeploymentSpec({ name: 'gpt2-dev', target: 'heroku' })).toThrow(/target/);
+  });
+});
