@@ -3,7 +3,7 @@
 // The HTTP layer validates bodies, authenticates, frames JSON/SSE and maps ApiError; a backend
 // turns a validated request into an OpenAI-shaped response or stream of chunks.
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
-import type { Completion } from 'openai/resources/completions';
+import type { Completion, CompletionChoice } from 'openai/resources/completions';
 import type { Model } from 'openai/resources/models';
 import type { Logger } from 'pino';
 import type {
@@ -30,6 +30,11 @@ export interface RequestContext {
   setHeader(name: string, value: string): void;
 }
 
+/** A streamed completions chunk: like `Completion`, but `finish_reason` is null until a choice ends. */
+export type CompletionChunk = Omit<Completion, 'choices'> & {
+  choices: Array<Omit<CompletionChoice, 'finish_reason'> & { finish_reason: CompletionChoice['finish_reason'] | null }>;
+};
+
 /** Either a whole response, or chunks to send as server-sent events (followed by `[DONE]`). */
 export type BackendResult<TBody, TChunk> =
   | { readonly stream: false; readonly body: TBody }
@@ -47,7 +52,7 @@ export interface Backend {
   isReady(): boolean;
   listModels(ctx: RequestContext): Promise<Model[]>;
   /** Throws ApiError (404 model_not_found, 400, 429, ...) before any chunk is produced. */
-  createCompletion(request: CompletionRequest, ctx: RequestContext): Promise<BackendResult<Completion, Completion>>;
+  createCompletion(request: CompletionRequest, ctx: RequestContext): Promise<BackendResult<Completion, CompletionChunk>>;
   createChatCompletion(
     request: ChatCompletionRequest,
     ctx: RequestContext,
