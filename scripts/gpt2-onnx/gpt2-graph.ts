@@ -1,0 +1,116 @@
+// The GPT-2 decoder as an ONNX graph with the signature of the Hugging Face Optimum "with past"
+// export (onnx-community/gpt2): input_ids, attention_mask, position_ids, past_key_values.{i}.key/value
+// in; logits, present.{i}.key/value out. Weights are seeded random numbers.
+import type { onnx } from 'onnx-proto';
+import { GraphBuilder } from './graph-builder';
+import type { Gpt2Shape } from './presets';
+import { fillNormal, uniformGenerator } from './prng';
+
+export const OPSET = 17;
+const LAYER_NORM_EPSILON = 1e-5;
+/** float32's lowest value, the additive mask Hugging Face uses: masked scores vanish in softmax. */
+const MASKED = -3.4028234663852886e38;
+const BATCH = 'batch_size';
+const SEQ = 'sequence_length';
+const PAST = 'past_sequence_length';
+const TOTAL = 'past_sequence_length + sequence_length';
+
+export function buildGpt2Model(shape: Gpt2Shape, seed: number): onnx.ModelProto {
+  const { nLayer, nHead, nEmbd, nPositions, vocabSize, initStd } = shape;
+  if (nEmbd % nHead !== 0) throw new Error(`n_embd (${nEmbd}) must be a multiple of n_head (${nHead})`);
+  const headDim = nEmbd / nHead;
+  const random = uniformGenerator(seed);
+  const normal = (...dims: number[]) => fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), initStd, random);
+  const filled = (length: number, value: number) => new Float32Array(length).fill(value);
+
+  const g = new GraphBuilder();
+  const inputIds = g.input('input_ids', 'int64', [BATCH, SEQ]);
+  const attentionMask = g.input('attention_mask', 'int64', [BATCH, TOTAL]);
+  const positionIds = g.input('position_ids', 'int64', [BATCH, SEQ]);
+  const past = Array.from({ length: nLayer }, (_, i) => ({
+    key: g.input(`past_key_values.${i}.key`, 'float32', [BATCH, nHead, PAST, headDim]),
+    value: g.input(`past_key_values.${i}.value`, 'float32', [BATCH, nHead, PAST, headDim]),
+  }));
+
+  const wte = g.weight('transformer.wte.weight', normal(vocabSize, nEmbd), [vocabSize, nEmbd]);
+  const wpe = g.weight('transformer.wpe.weight', normal(nPositions, nEmbd), [nPositions, nEmbd]);
+  let hidden = g.op('Add', [g.op('Gather', [wte, inputIds]), g.op('Gather', [wpe, positionIds])]);
+
+  const mask = additiveMask(g, inputIds, attentionMask);
+  const scale = g.float(1 / Math.sqrt(headDim));
+  const headsShape = g.int64([0, 0, nHead, headDim]);
+  const mergedShape = g.int64([0, 0, nEmbd]);
+  const gelu = geluConstants(g);
+
+  const layerNorm = (x: string, prefix: string) =>
+    g.op('LayerNormalization', [x, g.weight(`${prefix}.weight`, filled(nEmbd, 1), [nEmbd]), g.weight(`${prefix}.bias`, filled(nEmbd, 0), [nEmbd])], {
+      axis: -1,
+      epsilon: LAYER_NORM_EPSILON,
+    });
+  const linear = (x: string, prefix: string, inDim: number, outDim: number) =>
+    g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight`, normal(inDim, outDim), [inDim, outDim])]), g.weight(`${prefix}.bias`, filled(outDim, 0), [outDim])]);
+  const toHeads = (x: string) => g.op('Transpose', [g.op('Reshape', [x, headsShape])], { perm: [0, 2, 1, 3] });
+
+  for (let i = 0; i < nLayer; i++) {
+    const prefix = `transformer.h.${i}`;
+    const layerPast = past[i] as { key: string; value: string };
+    const qkv = linear(layerNorm(hidden, `${prefix}.ln_1`), `${prefix}.attn.c_attn`, nEmbd, 3 * nEmbd);
+    const [q, k, v] = g.node('Split', [qkv, g.int64([nEmbd, nEmbd, nEmbd])], { axis: 2 }, 3) as [string, string, string];
+    const keys = g.op('Concat', [layerPast.key, toHeads(k)], { axis: 2 }, `present.${i}.key`);
+    const values = g.op('Concat', [layerPast.value, toHeads(v)], { axis: 2 }, `present.${i}.value`);
+    const scores = g.op('Mul', [g.op('MatMul', [toHeads(q), g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]), scale]);
+    const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 });
+    const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, values])], { perm: [0, 2, 1, 3] }), mergedShape]);
+    hidden = g.op('Add', [hidden, linear(context, `${prefix}.attn.c_proj`, nEmbd, nEmbd)]);
+
+    const up = linear(layerNorm(hidden, `${prefix}.ln_2`), `${prefix}.mlp.c_fc`, nEmbd, 4 * nEmbd);
+    hidden = g.op('Add', [hidden, linear(gelu(up), `${prefix}.mlp.c_proj`, 4 * nEmbd, nEmbd)]);
+  }
+
+  // Tied LM head: logits = ln_f(h) @ wte^T, as Gemm(transB=1) so wte is stored once.
+  const flat = g.op('Reshape', [layerNorm(hidden, 'transformer.ln_f'), g.int64([-1, nEmbd])]);
+  const flatLogits = g.op('Gemm', [flat, wte], { transB: 1 });
+  const logitsShape = g.op('Concat', [g.op('Shape', [inputIds]), g.int64([vocabSize])], { axis: 0 });
+  g.op('Reshape', [flatLogits, logitsShape], {}, 'logits');
+
+  g.output('logits', 'float32', [BATCH, SEQ, vocabSize]);
+  for (let i = 0; i < nLayer; i++) {
+    g.output(`present.${i}.key`, 'float32', [BATCH, nHead, TOTAL, headDim]);
+    g.output(`present.${i}.value`, 'float32', [BATCH, nHead, TOTAL, headDim]);
+  }
+  return g.toModel('gpt2_with_past', OPSET, 'gpt2-openai-toolkit model:make');
+}
+
+/**
+ * [batch, 1, seq, past+seq] float mask: 0 where query i may attend key j (j <= past + i and
+ * attention_mask[j] = 1), float32-lowest elsewhere. Built from attention_mask inside the graph so a
+ * left-padded row computes exactly what its prompt alone would.
+ */
+function additiveMask(g: GraphBuilder, inputIds: string, attentionMask: string): string {
+  const one = g.int64([1], []);
+  const zero = g.int64([0], []);
+  const seqLen = g.op('Gather', [g.op('Shape', [inputIds]), one], { axis: 0 });
+  const totalLen = g.op('Gather', [g.op('Shape', [attentionMask]), one], { axis: 0 });
+  const queryPositions = g.op('Range', [g.op('Sub', [totalLen, seqLen]), totalLen, one]);
+  const keyPositions = g.op('Range', [zero, totalLen, one]);
+  const causal = g.op('LessOrEqual', [
+    g.op('Unsqueeze', [keyPositions, g.int64([0])]),
+    g.op('Unsqueeze', [queryPositions, g.int64([1])]),
+  ]);
+  const notPadding = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: 9 }), g.int64([1, 2])]);
+  const allowed = g.op('And', [g.op('Unsqueeze', [causal, g.int64([0, 1])]), notPadding]);
+  return g.op('Where', [allowed, g.float(0), g.float(MASKED)]);
+}
+
+/** gelu_new (tanh approximation): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+function geluConstants(g: GraphBuilder): (x: string) => string {
+  const half = g.float(0.5);
+  const oneF = g.float(1);
+  const cubic = g.float(0.044715);
+  const sqrtTwoOverPi = g.float(Math.sqrt(2 / Math.PI));
+  const three = g.float(3);
+  return (x) => {
+    const inner = g.op('Mul', [sqrtTwoOverPi, g.op('Add', [x, g.op('Mul', [cubic, g.op('Pow', [x, three])])])]);
+    return g.op('Mul', [g.op('Mul', [half, x]), g.op('Add', [oneF, g.op('Tanh', [inner])])]);
+  };
+}

@@ -1,0 +1,59 @@
+// CLI: writes a GPT-2-architecture ONNX model with seeded random weights and GPT-2's real tokenizer
+// in the Hugging Face folder layout, for tests and benchmarks where no real weights are reachable.
+import { rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { z } from 'zod';
+import { PRESET_NAMES, type PresetName } from './gpt2-onnx/presets';
+import { writeModelDir } from './gpt2-onnx/write-model-dir';
+
+const USAGE = `Usage: npm run model:make -- --preset tiny|gpt2 --out DIR [--seed N]
+
+Writes DIR/config.json, generation_config.json, tokenizer files and onnx/model.onnx: a GPT-2
+(Optimum "with past" signature) with deterministic random weights. Presets:
+  tiny   2 layers, 64 dims, 4 heads (about 13 MB), for tests
+  gpt2   12 layers, 768 dims, 12 heads, 124M parameters (about 500 MB), GPT-2-small's shape
+--seed defaults to 42; the same preset and seed give byte-identical files.`;
+
+const Args = z.object({
+  preset: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], { error: `--preset must be one of ${PRESET_NAMES.join(', ')}` }),
+  out: z.string({ error: '--out DIR is required' }).min(1),
+  seed: z.coerce.number({ error: '--seed must be an integer' }).int().nonnegative().default(42),
+});
+
+async function main(argv: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { preset: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const parsed = Args.safeParse(values);
+  if (!parsed.success) {
+    console.error(`${parsed.error.issues.map((i) => i.message).join('\n')}\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  const { preset, seed } = parsed.data;
+  const out = resolve(parsed.data.out);
+  // Written beside the target and renamed, so a reader never sees a half-written model folder.
+  const staging = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
+  const started = performance.now();
+  try {
+    const written = await writeModelDir(staging, { preset, seed });
+    await rm(out, { recursive: true, force: true });
+    await rename(staging, out);
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    const megabytes = (written.onnxBytes / 1e6).toFixed(1);
+    console.log(`wrote ${out} (preset ${preset}, seed ${seed}, ${written.parameters} parameters, onnx/model.onnx ${megabytes} MB) in ${seconds} s`);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});
