@@ -48,6 +48,8 @@ export const deploymentSpecSchema = z
         spot: z.boolean().default(false),
         /** With spot: instances always kept on-demand. */
         onDemandBase: z.number().int().min(0).default(1),
+        /** GCP Cloud Run: reserve GPU capacity in other zones for zonal failover (billed extra); off by default. */
+        gpuZonalRedundancy: z.boolean().default(false),
       })
       .prefault({}),
     scaling: z
