@@ -1,0 +1,233 @@
+/** @jest-environment ./test/support/onnx-environment.js */
+// The random GPT-2 that model:make writes: the Optimum with-past signature, a KV cache and padding
+// mask that behave like GPT-2's, GPT-2's real tokenizer, and a folder transformers.js runs offline.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { AutoTokenizer, env, pipeline, type TextGenerationPipeline } from '@huggingface/transformers';
+import { encode as r50kEncode } from 'gpt-tokenizer/encoding/r50k_base';
+import * as ort from 'onnxruntime-node';
+import { onnx } from 'onnx-proto';
+import { buildGpt2Model } from '../../scripts/gpt2-onnx/gpt2-graph';
+import { PRESETS } from '../../scripts/gpt2-onnx/presets';
+import { tinyModelDir } from '../support/models';
+
+const run = promisify(execFile);
+const REPO_ROOT = join(__dirname, '..', '..');
+const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+const { nLayer, nHead, nEmbd, vocabSize } = PRESETS.tiny;
+const HEAD_DIM = nEmbd / nHead;
+
+type Past = Record<string, ort.Tensor>;
+
+let dir: string;
+let session: ort.InferenceSession;
+
+beforeAll(async () => {
+  dir = await tinyModelDir();
+  session = await ort.InferenceSession.create(join(dir, 'onnx', 'model.onnx'));
+});
+
+afterAll(async () => {
+  await session.release();
+});
+
+const int64 = (rows: readonly (readonly number[])[]) =>
+  new ort.Tensor('int64', BigInt64Array.from(rows.flat().map(BigInt)), [rows.length, rows[0]?.length ?? 0]);
+
+function emptyPast(batch: number): Past {
+  const past: Past = {};
+  for (let i = 0; i < nLayer; i++) {
+    for (const kind of ['key', 'value']) past[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [batch, nHead, 0, HEAD_DIM]);
+  }
+  return past;
+}
+
+async function step(ids: number[][], mask: number[][], positions: number[][], past: Past) {
+  const out = await session.run({ input_ids: int64(ids), attention_mask: int64(mask), position_ids: int64(positions), ...past });
+  const next: Past = {};
+  for (let i = 0; i < nLayer; i++) {
+    for (const kind of ['key', 'value']) next[`past_key_values.${i}.${kind}`] = out[`present.${i}.${kind}`] as ort.Tensor;
+  }
+  return { logits: out.logits as ort.Tensor, past: next };
+}
+
+/** Logits of row `row`, position `pos` of a [batch, seq, vocab] tensor. */
+function logitsAt(logits: ort.Tensor, row: number, pos: number): Float32Array {
+  const seq = logits.dims[1] as number;
+  const start = (row * seq + pos) * vocabSize;
+  return (logits.data as Float32Array).slice(start, start + vocabSize);
+}
+
+function argmax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if ((values[i] as number) > (values[best] as number)) best = i;
+  return best;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  return a.reduce((max, v, i) => Math.max(max, Math.abs(v - (b[i] as number))), 0);
+}
+
+/** Greedy decoding with the KV cache, written against the raw ONNX signature. */
+async function rawGreedy(prompt: readonly number[], newTokens: number): Promise<number[]> {
+  const ids = [...prompt];
+  let { logits, past } = await step([ids], [ids.map(() => 1)], [ids.map((_, i) => i)], emptyPast(1));
+  const generated: number[] = [];
+  for (let n = 0; n < newTokens; n++) {
+    const next = argmax(logitsAt(logits, 0, (logits.dims[1] as number) - 1));
+    generated.push(next);
+    ids.push(next);
+    ({ logits, past } = await step([[next]], [ids.map(() => 1)], [[ids.length - 1]], past));
+  }
+  return generated;
+}
+
+describe('model:make tiny model', () => {
+  it('has exactly the input and output names, types and ranks of the Optimum gpt2 with-past export', () => {
+    const pastNames = Array.from({ length: nLayer }, (_, i) => [`past_key_values.${i}.key`, `past_key_values.${i}.value`]).flat();
+    expect(session.inputNames).toEqual(['input_ids', 'attention_mask', 'position_ids', ...pastNames]);
+    expect(session.outputNames).toEqual(['logits', ...pastNames.map((n) => n.replace('past_key_values', 'present'))]);
+    const shapes = Object.fromEntries(session.inputMetadata.map((m) => [m.name, m.isTensor ? [m.type, m.shape] : undefined]));
+    expect(shapes.input_ids).toEqual(['int64', ['batch_size', 'sequence_length']]);
+    expect(shapes.attention_mask).toEqual(['int64', ['batch_size', 'past_sequence_length + sequence_length']]);
+    expect(shapes['past_key_values.1.value']).toEqual(['float32', ['batch_size', nHead, 'past_sequence_length', HEAD_DIM]]);
+  });
+
+  it('returns logits [batch, seq, vocab] and presents [batch, heads, past+seq, head_dim]', async () => {
+    const first = await step([[464, 2068, 7586]], [[1, 1, 1]], [[0, 1, 2]], emptyPast(1));
+    expect(first.logits.dims).toEqual([1, 3, vocabSize]);
+    const second = await step([[21831]], [[1, 1, 1, 1]], [[3]], first.past);
+    expect(second.past['past_key_values.0.key']?.dims).toEqual([1, nHead, 4, HEAD_DIM]);
+  });
+
+  it('gives the same logits with the KV cache as recomputing the whole sequence', async () => {
+    const prompt = [464, 2068, 7586, 21831, 18045];
+    const full = await step([prompt], [prompt.map(() => 1)], [prompt.map((_, i) => i)], emptyPast(1));
+    const head = await step([prompt.slice(0, 3)], [[1, 1, 1]], [[0, 1, 2]], emptyPast(1));
+    const tail = await step([prompt.slice(3)], [prompt.map(() => 1)], [[3, 4]], head.past);
+    expect(maxAbsDiff(logitsAt(tail.logits, 0, 1), logitsAt(full.logits, 0, 4))).toBeLessThan(1e-3);
+  });
+
+  it('makes a left-padded row compute what its prompt alone computes, during prefill and decode', async () => {
+    const short = [15496, 995];
+    const long = [464, 2068, 7586, 21831, 18045];
+    const alone = await step([short], [[1, 1]], [[0, 1]], emptyPast(1));
+    const aloneNext = await step([[11]], [[1, 1, 1]], [[2]], alone.past);
+    const pad = long.length - short.length;
+    const batch = await step(
+      [[...Array(pad).fill(50256), ...short], long],
+      [[...Array(pad).fill(0), 1, 1], long.map(() => 1)],
+      [[...Array(pad).fill(0), 0, 1], long.map((_, i) => i)],
+      emptyPast(2),
+    );
+    expect(maxAbsDiff(logitsAt(batch.logits, 0, long.length - 1), logitsAt(alone.logits, 0, 1))).toBeLessThan(1e-3);
+    const batchNext = await step([[11], [11]], [[...Array(pad).fill(0), 1, 1, 1], [...long.map(() => 1), 1]], [[2], [5]], batch.past);
+    expect(maxAbsDiff(logitsAt(batchNext.logits, 0, 0), logitsAt(aloneNext.logits, 0, 0))).toBeLessThan(1e-3);
+    expect((batchNext.logits.data as Float32Array).every(Number.isFinite)).toBe(true);
+  });
+
+  it('produces varied greedy output rather than one repeated token', async () => {
+    const generated = await rawGreedy([464, 2068, 7586, 21831], 16);
+    expect(new Set(generated).size).toBeGreaterThan(8);
+  });
+
+  it('is loaded offline by transformers.js, whose greedy ids and text match a raw onnxruntime loop', async () => {
+    env.allowRemoteModels = false;
+    env.localModelPath = `${dirname(dir)}/`;
+    const generator = (await pipeline('text-generation', basename(dir), { dtype: 'fp32' })) as TextGenerationPipeline;
+    try {
+      const prompt = 'The quick brown fox';
+      const promptIds = generator.tokenizer.encode(prompt);
+      const expected = await rawGreedy(promptIds, 12);
+      const [result] = (await generator(prompt, { max_new_tokens: 12, do_sample: false })) as { generated_text: string }[];
+      expect(result?.generated_text).toBe(prompt + generator.tokenizer.decode(expected));
+      const output = await generator.model.generate({
+        input_ids: new (await import('@huggingface/transformers')).Tensor('int64', BigInt64Array.from(promptIds.map(BigInt)), [1, promptIds.length]),
+        max_new_tokens: 12,
+        do_sample: false,
+      });
+      const ids = Array.from((output as { data: BigInt64Array }).data, Number);
+      expect(ids).toEqual([...promptIds, ...expected]);
+    } finally {
+      await generator.dispose();
+    }
+  });
+
+  it('ships the real GPT-2 tokenizer: transformers.js ids equal r50k_base ids and decode back', async () => {
+    env.allowRemoteModels = false;
+    env.localModelPath = `${dirname(dir)}/`;
+    const tokenizer = await AutoTokenizer.from_pretrained(basename(dir));
+    const text = "Hello world! It's 2024 — naïve café, 你好, emoji 🤖, tabs\tand  double spaces.";
+    expect(tokenizer.encode(text)).toEqual(r50kEncode(text));
+    expect(tokenizer.decode(tokenizer.encode(text))).toBe(text);
+    expect(tokenizer.encode('<|endoftext|>')).toEqual([50256]);
+  });
+
+  it('writes config.json with the GPT2Config fields of the preset', async () => {
+    const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({
+      model_type: 'gpt2',
+      architectures: ['GPT2LMHeadModel'],
+      activation_function: 'gelu_new',
+      n_layer: nLayer,
+      n_head: nHead,
+      n_embd: nEmbd,
+      n_positions: 1024,
+      n_ctx: 1024,
+      vocab_size: vocabSize,
+      bos_token_id: 50256,
+      eos_token_id: 50256,
+    });
+    expect(JSON.parse(await readFile(join(dir, 'generation_config.json'), 'utf8'))).toMatchObject({ eos_token_id: 50256 });
+  });
+});
+
+describe('buildGpt2Model', () => {
+  const weights = (seed: number) => onnx.ModelProto.encode(buildGpt2Model(PRESETS.tiny, seed)).finish();
+
+  it('is deterministic for a seed and differs between seeds', () => {
+    const a = weights(7);
+    expect(Buffer.from(weights(7)).equals(Buffer.from(a))).toBe(true);
+    expect(Buffer.from(weights(8)).equals(Buffer.from(a))).toBe(false);
+  });
+
+  it('has GPT-2-small parameters: the tiny graph matches the GPT-2 count formula, which gives 124M for the gpt2 preset', () => {
+    const parameterCount = ({ nLayer: l, nEmbd: e, nPositions: p, vocabSize: v }: typeof PRESETS.gpt2 | typeof PRESETS.tiny) =>
+      v * e + p * e + l * (4 * e + (e * 3 * e + 3 * e) + (e * e + e) + (e * 4 * e + 4 * e) + (4 * e * e + e)) + 2 * e;
+    const initializers = buildGpt2Model(PRESETS.tiny, 1).graph?.initializer ?? [];
+    const counted = initializers
+      .filter((t) => t.name?.startsWith('transformer.'))
+      .reduce((sum, t) => sum + (t.dims ?? []).reduce<number>((a, b) => a * Number(b), 1), 0);
+    expect(counted).toBe(parameterCount(PRESETS.tiny));
+    expect(parameterCount(PRESETS.gpt2)).toBe(124_439_808);
+  });
+});
+
+describe('npm run model:make', () => {
+  let out: string;
+  beforeAll(async () => {
+    out = await mkdtemp(join(tmpdir(), 'model-make-'));
+  });
+  afterAll(async () => {
+    await rm(out, { recursive: true, force: true });
+  });
+
+  it('writes a complete folder and reports the parameter count', async () => {
+    const target = join(out, 'tiny');
+    const { stdout } = await run(TSX, ['scripts/model-make.ts', '--preset', 'tiny', '--out', target, '--seed', '3'], { cwd: REPO_ROOT });
+    expect(stdout).toMatch(/wrote .*tiny \(preset tiny, seed 3, 3382080 parameters/);
+    for (const file of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'onnx/model.onnx']) {
+      expect((await stat(join(target, file))).size).toBeGreaterThan(0);
+    }
+  });
+
+  it('rejects an unknown preset with usage and exit code 2', async () => {
+    await expect(run(TSX, ['scripts/model-make.ts', '--preset', 'huge', '--out', join(out, 'x')], { cwd: REPO_ROOT })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('--preset must be one of tiny, gpt2'),
+    });
+  });
+});
