@@ -1,0 +1,172 @@
+// Builds the fastify app of the OpenAI-compatible surface: JSON parsing, request ids, auth,
+// readiness and draining gates, error envelopes, access logs, metrics, and the routes.
+import type { Server as HttpsServer } from 'node:https';
+import Fastify, { type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { Backend } from '../backend';
+import { bearerToken, type Authenticator } from './auth';
+import { invalidApiKey, invalidJson, toApiError, unavailable, unknownUrl } from './errors';
+import { createHttpMetrics } from './metrics';
+import { abortOnDisconnect, requestIdFor } from './request-context';
+import { registerOpenAiRoutes } from './routes/openai';
+import { registerOpsRoutes } from './routes/ops';
+import { isApiRoute } from './routes/route-kinds';
+
+export interface AppOptions {
+  readonly backend: Backend;
+  readonly authenticator: Authenticator;
+  readonly registry: Registry;
+  readonly logger: Logger;
+  /** Log prompts and completions. @default false */
+  readonly logContent?: boolean;
+  /** Largest accepted request body. @default 1 MiB */
+  readonly bodyLimitBytes?: number;
+  /** Serve HTTPS with this certificate and key (PEM). @default plain HTTP */
+  readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+}
+
+export interface BuiltApp {
+  readonly app: FastifyInstance;
+  /** /ready turns 503 and new API requests get a 503 envelope; in-flight requests continue. */
+  startDraining(): void;
+  /**
+   * Starts draining, waits until no API request is in flight or `timeoutMs` passed, then aborts
+   * what is left (their backends see ctx.signal abort). Resolves with how many were aborted.
+   */
+  drain(timeoutMs: number): Promise<{ aborted: number }>;
+  /** API requests currently being answered. */
+  inFlight(): number;
+}
+
+export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
+/** After aborting leftovers at the drain deadline, how long their responses get to close. */
+const ABORT_GRACE_MS = 2000;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function buildApp(options: AppOptions): Promise<BuiltApp> {
+  const { backend, authenticator, registry, logger } = options;
+  const serverOptions: FastifyServerOptions = {
+    loggerInstance: logger,
+    // One access-log line per request is written by the onResponse hook below instead.
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    genReqId: requestIdFor,
+    requestIdLogLabel: 'request_id',
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  };
+  const app = (
+    options.https === undefined ? Fastify(serverOptions) : Fastify({ ...serverOptions, https: options.https } as FastifyHttpsOptions<HttpsServer>)
+  ) as unknown as FastifyInstance;
+
+  let draining = false;
+  const active = new Set<AbortController>();
+  const idleWaiters = new Set<() => void>();
+  const metrics = createHttpMetrics(registry);
+
+  app.decorateRequest('client', undefined);
+  app.decorateRequest('abortController', undefined);
+
+  // JSON only: text/plain, forms and anything else get 415. Bytes are checked to be UTF-8 before
+  // parsing so invalid sequences are refused instead of silently becoming U+FFFD.
+  app.removeAllContentTypeParsers();
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = utf8.decode(body as Buffer);
+    } catch {
+      done(invalidJson('The request body is not valid UTF-8: send JSON encoded as UTF-8.'), undefined);
+      return;
+    }
+    parseJson(request, text, done);
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+    if (!isApiRoute(request.routeOptions.config)) return;
+    if (draining) {
+      reply.header('connection', 'close');
+      throw unavailable('draining');
+    }
+    if (authenticator.enabled) {
+      const token = bearerToken(request.headers.authorization);
+      const client = token === undefined ? undefined : authenticator.identify(token);
+      if (client === undefined) throw invalidApiKey(request.headers.authorization !== undefined);
+      request.client = client;
+    }
+    if (!backend.isReady()) throw unavailable('not_ready');
+    const controller = new AbortController();
+    request.abortController = controller;
+    abortOnDisconnect(reply, controller);
+    active.add(controller);
+    reply.raw.once('close', () => {
+      active.delete(controller);
+      if (active.size === 0) for (const wake of idleWaiters) wake();
+    });
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const seconds = reply.elapsedTime / 1000;
+    metrics.observe(request.method, route, reply.statusCode, seconds);
+    request.log.info(
+      {
+        method: request.method,
+        route,
+        status: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime * 10) / 10,
+        client: request.client?.name,
+      },
+      'request completed',
+    );
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const { apiError, internal } = toApiError(error);
+    if (internal) request.log.error({ err: error }, 'request failed');
+    else request.log.debug({ code: apiError.code, message: apiError.message }, 'request rejected');
+    if (reply.raw.headersSent) return;
+    return reply.code(apiError.status).headers(apiError.headers).send(apiError.toEnvelope());
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    const error = unknownUrl(request.method, request.url.split('?')[0] ?? request.url);
+    return reply.code(error.status).send(error.toEnvelope());
+  });
+
+  registerOpsRoutes(app, { backend, registry, isDraining: () => draining });
+  registerOpenAiRoutes(app, { backend, logContent: options.logContent ?? false });
+
+  const startDraining = (): void => {
+    draining = true;
+  };
+
+  const waitForIdle = (timeoutMs: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (active.size === 0) return resolve(true);
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      const wake = (): void => finish(true);
+      function finish(idle: boolean): void {
+        clearTimeout(timer);
+        idleWaiters.delete(wake);
+        resolve(idle);
+      }
+      idleWaiters.add(wake);
+    });
+
+  return {
+    app,
+    startDraining,
+    inFlight: () => active.size,
+    async drain(timeoutMs) {
+      startDraining();
+      if (await waitForIdle(timeoutMs)) return { aborted: 0 };
+      const aborted = active.size;
+      for (const controller of active) controller.abort(new Error('The server is shutting down (drain timeout reached).'));
+      await waitForIdle(ABORT_GRACE_MS);
+      return { aborted };
+    },
+  };
+}

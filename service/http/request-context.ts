@@ -1,0 +1,45 @@
+// Per-request state the HTTP layer hands a backend: request id, client, logger, response headers,
+// and an AbortSignal that fires when the client goes away before its response ended.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ClientIdentity, RequestContext } from '../backend';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the auth hook on API routes; undefined when keys are disabled. */
+    client: ClientIdentity | undefined;
+    /** Aborted on client disconnect or when draining runs out of time; set on API routes. */
+    abortController: AbortController | undefined;
+  }
+}
+
+/** Client-supplied ids are echoed only when they are short and printable (they end up in logs). */
+const CLIENT_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
+
+export function requestIdFor(request: IncomingMessage): string {
+  const header = request.headers['x-request-id'];
+  return typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID();
+}
+
+/** Aborts `controller` if the response's socket closes before the response was fully written. */
+export function abortOnDisconnect(reply: FastifyReply, controller: AbortController): void {
+  const response = reply.raw;
+  response.once('close', () => {
+    if (!response.writableFinished) controller.abort(new Error('The client closed the connection before the response ended.'));
+  });
+}
+
+export function requestContext(request: FastifyRequest, reply: FastifyReply): RequestContext {
+  const controller = request.abortController ?? new AbortController();
+  return {
+    requestId: request.id,
+    signal: controller.signal,
+    client: request.client,
+    log: request.log as RequestContext['log'],
+    setHeader(name, value) {
+      // Headers can only change before the first byte; later calls (mid-stream) have no effect.
+      if (!reply.raw.headersSent) reply.header(name, value);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+// Operational endpoints: liveness, readiness (loaded and not draining) and Prometheus metrics.
+import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Backend } from '../../backend';
+import { OPS_ROUTE } from './route-kinds';
+
+export interface OpsRoutesOptions {
+  readonly backend: Backend;
+  readonly registry: Registry;
+  readonly isDraining: () => boolean;
+}
+
+export function registerOpsRoutes(app: FastifyInstance, { backend, registry, isDraining }: OpsRoutesOptions): void {
+  const config = OPS_ROUTE;
+
+  app.get('/health', { config }, async () => ({ status: 'ok' }));
+
+  app.get('/ready', { config }, async (_request, reply) => {
+    if (isDraining()) return reply.code(503).send({ status: 'draining' });
+    if (!backend.isReady()) return reply.code(503).send({ status: 'loading' });
+    return { status: 'ready' };
+  });
+
+  app.get('/metrics', { config }, async (_request, reply) => {
+    const text = await registry.metrics();
+    return reply.header('content-type', registry.contentType).send(text);
+  });
+}
