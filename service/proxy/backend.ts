@@ -193,6 +193,8 @@ export class ProxyBackend implements Backend {
         if (run.wantsUsage || chunk.choices.length > 0) yield run.wantsUsage ? chunk : { ...chunk, usage: undefined };
         next = await iterator.next();
       }
+      // The openai client ends a stream quietly when its signal aborts (disconnect, total timeout).
+      if (run.deadline.signal.aborted) throw run.deadline.signal.reason;
       outcome = undefined;
     } catch (error) {
       const cause = run.deadline.cause;

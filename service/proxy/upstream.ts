@@ -120,6 +120,8 @@ export class Upstream {
       const stopLatency = this.deps.metrics.upstreamLatency.startTimer({ model });
       try {
         const value = await send(attempt.signal);
+        // The client's streams end quietly when aborted; an abort still means this attempt failed.
+        if (attempt.signal.aborted) throw attempt.signal.reason;
         attempt.firstByteArrived();
         stopLatency();
         return { value, attempt };

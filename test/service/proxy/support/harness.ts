@@ -1,0 +1,88 @@
+// Test wiring for the proxy: a proxy backend from an env over a given upstream, a RequestContext
+// built by hand (as the HTTP layer would), and a pino logger whose output is captured.
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { Backend, RequestContext } from '../../../../service/backend';
+import type { Authenticator } from '../../../../service/http/auth';
+import { hashKey } from '../../../../service/http/auth';
+import { createProxyBackend } from '../../../../service/proxy/backend';
+
+export const UPSTREAM_KEY = 'sk-upstream-SECRET-0123456789abcdef';
+export const CLIENT_KEY = 'client-key-alpha';
+
+export interface CapturedLogger {
+  readonly logger: Logger;
+  readonly lines: string[];
+}
+
+export function capturedLogger(): CapturedLogger {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      lines.push(chunk.toString('utf8'));
+      callback();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), lines };
+}
+
+/** A proxy env with fast timeouts and retries for tests; `overrides` wins. */
+export function proxyEnv(upstreamUrl: string, overrides: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return {
+    UPSTREAM_BASE_URL: upstreamUrl,
+    OPENAI_API_KEY: UPSTREAM_KEY,
+    PROXY_KEYS: `alpha:${hashKey(CLIENT_KEY)}`,
+    PROXY_CONNECT_TIMEOUT_MS: '1000',
+    PROXY_FIRST_BYTE_TIMEOUT_MS: '300',
+    PROXY_TOTAL_TIMEOUT_MS: '3000',
+    PROXY_MAX_RETRIES: '2',
+    PROXY_RETRY_BASE_DELAY_MS: '10',
+    PROXY_RETRY_MAX_DELAY_MS: '100',
+    ...overrides,
+  };
+}
+
+export interface ProxyUnderTest {
+  readonly backend: Backend;
+  readonly authenticator: Authenticator;
+  readonly registry: Registry;
+  readonly log: CapturedLogger;
+}
+
+export async function startProxy(
+  env: NodeJS.ProcessEnv,
+  extra: { clock?: () => number; rateWindowMs?: number } = {},
+): Promise<ProxyUnderTest> {
+  const registry = new Registry();
+  const log = capturedLogger();
+  const { backend, authenticator } = await createProxyBackend(env, { registry, logger: log.logger, ...extra });
+  return { backend, authenticator, registry, log };
+}
+
+export interface TestContext extends RequestContext {
+  readonly headers: Record<string, string>;
+  readonly controller: AbortController;
+}
+
+export function testContext(client: string | undefined, logger: Logger): TestContext {
+  const controller = new AbortController();
+  const headers: Record<string, string> = {};
+  return {
+    requestId: 'test-request',
+    signal: controller.signal,
+    client: client === undefined ? undefined : { name: client },
+    log: logger,
+    setHeader(name, value) {
+      headers[name] = value;
+    },
+    headers,
+    controller,
+  };
+}
+
+export async function collect<T>(chunks: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const chunk of chunks) out.push(chunk);
+  return out;
+}

@@ -1,0 +1,233 @@
+// The proxy backend against a fault-injecting upstream: what the client gets for each failure, and
+// how many upstream attempts it took.
+import type { Completion } from 'openai/resources/completions';
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
+import { ApiError } from '../../../service/http/api-error';
+import type { ChatCompletionRequest, CompletionRequest } from '../../../service/http/schemas';
+import { FakeUpstream } from './support/fake-upstream';
+import { collect, type ProxyUnderTest, proxyEnv, startProxy, testContext, UPSTREAM_KEY } from './support/harness';
+
+const upstream = new FakeUpstream();
+let url: string;
+let proxy: ProxyUnderTest;
+
+const completion = (extra: Partial<CompletionRequest> = {}): CompletionRequest => ({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say hi', max_tokens: 8, ...extra });
+const chat = (extra: Partial<ChatCompletionRequest> = {}): ChatCompletionRequest => ({
+  model: 'gpt-4o-mini',
+  messages: [{ role: 'user', content: 'Say hi' }],
+  max_tokens: 8,
+  ...extra,
+});
+
+async function rejection(promise: Promise<unknown>): Promise<ApiError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(ApiError);
+  return error as ApiError;
+}
+
+beforeAll(async () => {
+  url = await upstream.start();
+  proxy = await startProxy(proxyEnv(url));
+});
+afterAll(async () => {
+  await proxy.backend.close();
+  await upstream.stop();
+});
+beforeEach(() => upstream.reset());
+
+describe('successful relay', () => {
+  it('sends the upstream key and the resolved model, and returns the upstream body with x-ratelimit headers', async () => {
+    const ctx = testContext('alpha', proxy.log.logger);
+    const result = await proxy.backend.createCompletion(completion({ model: 'default' }), ctx);
+    expect(result.stream).toBe(false);
+    expect(result.stream === false && (result.body as Completion).choices[0]?.text).toBe('Hello, world!');
+    expect(upstream.requests).toHaveLength(1);
+    expect(upstream.requests[0]!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
+    expect(upstream.requests[0]!.body.model).toBe('gpt-4o-mini');
+    expect(ctx.headers['x-ratelimit-limit-requests']).toBe('60');
+    expect(ctx.headers['x-ratelimit-remaining-requests']).toBe('59');
+    expect(ctx.headers['x-ratelimit-limit-tokens']).toBe('90000');
+  });
+
+  it('relays the first chunk while the upstream still holds the rest (no buffering)', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    upstream.enqueue({ kind: 'ok', gate });
+    // If the proxy buffered, createChatCompletion would wait for the gate, which only opens below.
+    const result = await proxy.backend.createChatCompletion(chat({ stream: true }), testContext('alpha', proxy.log.logger));
+    if (!result.stream) throw new Error('expected a stream');
+    const iterator = result.chunks[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    expect(first.done !== true && first.value.choices[0]?.delta.content).toBe('Hello');
+    release();
+    const rest: string[] = [];
+    for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) rest.push(next.value.choices[0]?.delta.content ?? '');
+    expect(rest.join('')).toBe(', world!');
+  });
+
+  it('asks the upstream for usage but passes the usage chunk on only when the client asked for it', async () => {
+    const plain = await proxy.backend.createChatCompletion(chat({ stream: true }), testContext('alpha', proxy.log.logger));
+    const withUsage = await proxy.backend.createChatCompletion(
+      chat({ stream: true, stream_options: { include_usage: true } }),
+      testContext('alpha', proxy.log.logger),
+    );
+    if (!plain.stream || !withUsage.stream) throw new Error('expected streams');
+    const plainChunks: ChatCompletionChunk[] = await collect(plain.chunks);
+    const usageChunks: ChatCompletionChunk[] = await collect(withUsage.chunks);
+    expect(upstream.requests.map((request) => request.body.stream_options)).toEqual([{ include_usage: true }, { include_usage: true }]);
+    expect(plainChunks.some((chunk) => chunk.usage)).toBe(false);
+    expect(plainChunks).toHaveLength(4);
+    expect(usageChunks.at(-1)?.usage).toEqual({ prompt_tokens: 5, completion_tokens: 4, total_tokens: 9 });
+  });
+
+  it('sends no Authorization header to a keyless local upstream when PROXY_UPSTREAM_NO_AUTH=true', async () => {
+    const keyless = await startProxy(proxyEnv(url, { OPENAI_API_KEY: undefined, PROXY_UPSTREAM_NO_AUTH: 'true', OPENAI_PROJECT: 'proj_1' }));
+    await keyless.backend.createCompletion(completion(), testContext('alpha', keyless.log.logger));
+    await keyless.backend.close();
+    expect(upstream.requests[0]!.headers.authorization).toBeUndefined();
+    expect(upstream.requests[0]!.headers['openai-project']).toBe('proj_1');
+  });
+});
+
+describe('models', () => {
+  it('answers 404 model_not_found for a model outside the allowlist without calling the upstream', async () => {
+    const error = await rejection(proxy.backend.createCompletion(completion({ model: 'gpt-5-secret' }), testContext('alpha', proxy.log.logger)));
+    expect(error.status).toBe(404);
+    expect(error.code).toBe('model_not_found');
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('lists the allowed models and the aliases', async () => {
+    const models = await proxy.backend.listModels(testContext('alpha', proxy.log.logger));
+    expect(models.map((model) => model.id)).toEqual(['gpt-4o-mini', 'gpt-3.5-turbo-instruct', 'default']);
+  });
+});
+
+describe('upstream faults', () => {
+  it('retries a 429, waits the upstream retry-after-ms, then succeeds', async () => {
+    upstream.enqueue(
+      { kind: 'status', status: 429, headers: { 'retry-after-ms': '80' } },
+      { kind: 'status', status: 429, headers: { 'retry-after-ms': '80' } },
+    );
+    const result = await proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger));
+    expect(result.stream).toBe(false);
+    expect(upstream.requests).toHaveLength(3);
+    const gaps = upstream.requests.slice(1).map((request, index) => request.receivedAt - upstream.requests[index]!.receivedAt);
+    for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(75);
+  });
+
+  it('caps a long Retry-After and, when 429s persist, returns 429 with the upstream message after 1 + PROXY_MAX_RETRIES attempts', async () => {
+    upstream.fallback = { kind: 'status', status: 429, message: 'slow down', code: 'rate_limit_exceeded', headers: { 'retry-after': '30' } };
+    const started = Date.now();
+    const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(upstream.requests).toHaveLength(3);
+    expect(error.status).toBe(429);
+    expect(error.toEnvelope().error).toMatchObject({ message: 'slow down', type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+    expect(error.headers['retry-after']).toBe('30');
+  });
+
+  it('returns the upstream 500 envelope after retrying it', async () => {
+    upstream.fallback = { kind: 'status', status: 500, message: 'The server had an error', code: 'internal' };
+    const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
+    expect(upstream.requests).toHaveLength(3);
+    expect(error.toEnvelope()).toEqual({ error: { message: 'The server had an error', type: 'server_error', param: null, code: 'internal' } });
+    expect(error.status).toBe(500);
+  });
+
+  it('recovers from a 502 on the next attempt', async () => {
+    upstream.enqueue({ kind: 'status', status: 502 });
+    const result = await proxy.backend.createChatCompletion(chat(), testContext('alpha', proxy.log.logger));
+    expect(result.stream).toBe(false);
+    expect(upstream.requests).toHaveLength(2);
+  });
+
+  it('gives up on an upstream that hangs past the first-byte timeout with 504 upstream_timeout', async () => {
+    upstream.fallback = { kind: 'hang' };
+    const started = Date.now();
+    const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
+    expect(error.status).toBe(504);
+    expect(error.code).toBe('upstream_timeout');
+    expect(upstream.requests).toHaveLength(3);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+  });
+
+  it('retries a connection reset before any byte and reports 502 upstream_unreachable when it persists', async () => {
+    upstream.fallback = { kind: 'reset-before-headers' };
+    const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
+    expect(error.status).toBe(502);
+    expect(error.code).toBe('upstream_unreachable');
+    expect(upstream.requests).toHaveLength(3);
+  });
+
+  it('does not retry a connection reset after chunks reached the client; the stream ends with 502 upstream_stream_interrupted', async () => {
+    upstream.enqueue({ kind: 'reset-mid-stream' });
+    const result = await proxy.backend.createCompletion(completion({ stream: true }), testContext('alpha', proxy.log.logger));
+    if (!result.stream) throw new Error('expected a stream');
+    const received: string[] = [];
+    const error = await rejection(
+      (async () => {
+        for await (const chunk of result.chunks) received.push(chunk.choices[0]?.text ?? '');
+      })(),
+    );
+    expect(received).toEqual(['Hello']);
+    expect(error.code).toBe('upstream_stream_interrupted');
+    expect(error.status).toBe(502);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it.each([false, true])('answers malformed upstream JSON (stream: %s) with 502 upstream_invalid_response without retrying', async (stream) => {
+    upstream.enqueue({ kind: 'malformed-json' });
+    const error = await rejection(proxy.backend.createCompletion(completion({ stream }), testContext('alpha', proxy.log.logger)));
+    expect(error.status).toBe(502);
+    expect(error.code).toBe('upstream_invalid_response');
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('turns an upstream 401 into 502 upstream_authentication_failed without echoing the upstream message', async () => {
+    upstream.enqueue({ kind: 'status', status: 401, message: `Incorrect API key provided: ${UPSTREAM_KEY}`, code: 'invalid_api_key' });
+    const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
+    expect(error.status).toBe(502);
+    expect(error.code).toBe('upstream_authentication_failed');
+    expect(JSON.stringify(error.toEnvelope())).not.toContain('sk-');
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('passes an upstream 400 through with its message, code and param, without retrying', async () => {
+    upstream.enqueue({ kind: 'status', status: 400, message: 'max_tokens is too large', code: 'invalid_value' });
+    const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
+    expect(error.status).toBe(400);
+    expect(error.toEnvelope().error).toMatchObject({ message: 'max_tokens is too large', code: 'invalid_value', type: 'invalid_request_error' });
+    expect(upstream.requests).toHaveLength(1);
+  });
+});
+
+describe('cancellation and the total timeout', () => {
+  it('aborts the upstream request when the client disconnects mid-stream', async () => {
+    upstream.enqueue({ kind: 'ok', chunkDelayMs: 200 });
+    const ctx = testContext('alpha', proxy.log.logger);
+    const result = await proxy.backend.createCompletion(completion({ stream: true }), ctx);
+    if (!result.stream) throw new Error('expected a stream');
+    const iterator = result.chunks[Symbol.asyncIterator]();
+    await iterator.next();
+    ctx.controller.abort();
+    await expect(iterator.next()).rejects.toMatchObject({ code: 'request_aborted' });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(upstream.abandoned).toBe(1);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it('ends a stream that outlives PROXY_TOTAL_TIMEOUT_MS with 504 upstream_timeout', async () => {
+    const short = await startProxy(proxyEnv(url, { PROXY_TOTAL_TIMEOUT_MS: '400' }));
+    upstream.enqueue({ kind: 'ok', chunkDelayMs: 200 });
+    const result = await short.backend.createCompletion(completion({ stream: true }), testContext('alpha', short.log.logger));
+    if (!result.stream) throw new Error('expected a stream');
+    const error = await rejection(collect(result.chunks));
+    await short.backend.close();
+    expect(error.status).toBe(504);
+    expect(error.code).toBe('upstream_timeout');
+  });
+});
