@@ -1,0 +1,138 @@
+/** @jest-environment ./test/support/onnx-environment.js */
+// loadModel: the tiny model loads with the signature the engine relies on, and every broken copy
+// fails with a ModelLoadError that names the file and what was expected.
+import { cp, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { ModelLoadError } from '../../../service/engine/errors';
+import { loadModel, readConfig } from '../../../service/engine/model';
+import { tinyModelDir } from '../../support/models';
+
+let tiny: string;
+let scratch: string;
+
+beforeAll(async () => {
+  tiny = await tinyModelDir();
+  scratch = await mkdtemp(join(tmpdir(), 'model-test-'));
+});
+
+afterAll(async () => {
+  await rm(scratch, { recursive: true, force: true });
+});
+
+/** A copy of the tiny model, changed by `breakIt`. */
+async function brokenCopy(name: string, breakIt: (dir: string) => Promise<void>): Promise<string> {
+  const dir = join(scratch, name);
+  await cp(tiny, dir, { recursive: true });
+  await breakIt(dir);
+  return dir;
+}
+
+async function editConfig(dir: string, edit: (config: Record<string, unknown>) => void): Promise<void> {
+  const path = join(dir, 'config.json');
+  const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+  edit(config);
+  await writeFile(path, JSON.stringify(config));
+}
+
+async function loadError(dir: string, options?: Parameters<typeof loadModel>[1]): Promise<ModelLoadError> {
+  const error = await loadModel(dir, options).then(
+    (model) => model.release().then(() => undefined),
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(ModelLoadError);
+  return error as ModelLoadError;
+}
+
+describe('loadModel', () => {
+  it('loads the tiny model with its config and signature, and the session runs', async () => {
+    const model = await loadModel(tiny, { intraOpThreads: 1 });
+    try {
+      expect(model.onnxPath).toBe(join(tiny, 'onnx', 'model.onnx'));
+      expect(model.config).toEqual({ nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 1024, vocabSize: 50257, bosTokenId: 50256, eosTokenId: 50256 });
+      expect(model).toMatchObject({ usesCacheBranch: false, hasPositionIds: true, kvDtype: 'float32' });
+      const empty = new ort.Tensor('float32', new Float32Array(0), [1, 4, 0, 16]);
+      const out = await model.session.run({
+        input_ids: new ort.Tensor('int64', BigInt64Array.from([464n, 2068n]), [1, 2]),
+        attention_mask: new ort.Tensor('int64', BigInt64Array.from([1n, 1n]), [1, 2]),
+        position_ids: new ort.Tensor('int64', BigInt64Array.from([0n, 1n]), [1, 2]),
+        ...Object.fromEntries([0, 1].flatMap((i) => [[`past_key_values.${i}.key`, empty], [`past_key_values.${i}.value`, empty]])),
+      });
+      expect(out.logits?.dims).toEqual([1, 2, 50257]);
+    } finally {
+      await model.release();
+    }
+  });
+
+  it('rejects a folder that does not exist', async () => {
+    const error = await loadError(join(scratch, 'nowhere'));
+    expect(error.message).toBe(`MODEL_DIR=${join(scratch, 'nowhere')} is not a folder (expected a Hugging Face-layout export of gpt2; run npm run model:make -- --preset tiny --out DIR for a test model)`);
+  });
+
+  it('rejects a folder without an ONNX file, naming the files it looked for', async () => {
+    const dir = await brokenCopy('no-onnx', (d) => rm(join(d, 'onnx'), { recursive: true }));
+    const error = await loadError(dir);
+    expect(error.message).toBe(
+      `MODEL_DIR=${dir} has no onnx/model.onnx or onnx/decoder_model_merged.onnx (expected an Optimum export of gpt2; run npm run model:make -- --preset tiny --out DIR for a test model)`,
+    );
+  });
+
+  it('rejects a folder without config.json', async () => {
+    const dir = await brokenCopy('no-config', (d) => rm(join(d, 'config.json')));
+    expect((await loadError(dir)).message).toContain(`MODEL_DIR=${dir} has no config.json`);
+  });
+
+  it('rejects a config.json that is not JSON', async () => {
+    const dir = await brokenCopy('bad-json', (d) => writeFile(join(d, 'config.json'), '{"model_type": "gpt2",'));
+    expect((await loadError(dir)).message).toMatch(new RegExp(`^MODEL_DIR=${dir}: config.json is not valid JSON`));
+  });
+
+  it('rejects a config.json of another architecture or with missing fields, naming the fields', async () => {
+    const dir = await brokenCopy('bad-config', (d) =>
+      editConfig(d, (c) => {
+        c.model_type = 'llama';
+        delete c.n_layer;
+      }),
+    );
+    const { message } = await loadError(dir);
+    expect(message).toContain(`MODEL_DIR=${dir}: config.json is not a GPT-2 config (`);
+    expect(message).toContain('model_type: ');
+    expect(message).toContain('n_layer: ');
+  });
+
+  it('rejects a config.json whose n_layer does not match the graph', async () => {
+    const dir = await brokenCopy('wrong-layers', (d) => editConfig(d, (c) => (c.n_layer = 3)));
+    expect((await loadError(dir)).message).toBe(
+      `MODEL_DIR=${dir}: onnx/model.onnx has past_key_values inputs for 2 layers but config.json says n_layer=3 (expected the Optimum gpt2 "with past" signature for config.json's n_layer=3, n_head=4)`,
+    );
+  });
+
+  it('rejects a config.json whose n_head does not match the graph', async () => {
+    const dir = await brokenCopy('wrong-heads', (d) => editConfig(d, (c) => (c.n_head = 8)));
+    expect((await loadError(dir)).message).toContain('onnx/model.onnx input past_key_values.0.key has 4 heads but config.json says n_head=8');
+  });
+
+  it('rejects a config.json whose vocab_size does not match the logits', async () => {
+    const dir = await brokenCopy('wrong-vocab', (d) => editConfig(d, (c) => (c.vocab_size = 50000)));
+    expect((await loadError(dir)).message).toContain('output logits has vocab dimension 50257 but config.json says vocab_size=50000');
+  });
+
+  it('rejects a truncated ONNX file with a hint to re-fetch or regenerate', async () => {
+    const dir = await brokenCopy('truncated', (d) => truncate(join(d, 'onnx', 'model.onnx'), 100_000));
+    expect((await loadError(dir)).message).toMatch(/onnxruntime could not load onnx\/model\.onnx \(.+\); the file may be truncated or not an ONNX model: re-fetch or regenerate it$/);
+  });
+
+  it('explains that the CUDA provider is not installed when asked for cuda', async () => {
+    const { message } = await loadError(tiny, { executionProvider: 'cuda' });
+    expect(message).toMatch(/^EXECUTION_PROVIDER=cuda but onnxruntime-node's CUDA execution provider could not be loaded \(.+\)\. /);
+    expect(message).toContain('or set EXECUTION_PROVIDER=cpu.');
+  });
+});
+
+describe('readConfig', () => {
+  it('accepts n_ctx when n_positions is absent', async () => {
+    const dir = await brokenCopy('n-ctx-only', (d) => editConfig(d, (c) => delete c.n_positions));
+    expect((await readConfig(dir)).nPositions).toBe(1024);
+  });
+});
