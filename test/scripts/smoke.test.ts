@@ -1,0 +1,163 @@
+// The smoke test (scripts/smoke.ts) against the real service in both variants, and against endpoints
+// that are down, broken or never ready: it must pass the first and fail the others, saying why.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseSmokeArgs, type SmokeOptions } from '../../scripts/smoke/options';
+import { formatTable } from '../../scripts/smoke/report';
+import { runSmoke, type SmokeReport } from '../../scripts/smoke/runner';
+
+const REPO_ROOT = resolve(__dirname, '..', '..');
+const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
+
+function options(url: string, overrides: Partial<SmokeOptions> = {}): SmokeOptions {
+  const parsed = parseSmokeArgs(['--url', url, '--timeout', '1', '--request-timeout', '5']);
+  if (parsed.help) throw new Error('unexpected --help');
+  return { ...parsed.options, ...overrides };
+}
+
+function byName(report: SmokeReport, name: string) {
+  const check = report.checks.find((candidate) => candidate.name === name);
+  if (check === undefined) throw new Error(`no check named ${name} in:\n${formatTable(report)}`);
+  return check;
+}
+
+/** A stand-in endpoint whose every answer is chosen by the test. */
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+const close = (server: Server) => new Promise<void>((done) => server.close(() => done()));
+
+interface CliResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function runCli(args: string[]): Promise<CliResult> {
+  return new Promise((done, fail) => {
+    const child = spawn(TSX, [join(REPO_ROOT, 'scripts', 'smoke.ts'), ...args], { cwd: REPO_ROOT });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (bytes: Buffer) => (stdout += bytes.toString()));
+    child.stderr.on('data', (bytes: Buffer) => (stderr += bytes.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe('smoke test against endpoints that do not work', () => {
+  it('fails the ready check with the connection error when nothing listens on the port', async () => {
+    const { server, url } = await listen((_request, response) => response.end());
+    await close(server);
+    const report = await runSmoke(options(url));
+    expect(report.passed).toBe(false);
+    expect(byName(report, 'ready')).toMatchObject({
+      status: 'fail',
+      expected: `GET ${url}/ready to return 200 within 1 s`,
+      received: expect.stringContaining('ECONNREFUSED'),
+    });
+    expect(byName(report, 'completion')).toMatchObject({ status: 'skip', detail: expect.stringContaining('never became ready') });
+  });
+
+  it('fails with the last answer when /ready keeps returning 503', async () => {
+    const { server, url } = await listen((request, response) => {
+      response.writeHead(request.url === '/ready' ? 503 : 200, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ status: 'loading model' }));
+    });
+    try {
+      const started = Date.now();
+      const report = await runSmoke(options(url, { timeoutSeconds: 1.5 }));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1400);
+      expect(byName(report, 'ready').status).toBe('fail');
+      expect(byName(report, 'ready').received).toMatch(/^503 \{"status":"loading model"\} \(after [2-9] attempt\(s\)\)$/);
+      expect(report.checks.filter((check) => check.status === 'pass')).toEqual([]);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('fails every API check, naming the expected and received status, when the server answers 500', async () => {
+    const { server, url } = await listen((request, response) => {
+      if (request.url === '/ready') return void response.end('ok');
+      response.writeHead(500, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: { message: 'engine exploded', type: 'server_error', param: null, code: null } }));
+    });
+    try {
+      const report = await runSmoke(options(url, { apiKey: 'k' }));
+      expect(report.passed).toBe(false);
+      expect(byName(report, 'ready').status).toBe('pass');
+      const failed = report.checks.filter((check) => check.status === 'fail').map((check) => check.name);
+      expect(failed).toEqual([
+        'health',
+        'models',
+        'completion',
+        'completion (stream)',
+        'chat completion',
+        'unknown model',
+        'auth: no key',
+        'auth: wrong key',
+      ]);
+      expect(byName(report, 'completion').detail).toBe(
+        'expected POST /v1/completions to return 200 with a text_completion of at most 8 tokens; ' +
+          'got 500 {"error":{"message":"engine exploded","type":"server_error","param":null,"code":null}}',
+      );
+      expect(byName(report, 'unknown model').received).toMatch(/^500 /);
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('fails the stream check when the stream ends without data: [DONE]', async () => {
+    const chunk = { id: 'c1', object: 'text_completion', model: 'gpt2', choices: [{ index: 0, text: 'hi', finish_reason: 'length' }] };
+    const { server, url } = await listen((request, response) => {
+      if (request.url === '/ready') return void response.end('ok');
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.end(`data: ${JSON.stringify(chunk)}\n\n`);
+    });
+    try {
+      const report = await runSmoke(options(url));
+      expect(byName(report, 'completion (stream)')).toMatchObject({
+        status: 'fail',
+        received: expect.stringContaining('1 event(s) and no [DONE]'),
+      });
+    } finally {
+      await close(server);
+    }
+  });
+
+  it('exits 1 from the command line and writes the failures to the --json file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'smoke-'));
+    const { server, url } = await listen((_request, response) => {
+      response.writeHead(500);
+      response.end('down');
+    });
+    try {
+      const result = await runCli(['--url', url, '--timeout', '1', '--json', join(dir, 'smoke.json')]);
+      expect(result.code).toBe(1);
+      expect(result.stdout).toMatch(/^ready +FAIL .*expected GET .*\/ready to return 200 within 1 s; got 500 down/m);
+      expect(result.stdout).toContain('smoke test FAILED: 1 of 7 checks failed');
+      const json = JSON.parse(await readFile(join(dir, 'smoke.json'), 'utf8')) as SmokeReport;
+      expect(json).toMatchObject({ url, passed: false, variant: 'inference' });
+      expect(json.checks.map((check) => check.status)).toEqual(['fail', 'skip', 'skip', 'skip', 'skip', 'skip', 'skip']);
+    } finally {
+      await close(server);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 2 with a message naming the option when the options are wrong, and prints usage on --help', async () => {
+    const wrong = await runCli(['--url', 'http://127.0.0.1:8080', '--variant', 'gateway']);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('--variant must be inference or proxy');
+    const help = await runCli(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('Usage: npm run smoke -- --url URL [options]');
+  });
+});
