@@ -1,0 +1,63 @@
+// Maps a deployment spec onto Azure: foundation, the proxy's Key Vault secrets, and the Container App endpoint.
+import * as pulumi from '@pulumi/pulumi';
+import type { DeploymentSpec } from '../spec';
+import { type ProxySecretConfig, resolveProxySecrets } from '../pulumi/proxy-secrets';
+import { ENDPOINT_VISIBILITY_TAG, endpointVisibility, type StackOutputs } from '../pulumi/outputs';
+import { plainEnvironment, requireImage, STARTUP_BUDGET_SECONDS } from '../pulumi/workload';
+import { ContainerAppEndpoint } from './container-app-endpoint';
+import { AzureFoundation } from './foundation';
+import { KeyVaultSecrets } from './key-vault-secrets';
+import { validateAzureSpec } from './workload-profiles';
+
+export function deployAzure(spec: DeploymentSpec, secretConfig: ProxySecretConfig): StackOutputs {
+  const profile = validateAzureSpec(spec);
+  const image = requireImage(spec);
+  const secretSources = spec.variant === 'proxy' ? resolveProxySecrets(spec, secretConfig) : undefined;
+  const tags = { app: 'gpt2-openai-toolkit', variant: spec.variant, ...spec.tags };
+
+  const foundation = new AzureFoundation(spec.name, { name: spec.name, location: spec.region, tags });
+  const dependsOn: pulumi.Resource[] = [...foundation.pullGrants];
+  let secretEnvironment: Record<string, pulumi.Output<string>> | undefined;
+  if (secretSources !== undefined) {
+    const secrets = new KeyVaultSecrets(spec.name, {
+      name: spec.name,
+      location: spec.region,
+      resourceGroupName: foundation.resourceGroupName,
+      tenantId: foundation.tenantId,
+      subscriptionId: foundation.subscriptionId,
+      readerPrincipalId: foundation.identityPrincipalId,
+      sources: secretSources,
+      tags,
+    });
+    secretEnvironment = secrets.secretUris;
+    dependsOn.push(...secrets.readGrants);
+  }
+
+  const endpoint = new ContainerAppEndpoint(spec.name, {
+    name: spec.name,
+    location: spec.region,
+    resourceGroupName: foundation.resourceGroupName,
+    workspaceCustomerId: foundation.workspaceCustomerId,
+    workspaceSharedKey: foundation.workspaceSharedKey,
+    profile,
+    image,
+    registryLoginServer: foundation.registryLoginServer,
+    identityId: foundation.identityId,
+    environment: plainEnvironment(spec),
+    secretEnvironment,
+    minReplicas: spec.scaling.minReplicas,
+    maxReplicas: spec.scaling.maxReplicas,
+    targetConcurrency: spec.scaling.targetConcurrency,
+    publicIngress: spec.endpoint.public,
+    startupBudgetSeconds: STARTUP_BUDGET_SECONDS[spec.variant],
+    drainSeconds: spec.drainSeconds,
+    tags: { ...tags, [ENDPOINT_VISIBILITY_TAG]: endpointVisibility(spec) },
+    dependsOn,
+  });
+
+  return {
+    url: endpoint.url,
+    registry: foundation.registryLoginServer,
+    identity: foundation.identityPrincipalId,
+  };
+}

@@ -1,0 +1,50 @@
+// The Cloud Run GPUs this project runs on, their minimum CPU and memory, and the spec checks only GCP needs.
+import { SpecError, type DeploymentSpec } from '../spec';
+import { rejectAwsOnlyFields } from '../pulumi/workload';
+
+export interface InstanceShape {
+  /** Cloud Run nodeSelector accelerator; undefined for a CPU-only instance. */
+  readonly accelerator: string | undefined;
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+/** Cloud Run requires at least 4 vCPU and 16 GiB next to one L4. */
+export const GPU_SHAPES: Readonly<Record<string, InstanceShape>> = {
+  'nvidia-l4': { accelerator: 'nvidia-l4', cpu: '4', memory: '16Gi' },
+};
+
+/** The proxy relays HTTP and holds no model: one vCPU is plenty. */
+export const PROXY_SHAPE: InstanceShape = { accelerator: undefined, cpu: '1', memory: '512Mi' };
+
+export function instanceShapeFor(spec: DeploymentSpec): InstanceShape {
+  if (spec.variant === 'proxy') return PROXY_SHAPE;
+  const shape = GPU_SHAPES[spec.compute.gpuType];
+  if (shape === undefined) {
+    throw new SpecError(
+      `spec "${spec.name}": compute.gpuType "${spec.compute.gpuType}" is not a Cloud Run GPU; use one of ${Object.keys(GPU_SHAPES).join(', ')}`,
+    );
+  }
+  return shape;
+}
+
+/** Every GCP-specific check, before any resource is declared. */
+export function validateGcpSpec(spec: DeploymentSpec): InstanceShape {
+  if (spec.target !== 'gcp') {
+    throw new SpecError(`spec "${spec.name}" targets ${spec.target}, not gcp`);
+  }
+  rejectAwsOnlyFields(spec);
+  if (spec.endpoint.domainName !== undefined) {
+    throw new SpecError(
+      `spec "${spec.name}": endpoint.domainName is not wired for GCP yet; map the domain with ` +
+        '`gcloud beta run domain-mappings create` after deploying, and remove the field from the spec',
+    );
+  }
+  return instanceShapeFor(spec);
+}
+
+/** GCP labels allow lowercase letters, digits, `_` and `-`, at most 63 characters. */
+export function toGcpLabels(tags: Readonly<Record<string, string>>): Record<string, string> {
+  const clean = (text: string) => text.toLowerCase().replace(/[^a-z0-9_-]/g, '_').slice(0, 63);
+  return Object.fromEntries(Object.entries(tags).map(([key, value]) => [clean(key), clean(value)]));
+}

@@ -1,0 +1,16 @@
+// Entry of the Pulumi program (Pulumi.yaml `main`): reads stack config `spec` (a deploy/*.json path) and
+// deploys it to the cloud the spec names. Stack outputs: url, registry, identity.
+import * as path from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import { loadDeploymentSpec } from '../spec';
+import { deployStack } from './program';
+import { readProxySecretConfig } from './proxy-secrets';
+
+const config = new pulumi.Config();
+// Relative paths are from the project root (where Pulumi.yaml is), whatever the working directory.
+const specPath = path.resolve(path.join(__dirname, '..', '..'), config.require('spec'));
+const outputs = deployStack(loadDeploymentSpec(specPath), readProxySecretConfig(config));
+
+export const url = outputs.url;
+export const registry = outputs.registry;
+export const identity = outputs.identity;
