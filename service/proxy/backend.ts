@@ -68,6 +68,7 @@ export class ProxyBackend implements Backend {
   private readonly upstream: Upstream;
   private readonly inFlight = new Set<RequestDeadline>();
   private closed = false;
+  private onIdle: (() => void) | undefined;
 
   constructor(private readonly options: ProxyBackendOptions) {
     const { config } = options;
@@ -109,9 +110,10 @@ export class ProxyBackend implements Backend {
     );
   }
 
+  /** Refuses new requests, waits for in-flight ones (the caller bounds the wait by aborting their signals), then closes the pool. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const deadline of this.inFlight) deadline.abort('closed');
+    if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
     await this.upstream.close();
   }
 
@@ -142,6 +144,7 @@ export class ProxyBackend implements Backend {
       lease.release();
       deadline.dispose();
       this.inFlight.delete(deadline);
+      if (this.inFlight.size === 0) this.onIdle?.();
       this.countRequest(client, model, outcome);
     };
     const body: Record<string, unknown> = { ...request, model };

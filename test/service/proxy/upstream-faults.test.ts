@@ -146,9 +146,11 @@ describe('upstream faults', () => {
   });
 
   it('gives up on an upstream that hangs past the first-byte timeout with 504 upstream_timeout', async () => {
+    const quick = await startProxy(proxyEnv(url, { PROXY_FIRST_BYTE_TIMEOUT_MS: '300' }));
     upstream.fallback = { kind: 'hang' };
     const started = Date.now();
-    const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
+    const error = await rejection(quick.backend.createCompletion(completion(), testContext('alpha', quick.log.logger)));
+    await quick.backend.close();
     expect(error.status).toBe(504);
     expect(error.code).toBe('upstream_timeout');
     expect(upstream.requests).toHaveLength(3);
@@ -221,7 +223,7 @@ describe('cancellation and the total timeout', () => {
   });
 
   it('ends a stream that outlives PROXY_TOTAL_TIMEOUT_MS with 504 upstream_timeout', async () => {
-    const short = await startProxy(proxyEnv(url, { PROXY_TOTAL_TIMEOUT_MS: '400' }));
+    const short = await startProxy(proxyEnv(url, { PROXY_FIRST_BYTE_TIMEOUT_MS: '300', PROXY_TOTAL_TIMEOUT_MS: '400' }));
     upstream.enqueue({ kind: 'ok', chunkDelayMs: 200 });
     const result = await short.backend.createCompletion(completion({ stream: true }), testContext('alpha', short.log.logger));
     if (!result.stream) throw new Error('expected a stream');

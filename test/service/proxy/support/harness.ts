@@ -34,8 +34,9 @@ export function proxyEnv(upstreamUrl: string, overrides: NodeJS.ProcessEnv = {})
     OPENAI_API_KEY: UPSTREAM_KEY,
     PROXY_KEYS: `alpha:${hashKey(CLIENT_KEY)}`,
     PROXY_CONNECT_TIMEOUT_MS: '1000',
-    PROXY_FIRST_BYTE_TIMEOUT_MS: '300',
-    PROXY_TOTAL_TIMEOUT_MS: '3000',
+    // Generous: the first request in a jest worker also loads undici and the openai client.
+    PROXY_FIRST_BYTE_TIMEOUT_MS: '2000',
+    PROXY_TOTAL_TIMEOUT_MS: '5000',
     PROXY_MAX_RETRIES: '2',
     PROXY_RETRY_BASE_DELAY_MS: '10',
     PROXY_RETRY_MAX_DELAY_MS: '100',
