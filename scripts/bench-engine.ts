@@ -1,0 +1,321 @@
+// Benchmark: our engine against a minimal raw onnxruntime-node greedy loop and transformers.js on
+// the same model folder, each measurement in its own child process (own peak RSS), interleaved.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { z } from 'zod';
+import { createEngine } from '../service/engine/engine';
+import { createSamplingParams } from '../service/engine/params';
+import { writeModelDir } from './gpt2-onnx/write-model-dir';
+
+const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
+
+Measures, side by side and interleaved (a b c d, a b c d, ...), each run in a fresh child process:
+  (a) a minimal raw onnxruntime-node greedy loop
+  (b) our engine, one request
+  (c) transformers.js text-generation (greedy) on the same folder
+  (d) our engine, 8 concurrent requests
+32-token prompts, 64 new tokens (EOS ignored), 2 intra-op threads by default.
+  --quick      the tiny model (models/bench-tiny), 2 repetitions: for development
+  --model DIR  model folder (default: models/bench-gpt2, generated with the gpt2 preset if missing)
+  --reps N     repetitions of each measurement (default 3; --quick: 2)
+Writes bench/results/engine.json and bench/results/engine.md (not with --quick unless --write).`;
+
+const REPO_ROOT = resolve(__dirname, '..');
+const PROMPT_TOKENS = 32;
+const NEW_TOKENS = 64;
+const CONCURRENT = 8;
+const MODES = ['a', 'b', 'c', 'd'] as const;
+type Mode = (typeof MODES)[number];
+const MODE_NAMES: Record<Mode, string> = {
+  a: '(a) raw onnxruntime greedy loop',
+  b: '(b) engine, 1 request',
+  c: '(c) transformers.js pipeline',
+  d: `(d) engine, ${CONCURRENT} concurrent`,
+};
+
+/** What one child measures. Token rates count generated tokens of all requests. */
+const Measurement = z.object({
+  mode: z.enum(MODES),
+  /** Generated tokens after the first, over the time after the first token. */
+  decodeTokPerSec: z.number(),
+  /** All generated tokens over the whole request (prefill included). */
+  e2eTokPerSec: z.number(),
+  timeToFirstTokenMs: z.number(),
+  peakRssMb: z.number(),
+  loadAvg1m: z.number(),
+});
+type Measurement = z.infer<typeof Measurement>;
+
+/** Deterministic prompt ids; row `r` differs from the others so the batch is not one prompt repeated. */
+function promptIds(row: number): number[] {
+  return Array.from({ length: PROMPT_TOKENS }, (_, i) => (1000 + 7919 * (i + 1) * (row + 1)) % 50000);
+}
+
+interface Timing {
+  readonly tokens: number;
+  readonly started: number;
+  readonly firstToken: number;
+  readonly ended: number;
+}
+
+function measurement(mode: Mode, timings: readonly Timing[]): Measurement {
+  const started = Math.min(...timings.map((t) => t.started));
+  const ended = Math.max(...timings.map((t) => t.ended));
+  const tokens = timings.reduce((sum, t) => sum + t.tokens, 0);
+  // The decode phase starts when every request has its first token (prefills are behind us).
+  const decodeStart = Math.max(...timings.map((t) => t.firstToken));
+  const decodeTokens = timings.reduce((sum, t) => sum + t.tokens, 0) - timings.length;
+  const ttft = timings.reduce((sum, t) => sum + (t.firstToken - t.started), 0) / timings.length;
+  return {
+    mode,
+    decodeTokPerSec: decodeTokens / ((ended - decodeStart) / 1000),
+    e2eTokPerSec: tokens / ((ended - started) / 1000),
+    timeToFirstTokenMs: ttft,
+    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    loadAvg1m: loadavg()[0] ?? 0,
+  };
+}
+
+async function rawLoop(modelDir: string, threads: number): Promise<Timing> {
+  const session = await ort.InferenceSession.create(join(modelDir, 'onnx', 'model.onnx'), { intraOpNumThreads: threads });
+  const config = z
+    .object({ n_layer: z.number(), n_head: z.number(), n_embd: z.number(), vocab_size: z.number() })
+    .parse(JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')));
+  const heads = config.n_head;
+  const headDim = config.n_embd / heads;
+  const run = async (prompt: number[], maxTokens: number): Promise<Timing> => {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (let layer = 0; layer < config.n_layer; layer++) {
+      for (const kind of ['key', 'value']) {
+        feeds[`past_key_values.${layer}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
+      }
+    }
+    let ids = prompt;
+    let past = 0;
+    let firstToken = 0;
+    const started = performance.now();
+    for (let step = 0; step < maxTokens; step++) {
+      const seq = ids.length;
+      feeds.input_ids = new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, seq]);
+      feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(past + seq).fill(1n), [1, past + seq]);
+      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: seq }, (_, i) => BigInt(past + i)), [1, seq]);
+      const outputs = await session.run(feeds);
+      const logits = outputs.logits!.data as Float32Array;
+      let best = 0;
+      for (let v = 1, offset = (seq - 1) * config.vocab_size; v < config.vocab_size; v++) {
+        if (logits[offset + v]! > logits[offset + best]!) best = v;
+      }
+      for (let layer = 0; layer < config.n_layer; layer++) {
+        feeds[`past_key_values.${layer}.key`] = outputs[`present.${layer}.key`]!;
+        feeds[`past_key_values.${layer}.value`] = outputs[`present.${layer}.value`]!;
+      }
+      past += seq;
+      ids = [best];
+      if (step === 0) firstToken = performance.now();
+    }
+    return { tokens: maxTokens, started, firstToken, ended: performance.now() };
+  };
+  await run(promptIds(0).slice(0, 4), 2);
+  return run(promptIds(0), NEW_TOKENS);
+}
+
+async function engineRun(modelDir: string, threads: number, requests: number): Promise<Timing[]> {
+  const engine = await createEngine({ modelDir, intraOpThreads: threads, maxBatchSize: CONCURRENT, maxQueue: CONCURRENT });
+  const params = createSamplingParams(
+    { maxTokens: NEW_TOKENS, temperature: 0, stopOnEos: false },
+    { vocabSize: engine.tokenizer.vocabSize },
+  );
+  try {
+    return await Promise.all(
+      Array.from({ length: requests }, async (_, row) => {
+        const started = performance.now();
+        let firstToken = 0;
+        let tokens = 0;
+        for await (const event of engine.generate({ promptIds: promptIds(row), params })) {
+          if (event.type === 'delta' && firstToken === 0) firstToken = performance.now();
+          if (event.type === 'finish') tokens = event.completionTokens;
+        }
+        return { tokens, started, firstToken, ended: performance.now() };
+      }),
+    );
+  } finally {
+    await engine.close();
+  }
+}
+
+async function transformersRun(modelDir: string, threads: number): Promise<Timing> {
+  const { env, pipeline, Tensor, BaseStreamer } = await import('@huggingface/transformers');
+  env.allowRemoteModels = false;
+  env.localModelPath = dirname(modelDir);
+  const pipe = await pipeline('text-generation', basename(modelDir), { dtype: 'fp32', session_options: { intraOpNumThreads: threads } });
+  const run = async (prompt: number[], maxTokens: number): Promise<Timing> => {
+    let firstToken = 0;
+    let calls = 0;
+    // put() is called with the prompt first, then once per generated token.
+    class FirstTokenStreamer extends BaseStreamer {
+      override put(): void {
+        calls++;
+        if (calls === 2) firstToken = performance.now();
+      }
+      override end(): void {}
+    }
+    const inputIds = new Tensor('int64', BigInt64Array.from(prompt, BigInt), [1, prompt.length]);
+    const attentionMask = new Tensor('int64', new BigInt64Array(prompt.length).fill(1n), [1, prompt.length]);
+    const started = performance.now();
+    await pipe.model.generate({
+      input_ids: inputIds,
+      attention_mask: attentionMask,
+      max_new_tokens: maxTokens,
+      min_new_tokens: maxTokens,
+      do_sample: false,
+      streamer: new FirstTokenStreamer(),
+    } as never);
+    return { tokens: maxTokens, started, firstToken, ended: performance.now() };
+  };
+  await run(promptIds(0).slice(0, 4), 2);
+  return run(promptIds(0), NEW_TOKENS);
+}
+
+async function child(mode: Mode, modelDir: string, threads: number): Promise<void> {
+  const timings =
+    mode === 'a'
+      ? [await rawLoop(modelDir, threads)]
+      : mode === 'b'
+        ? await engineRun(modelDir, threads, 1)
+        : mode === 'c'
+          ? [await transformersRun(modelDir, threads)]
+          : await engineRun(modelDir, threads, CONCURRENT);
+  process.stdout.write(`RESULT ${JSON.stringify(measurement(mode, timings))}\n`);
+}
+
+function runChild(mode: Mode, modelDir: string, threads: number): Measurement {
+  const result = spawnSync(process.execPath, [...process.execArgv, __filename, '--child', mode, '--model', modelDir, '--threads', String(threads)], {
+    encoding: 'utf8',
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+    maxBuffer: 16 * 1024 * 1024,
+  });
+  const line = result.stdout.split('\n').find((l) => l.startsWith('RESULT '));
+  if (result.status !== 0 || !line) throw new Error(`benchmark child ${mode} failed (exit ${result.status}):\n${result.stderr}`);
+  return Measurement.parse(JSON.parse(line.slice('RESULT '.length)));
+}
+
+const median = (values: readonly number[]): number => {
+  const sorted = [...values].sort((x, y) => x - y);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+async function ensureModel(dir: string, preset: 'tiny' | 'gpt2'): Promise<void> {
+  if (existsSync(join(dir, 'onnx', 'model.onnx'))) return;
+  console.error(`generating ${dir} (preset ${preset})...`);
+  await writeModelDir(dir, { preset });
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      quick: { type: 'boolean' },
+      write: { type: 'boolean' },
+      model: { type: 'string' },
+      reps: { type: 'string' },
+      threads: { type: 'string' },
+      child: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const threads = z.coerce.number().int().positive().parse(values.threads ?? '2');
+  if (values.child) {
+    await child(z.enum(MODES).parse(values.child), z.string().parse(values.model), threads);
+    return;
+  }
+  const quick = values.quick === true;
+  const modelDir = resolve(values.model ?? join(REPO_ROOT, 'models', quick ? 'bench-tiny' : 'bench-gpt2'));
+  if (!values.model) await ensureModel(modelDir, quick ? 'tiny' : 'gpt2');
+  const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : '3'));
+
+  const runs: Measurement[] = [];
+  for (let rep = 0; rep < reps; rep++) {
+    for (const mode of MODES) {
+      const m = runChild(mode, modelDir, threads);
+      runs.push(m);
+      console.error(
+        `rep ${rep + 1}/${reps} ${MODE_NAMES[mode]}: decode ${m.decodeTokPerSec.toFixed(1)} tok/s, e2e ${m.e2eTokPerSec.toFixed(1)} tok/s, ` +
+          `TTFT ${m.timeToFirstTokenMs.toFixed(0)} ms, peak RSS ${m.peakRssMb.toFixed(0)} MB, load ${m.loadAvg1m.toFixed(2)}`,
+      );
+    }
+  }
+  const summary = Object.fromEntries(
+    MODES.map((mode) => {
+      const mine = runs.filter((r) => r.mode === mode);
+      return [
+        mode,
+        {
+          name: MODE_NAMES[mode],
+          decodeTokPerSec: median(mine.map((r) => r.decodeTokPerSec)),
+          e2eTokPerSec: median(mine.map((r) => r.e2eTokPerSec)),
+          timeToFirstTokenMs: median(mine.map((r) => r.timeToFirstTokenMs)),
+          peakRssMb: Math.max(...mine.map((r) => r.peakRssMb)),
+        },
+      ];
+    }),
+  ) as Record<Mode, { name: string; decodeTokPerSec: number; e2eTokPerSec: number; timeToFirstTokenMs: number; peakRssMb: number }>;
+  const ratio = (x: Mode, y: Mode, key: 'decodeTokPerSec' | 'e2eTokPerSec'): number => summary[x][key] / summary[y][key];
+  const ratios = {
+    'b/a': { decode: ratio('b', 'a', 'decodeTokPerSec'), e2e: ratio('b', 'a', 'e2eTokPerSec') },
+    'b/c': { decode: ratio('b', 'c', 'decodeTokPerSec'), e2e: ratio('b', 'c', 'e2eTokPerSec') },
+    'd/b': { decode: ratio('d', 'b', 'decodeTokPerSec'), e2e: ratio('d', 'b', 'e2eTokPerSec') },
+  };
+  const loads = runs.map((r) => r.loadAvg1m);
+  const report = {
+    date: new Date().toISOString(),
+    model: modelDir,
+    promptTokens: PROMPT_TOKENS,
+    newTokens: NEW_TOKENS,
+    intraOpThreads: threads,
+    repetitions: reps,
+    loadAvg1m: { min: Math.min(...loads), max: Math.max(...loads), mean: loads.reduce((a, b) => a + b, 0) / loads.length },
+    summary,
+    ratios,
+    runs,
+  };
+  const table = [
+    `| run | decode tok/s | end-to-end tok/s | time to first token (ms) | peak RSS (MB) |`,
+    `|---|---:|---:|---:|---:|`,
+    ...MODES.map((mode) => {
+      const s = summary[mode];
+      return `| ${s.name} | ${s.decodeTokPerSec.toFixed(1)} | ${s.e2eTokPerSec.toFixed(1)} | ${s.timeToFirstTokenMs.toFixed(0)} | ${s.peakRssMb.toFixed(0)} |`;
+    }),
+  ].join('\n');
+  const ratioLines = Object.entries(ratios)
+    .map(([name, r]) => `- ${name}: decode ${r.decode.toFixed(2)}, end-to-end ${r.e2e.toFixed(2)}`)
+    .join('\n');
+  const markdown =
+    `# Engine benchmark\n\n${report.date}; model \`${basename(modelDir)}\`; ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens ` +
+    `(EOS ignored), ${threads} intra-op threads; medians of ${reps} interleaved repetitions, each run in a fresh process.\n\n` +
+    `${table}\n\nRatios (targets: b/a >= 0.95, d/b >= 3.5 in total tokens/s):\n${ratioLines}\n\n` +
+    `Load average (1 min) during the runs: min ${report.loadAvg1m.min.toFixed(2)}, mean ${report.loadAvg1m.mean.toFixed(2)}, ` +
+    `max ${report.loadAvg1m.max.toFixed(2)} on a shared machine with ${cpus().length} cores.\n`;
+  console.log(markdown);
+  if (!quick || values.write) {
+    const out = join(REPO_ROOT, 'bench', 'results');
+    await mkdir(out, { recursive: true });
+    await writeFile(join(out, 'engine.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(join(out, 'engine.md'), markdown);
+    console.error(`wrote ${join(out, 'engine.json')} and engine.md`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

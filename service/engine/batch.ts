@@ -1,0 +1,84 @@
+// One forward pass of the model over a batch: builds input_ids, attention_mask, position_ids and the
+// past feeds from a KvCache, runs the session, and returns the logits with the grown cache.
+import * as ort from 'onnxruntime-node';
+import { KvCache, type KvShape } from './kv-cache';
+import type { LoadedModel } from './model';
+
+export interface ForwardResult {
+  /** `[batch, seq, vocab]` logits, row-major; take views with `lastLogits`/`positionLogits`. */
+  readonly logits: Float32Array;
+  readonly seqLength: number;
+  /** The cache including the tokens just run (the session's `present`, not copied). */
+  readonly cache: KvCache;
+}
+
+export class ModelRunner {
+  readonly kvShape: KvShape;
+  readonly vocabSize: number;
+  private readonly presentNames: readonly (readonly [string, string])[];
+  private readonly pastNames: readonly (readonly [string, string])[];
+  private readonly cacheBranchOn: ort.Tensor;
+  private readonly cacheBranchOff: ort.Tensor;
+
+  constructor(private readonly model: LoadedModel) {
+    const { nLayer, nHead, nEmbd, vocabSize } = model.config;
+    this.kvShape = { nLayer, nHead, headDim: nEmbd / nHead, dtype: model.kvDtype };
+    this.vocabSize = vocabSize;
+    this.pastNames = Array.from({ length: nLayer }, (_, i) => [`past_key_values.${i}.key`, `past_key_values.${i}.value`] as const);
+    this.presentNames = Array.from({ length: nLayer }, (_, i) => [`present.${i}.key`, `present.${i}.value`] as const);
+    this.cacheBranchOn = new ort.Tensor('bool', Uint8Array.of(1), [1]);
+    this.cacheBranchOff = new ort.Tensor('bool', Uint8Array.of(0), [1]);
+  }
+
+  /**
+   * Runs `seq` new tokens for every row of `past` (`inputIds` is `[batch, seq]` row-major). All new
+   * tokens are real; the past's left padding is masked out and does not count in position ids.
+   */
+  async forward(past: KvCache, inputIds: BigInt64Array, seq: number): Promise<ForwardResult> {
+    const batch = past.batchSize;
+    const pastLength = past.pastLength;
+    const total = pastLength + seq;
+    const mask = new BigInt64Array(batch * total);
+    const positions = new BigInt64Array(batch * seq);
+    const lengths = new Array<number>(batch);
+    for (let r = 0; r < batch; r++) {
+      const length = past.lengths[r] ?? 0;
+      mask.fill(1n, r * total + (pastLength - length), (r + 1) * total);
+      for (let j = 0; j < seq; j++) positions[r * seq + j] = BigInt(length + j);
+      lengths[r] = length + seq;
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: new ort.Tensor('int64', inputIds, [batch, seq]),
+      attention_mask: new ort.Tensor('int64', mask, [batch, total]),
+    };
+    if (this.model.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [batch, seq]);
+    if (this.model.usesCacheBranch) feeds.use_cache_branch = pastLength > 0 ? this.cacheBranchOn : this.cacheBranchOff;
+    this.pastNames.forEach(([keyName, valueName], layer) => {
+      const pair = past.tensors[layer];
+      if (!pair) throw new Error(`cache has no layer ${layer}`);
+      feeds[keyName] = pair[0];
+      feeds[valueName] = pair[1];
+    });
+    const outputs = await this.model.session.run(feeds);
+    const logits = outputs.logits;
+    if (!logits || logits.type !== 'float32') throw new Error('the model returned no float32 `logits` output');
+    const present = this.presentNames.map(([keyName, valueName]) => {
+      const key = outputs[keyName];
+      const value = outputs[valueName];
+      if (!key || !value) throw new Error(`the model returned no ${keyName}/${valueName} output`);
+      return [key, value] as const;
+    });
+    return { logits: logits.data as Float32Array, seqLength: seq, cache: KvCache.fromPresent(this.kvShape, present, lengths) };
+  }
+
+  /** View (no copy) of the logits at position `position` of row `row`. */
+  positionLogits(result: ForwardResult, row: number, position: number): Float32Array {
+    const start = (row * result.seqLength + position) * this.vocabSize;
+    return result.logits.subarray(start, start + this.vocabSize);
+  }
+
+  /** View (no copy) of the logits after the last token of row `row`. */
+  lastLogits(result: ForwardResult, row: number): Float32Array {
+    return this.positionLogits(result, row, result.seqLength - 1);
+  }
+}

@@ -1,0 +1,106 @@
+// Turns one choice's generated tokens into GenerationEvents: whole-character, stop-safe text deltas
+// with the tokens that produced them, and one finish event with the reason and the token count.
+import type { FinishReason, GenerationEvent, SamplingParams, TokenInfo } from './types';
+import type { BeamHypothesis } from './beam-search';
+import type { SampledToken } from './sampling';
+
+/** Text from token ids as they arrive: only whole UTF-8 characters, the rest held back. */
+export interface TokenTextDecoder {
+  push(tokenId: number): string;
+  /** What is held back when the choice ends (an incomplete character becomes U+FFFD). */
+  flush(): string;
+}
+
+/** Holds back text that may be the start of a stop string, and cuts the text at the first stop string. */
+export interface StopFilter {
+  push(text: string): { readonly text: string; readonly stopped: boolean };
+  flush(): string;
+}
+
+/** What the engine's tokenizer side provides to render tokens and text. */
+export interface TextTools {
+  /** A token's own text (partial UTF-8 rendered as bytes, as OpenAI does). */
+  tokenText(tokenId: number): string;
+  createDecoder(): TokenTextDecoder;
+  createStopFilter(stop: readonly string[]): StopFilter;
+}
+
+export class ChoiceOutput {
+  private readonly decoder: TokenTextDecoder;
+  private readonly stopFilter: StopFilter;
+  private pending: TokenInfo[] = [];
+  private generated = 0;
+  private done = false;
+
+  constructor(
+    private readonly index: number,
+    private readonly params: SamplingParams,
+    private readonly text: TextTools,
+    private readonly eosTokenId: number,
+  ) {
+    this.decoder = text.createDecoder();
+    this.stopFilter = text.createStopFilter(params.stop);
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  /** Takes the next sampled token; returns the events it releases (none while text is held back). */
+  accept(token: SampledToken): GenerationEvent[] {
+    if (this.done) throw new Error(`choice ${this.index} already finished`);
+    this.generated++;
+    if (token.tokenId === this.eosTokenId && this.params.stopOnEos) return this.finishFlushed('stop', '');
+    this.pending.push(this.tokenInfo(token));
+    const { text, stopped } = this.stopFilter.push(this.decoder.push(token.tokenId));
+    if (stopped) return this.finish('stop', text);
+    if (this.generated >= this.params.maxTokens) return this.finishFlushed('length', text);
+    return text.length > 0 ? [this.delta(text)] : [];
+  }
+
+  /** A finished beam: its whole text in one delta, then its finish event. */
+  acceptBeam(hypothesis: BeamHypothesis): GenerationEvent[] {
+    let text = '';
+    for (const [i, tokenId] of hypothesis.tokens.entries()) {
+      this.generated++;
+      const logprob = hypothesis.logprobs[i];
+      this.pending.push(this.tokenInfo({ tokenId, ...(this.params.logprobs !== undefined && logprob !== undefined ? { logprob } : {}) }));
+      const piece = this.stopFilter.push(this.decoder.push(tokenId));
+      text += piece.text;
+      if (piece.stopped) return this.finish('stop', text);
+    }
+    if (hypothesis.endedOnEos) this.generated++;
+    return this.finishFlushed(hypothesis.endedOnEos ? 'stop' : 'length', text);
+  }
+
+  /** Ends the choice after releasing held-back text; that text may still complete a stop string. */
+  private finishFlushed(reason: FinishReason, text: string): GenerationEvent[] {
+    const held = this.stopFilter.push(this.decoder.flush());
+    if (held.stopped) return this.finish('stop', text + held.text);
+    return this.finish(reason, text + held.text + this.stopFilter.flush());
+  }
+
+  private finish(reason: FinishReason, text: string): GenerationEvent[] {
+    this.done = true;
+    const events: GenerationEvent[] = [];
+    if (text.length > 0 || this.pending.length > 0) events.push(this.delta(text));
+    events.push({ type: 'finish', choice: this.index, reason, completionTokens: this.generated });
+    return events;
+  }
+
+  private delta(text: string): GenerationEvent {
+    const tokens = this.pending;
+    this.pending = [];
+    return { type: 'delta', choice: this.index, text, tokens };
+  }
+
+  private tokenInfo(token: SampledToken): TokenInfo {
+    const info: TokenInfo = { tokenId: token.tokenId, text: this.text.tokenText(token.tokenId) };
+    if (this.params.logprobs === undefined) return info;
+    return {
+      ...info,
+      logprob: token.logprob ?? null,
+      topLogprobs: (token.topLogprobs ?? []).map((t) => ({ tokenId: t.tokenId, text: this.text.tokenText(t.tokenId), logprob: t.logprob })),
+    };
+  }
+}

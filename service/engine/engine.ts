@@ -1,0 +1,99 @@
+// The local GPT-2 engine: loads the model, warms it up, and serves `Engine.generate` through one
+// continuous-batching scheduler that owns the onnxruntime session.
+import type { Logger } from 'pino';
+import { ModelRunner } from './batch';
+import { loadModel, type LoadedModel } from './model';
+import { Scheduler } from './scheduler';
+import { createTextTools } from './text-tools';
+import { createGpt2Tokenizer } from './tokenizer';
+import type { Engine, EngineStats, GenerationEvent, GenerationRequest, SamplingParams, Tokenizer } from './types';
+
+export interface EngineOptions {
+  /** A Hugging Face-layout folder with `onnx/model.onnx` (see `npm run model:make`). */
+  readonly modelDir: string;
+  /** @default 'cpu' */
+  readonly executionProvider?: 'cpu' | 'cuda';
+  /** onnxruntime intra-op threads. @default onnxruntime's choice (all cores) */
+  readonly intraOpThreads?: number;
+  /** Sequences decoded together at most (a request with n choices or n beams takes n). @default 16 */
+  readonly maxBatchSize?: number;
+  /** Requests waiting for the batch at most; beyond it `generate` throws EngineOverloadedError. @default 64 */
+  readonly maxQueue?: number;
+  /** The model name served to clients. @default 'gpt2' */
+  readonly modelId?: string;
+  /**
+   * Prompt tokens per prefill run; bounds the logits buffer of long prompts.
+   * @default 128
+   */
+  readonly prefillChunk?: number;
+  readonly log?: Logger;
+}
+
+const WARMUP_PARAMS: SamplingParams = {
+  maxTokens: 2,
+  temperature: 0,
+  topK: 0,
+  topP: 1,
+  minP: 0,
+  repetitionPenalty: 1,
+  presencePenalty: 0,
+  frequencyPenalty: 0,
+  logitBias: new Map(),
+  seed: 0,
+  n: 1,
+  numBeams: 1,
+  lengthPenalty: 1,
+  stop: [],
+  stopOnEos: false,
+  logprobs: undefined,
+  promptLogprobs: false,
+};
+
+class OnnxEngine implements Engine {
+  readonly contextLength: number;
+
+  constructor(
+    readonly modelId: string,
+    readonly tokenizer: Tokenizer,
+    private readonly model: LoadedModel,
+    private readonly scheduler: Scheduler,
+  ) {
+    this.contextLength = model.config.nPositions;
+  }
+
+  generate(request: GenerationRequest): AsyncIterable<GenerationEvent> {
+    return this.scheduler.submit(request);
+  }
+
+  stats(): EngineStats {
+    return this.scheduler.stats();
+  }
+
+  async close(): Promise<void> {
+    await this.scheduler.close();
+    await this.model.release();
+  }
+}
+
+/** Loads the model, runs one short generation so the first request does not pay for warm-up, and returns the engine. */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  const model = await loadModel(options.modelDir, {
+    ...(options.executionProvider ? { executionProvider: options.executionProvider } : {}),
+    ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+  });
+  const tokenizer = createGpt2Tokenizer();
+  const scheduler = new Scheduler({
+    runner: new ModelRunner(model),
+    maxBatchSize: options.maxBatchSize ?? 16,
+    maxQueue: options.maxQueue ?? 64,
+    contextLength: model.config.nPositions,
+    eosTokenId: model.config.eosTokenId,
+    text: createTextTools(),
+    ...(options.prefillChunk ? { prefillChunk: options.prefillChunk } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
+  const engine = new OnnxEngine(options.modelId ?? 'gpt2', tokenizer, model, scheduler);
+  for await (const event of engine.generate({ promptIds: tokenizer.encode('Hello'), params: WARMUP_PARAMS })) void event;
+  options.log?.info({ modelDir: model.dir, onnxPath: model.onnxPath }, 'engine ready');
+  return engine;
+}

@@ -1,0 +1,406 @@
+// Continuous batching over one model: owns the session (through ModelRunner) and the batch's KV
+// cache; requests join at step boundaries after their prompt is prefilled and leave as they finish.
+import type { Logger } from 'pino';
+import { type ForwardResult, type ModelRunner } from './batch';
+import { BeamSearch } from './beam-search';
+import { ChoiceOutput, type TextTools } from './choice-output';
+import { ContextLengthExceededError, EngineClosedError, EngineOverloadedError, InvalidParameterError } from './errors';
+import { EventChannel } from './event-channel';
+import { KvCache, type RowSource } from './kv-cache';
+import { logSoftmax, Sampler, topKIndices } from './sampling';
+import type { EngineStats, GenerationEvent, GenerationRequest, SamplingParams, TokenInfo } from './types';
+
+export interface SchedulerOptions {
+  readonly runner: ModelRunner;
+  /** Sequences (choices or beams) decoded together at most. */
+  readonly maxBatchSize: number;
+  /** Requests waiting for rows at most; beyond it `submit` throws EngineOverloadedError. */
+  readonly maxQueue: number;
+  readonly contextLength: number;
+  readonly eosTokenId: number;
+  readonly text: TextTools;
+  /**
+   * Prompt tokens per prefill run: bounds the `[1, chunk, vocab]` logits buffer (128 x 50257 floats
+   * = 26 MB) whatever the prompt length.
+   * @default 128
+   */
+  readonly prefillChunk?: number;
+  readonly log?: Logger;
+}
+
+/** One sequence of the batch: a sampled choice or a beam, fed `nextToken` at the next step. */
+interface Row {
+  readonly request: ActiveRequest;
+  /** Choice index (sampling) or beam index (beam search). */
+  readonly slot: number;
+  nextToken: number;
+}
+
+/** A row for the next step and the cache row its past comes from. */
+interface PlannedRow {
+  readonly row: Row;
+  readonly source: RowSource;
+}
+
+interface SampledChoice {
+  readonly sampler: Sampler;
+  readonly output: ChoiceOutput;
+  readonly generatedIds: number[];
+}
+
+interface ActiveRequest {
+  readonly promptIds: readonly number[];
+  /** The prompt as the caller gave it (empty when the engine started from EOS). */
+  readonly userPromptIds: readonly number[];
+  readonly params: SamplingParams;
+  readonly channel: EventChannel<GenerationEvent>;
+  /** Batch rows reserved for it while it runs: n choices, or numBeams beams. */
+  readonly rowsNeeded: number;
+  readonly choices: SampledChoice[];
+  readonly beam: BeamSearch | undefined;
+  rowsHeld: number;
+  cancelled: boolean;
+  done: boolean;
+  /** Removes the abort listener once the request is done. */
+  detach: (() => void) | undefined;
+}
+
+const DEFAULT_PREFILL_CHUNK = 128;
+const STEP_TIME_SMOOTHING = 0.1;
+
+export class Scheduler {
+  private readonly runner: ModelRunner;
+  private readonly queue: ActiveRequest[] = [];
+  /** Admitted (rows reserved) but not prefilled yet. */
+  private readonly admitted: ActiveRequest[] = [];
+  private readonly running = new Set<ActiveRequest>();
+  private planned: PlannedRow[] = [];
+  private rows: Row[] = [];
+  private cache: KvCache | undefined;
+  private rowsInUse = 0;
+  private wake: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private closing = false;
+  /** Smoothed seconds per decode step, for the overload retry-after estimate. */
+  private stepSeconds = 0.05;
+  private readonly beamScratch: Float32Array[] = [];
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.runner = options.runner;
+  }
+
+  stats(): EngineStats {
+    return { running: this.running.size + this.admitted.length, waiting: this.queue.length };
+  }
+
+  /** Validates synchronously, queues the request, and returns its events. */
+  submit(request: GenerationRequest): AsyncIterable<GenerationEvent> {
+    if (this.closing) throw new EngineClosedError('The engine is shutting down and takes no new requests.');
+    const { params } = request;
+    const { contextLength, maxBatchSize, eosTokenId } = this.options;
+    const promptIds = request.promptIds.length > 0 ? request.promptIds : [eosTokenId];
+    if (promptIds.length + params.maxTokens > contextLength) {
+      throw new ContextLengthExceededError(promptIds.length, params.maxTokens, contextLength);
+    }
+    const rowsNeeded = params.numBeams > 1 ? params.numBeams : params.n;
+    if (params.numBeams > 1 && params.n > params.numBeams) {
+      throw new InvalidParameterError('n', `n (${params.n}) must not exceed best_of/num_beams (${params.numBeams}) with beam search.`);
+    }
+    if (rowsNeeded > maxBatchSize) {
+      const param = params.numBeams > 1 ? 'num_beams' : 'n';
+      throw new InvalidParameterError(param, `${param}=${rowsNeeded} exceeds the engine's batch size (${maxBatchSize}); ask for fewer sequences.`);
+    }
+    const fitsNow = this.queue.length === 0 && this.rowsInUse + rowsNeeded <= maxBatchSize;
+    if (!fitsNow && this.queue.length >= this.options.maxQueue) throw new EngineOverloadedError(this.retryAfterSeconds());
+
+    const active: ActiveRequest = {
+      promptIds,
+      userPromptIds: request.promptIds,
+      params,
+      channel: new EventChannel<GenerationEvent>(() => this.cancel(active)),
+      rowsNeeded,
+      choices: [],
+      beam:
+        params.numBeams > 1
+          ? new BeamSearch({
+              numBeams: params.numBeams,
+              lengthPenalty: params.lengthPenalty,
+              maxTokens: params.maxTokens,
+              eosTokenId: params.stopOnEos ? eosTokenId : undefined,
+            })
+          : undefined,
+      rowsHeld: 0,
+      cancelled: false,
+      done: false,
+      detach: undefined,
+    };
+    if (params.numBeams === 1) {
+      for (let choice = 0; choice < params.n; choice++) {
+        active.choices.push({
+          sampler: new Sampler(params, { choice }),
+          output: new ChoiceOutput(choice, params, this.options.text, eosTokenId),
+          generatedIds: [],
+        });
+      }
+    }
+    const { signal } = request;
+    if (signal) {
+      if (signal.aborted) active.cancelled = true;
+      const onAbort = (): void => this.cancel(active);
+      signal.addEventListener('abort', onAbort, { once: true });
+      active.detach = () => signal.removeEventListener('abort', onAbort);
+    }
+    if (fitsNow) this.reserve(active);
+    else this.queue.push(active);
+    this.ensureLoop();
+    return active.channel;
+  }
+
+  /** Stops taking requests and resolves once the running and queued ones have finished. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.wake?.();
+    await this.loop;
+  }
+
+  private reserve(request: ActiveRequest): void {
+    request.rowsHeld = request.rowsNeeded;
+    this.rowsInUse += request.rowsNeeded;
+    this.admitted.push(request);
+  }
+
+  private cancel(request: ActiveRequest): void {
+    if (request.done) return;
+    request.cancelled = true;
+    this.wake?.();
+  }
+
+  /** Rows of a finished or cancelled request go back to the pool; its channel ends. */
+  private finishRequest(request: ActiveRequest, error?: unknown): void {
+    if (request.done) return;
+    request.done = true;
+    this.rowsInUse -= request.rowsHeld;
+    request.rowsHeld = 0;
+    this.running.delete(request);
+    request.detach?.();
+    if (error === undefined) request.channel.end();
+    else request.channel.fail(error);
+  }
+
+  private retryAfterSeconds(): number {
+    const remaining = [...this.running].map((r) => r.params.maxTokens - Math.max(0, ...r.choices.map((c) => c.generatedIds.length)));
+    const soonest = remaining.length > 0 ? Math.min(...remaining) : 0;
+    const queuedTokens = this.queue.reduce((sum, r) => sum + r.params.maxTokens, 0) / this.options.maxBatchSize;
+    return Math.max(1, Math.ceil(this.stepSeconds * (soonest + queuedTokens)));
+  }
+
+  private ensureLoop(): void {
+    if (this.wake) {
+      this.wake();
+      return;
+    }
+    this.loop ??= this.runLoop()
+      .catch((error: unknown) => this.options.log?.error({ err: error }, 'scheduler loop failed'))
+      .finally(() => {
+        this.loop = undefined;
+      });
+  }
+
+  private async runLoop(): Promise<void> {
+    for (;;) {
+      this.admitQueued();
+      const arrivals = this.admitted.splice(0);
+      const newRows: PlannedRow[] = [];
+      for (const request of arrivals) {
+        this.running.add(request);
+        if (request.cancelled) {
+          this.finishRequest(request);
+          continue;
+        }
+        try {
+          newRows.push(...(await this.prefill(request)));
+          if (request.cancelled) this.finishRequest(request);
+        } catch (error) {
+          this.options.log?.error({ err: error }, 'prefill failed');
+          this.finishRequest(request, error);
+        }
+      }
+      this.recompose(newRows);
+      if (this.rows.length === 0) {
+        if (this.admitted.length > 0 || this.queue.length > 0) continue;
+        if (this.closing) return;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        this.wake = undefined;
+        continue;
+      }
+      try {
+        await this.decodeStep();
+      } catch (error) {
+        this.options.log?.error({ err: error }, 'decode step failed; failing the batch');
+        for (const row of this.rows) this.finishRequest(row.request, error);
+        this.rows = [];
+        this.planned = [];
+        this.cache = undefined;
+      }
+    }
+  }
+
+  private admitQueued(): void {
+    for (let i = 0; i < this.queue.length; ) {
+      const request = this.queue[i]!;
+      if (request.cancelled) {
+        this.queue.splice(i, 1);
+        this.running.add(request);
+        this.finishRequest(request);
+        continue;
+      }
+      // First come, first served: a big request at the head is not overtaken by smaller ones.
+      if (this.rowsInUse + request.rowsNeeded > this.options.maxBatchSize) return;
+      this.queue.splice(i, 1);
+      this.reserve(request);
+    }
+  }
+
+  /**
+   * Runs the prompt alone (in chunks) and takes each choice's first token, or the beams' first step.
+   * Returns the rows to add to the batch, all reading their past from the prompt's cache row 0.
+   */
+  private async prefill(request: ActiveRequest): Promise<PlannedRow[]> {
+    const { promptIds, params } = request;
+    const chunk = this.options.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
+    let cache = KvCache.empty(this.runner.kvShape, 1);
+    let last: ForwardResult | undefined;
+    const promptTokens: TokenInfo[] = [];
+    // An empty prompt (the engine started from EOS) has no prompt tokens to report.
+    const wantsPromptLogprobs = params.promptLogprobs && request.userPromptIds.length > 0;
+    const scratch = wantsPromptLogprobs ? new Float32Array(this.runner.vocabSize) : undefined;
+    if (wantsPromptLogprobs) promptTokens.push({ tokenId: promptIds[0]!, text: this.options.text.tokenText(promptIds[0]!), logprob: null });
+    for (let start = 0; start < promptIds.length; start += chunk) {
+      const ids = promptIds.slice(start, start + chunk);
+      last = await this.runner.forward(cache, BigInt64Array.from(ids, (id) => BigInt(id)), ids.length);
+      cache = last.cache;
+      if (request.cancelled) return [];
+      if (scratch) {
+        for (let j = 0; j < ids.length && start + j + 1 < promptIds.length; j++) {
+          promptTokens.push(this.tokenInfoFrom(logSoftmax(this.runner.positionLogits(last, 0, j), scratch), promptIds[start + j + 1]!, params.logprobs ?? 0));
+        }
+      }
+    }
+    if (!last) throw new Error('prefill ran no tokens');
+    if (params.promptLogprobs) request.channel.push({ type: 'prompt', tokens: promptTokens });
+    const logits = this.runner.lastLogits(last, 0);
+    const source: RowSource = { cache, row: 0 };
+    if (request.beam) return this.beamStep(request, [logits], [source]);
+    const rows: PlannedRow[] = [];
+    request.choices.forEach((choice, slot) => {
+      const next = this.sampleChoice(request, choice, logits);
+      if (next !== undefined) rows.push({ row: { request, slot, nextToken: next }, source });
+    });
+    this.releaseFinishedChoices(request);
+    return rows;
+  }
+
+  /** Builds the batch for the next step: keeps live rows, adds new ones, and copies the cache only if the rows changed. */
+  private recompose(newRows: readonly PlannedRow[]): void {
+    const plan = [...this.planned.filter((p) => !p.row.request.cancelled && !p.row.request.done), ...newRows];
+    for (const request of new Set(this.planned.map((p) => p.row.request))) {
+      if (request.cancelled) this.finishRequest(request);
+    }
+    this.planned = [];
+    const cache = this.cache;
+    const unchanged = cache !== undefined && plan.length === cache.batchSize && plan.every((p, i) => p.source.cache === cache && p.source.row === i);
+    this.rows = plan.map((p) => p.row);
+    if (plan.length === 0) this.cache = undefined;
+    else if (!unchanged) this.cache = KvCache.gather(this.runner.kvShape, plan.map((p) => p.source));
+  }
+
+  private async decodeStep(): Promise<void> {
+    const rows = this.rows;
+    const cache = this.cache;
+    if (!cache) throw new Error('decode step without a cache');
+    const ids = new BigInt64Array(rows.length);
+    rows.forEach((row, i) => {
+      ids[i] = BigInt(row.nextToken);
+    });
+    const started = performance.now();
+    const result = await this.runner.forward(cache, ids, 1);
+    this.stepSeconds += STEP_TIME_SMOOTHING * ((performance.now() - started) / 1000 - this.stepSeconds);
+    this.cache = result.cache;
+    const planned: PlannedRow[] = [];
+    for (let i = 0; i < rows.length; ) {
+      const row = rows[i]!;
+      const request = row.request;
+      if (request.cancelled) this.finishRequest(request);
+      if (request.beam) {
+        let end = i + 1;
+        while (end < rows.length && rows[end]!.request === request) end++;
+        if (!request.cancelled && !request.done) {
+          const logits = rows.slice(i, end).map((_, k) => this.runner.lastLogits(result, i + k));
+          const sources = logits.map((_, k) => ({ cache: result.cache, row: i + k }));
+          planned.push(...this.beamStep(request, logits, sources));
+        }
+        i = end;
+        continue;
+      }
+      const choice = request.choices[row.slot]!;
+      if (!request.cancelled && !request.done) {
+        const next = this.sampleChoice(request, choice, this.runner.lastLogits(result, i));
+        if (next !== undefined) {
+          row.nextToken = next;
+          planned.push({ row, source: { cache: result.cache, row: i } });
+        }
+      }
+      i++;
+    }
+    for (const request of new Set(rows.map((r) => r.request))) this.releaseFinishedChoices(request);
+    this.planned = planned;
+  }
+
+  /** Samples the choice's next token and emits its events; the token to feed next, or undefined once finished. */
+  private sampleChoice(request: ActiveRequest, choice: SampledChoice, logits: Float32Array): number | undefined {
+    const sampled = choice.sampler.sample(logits, { promptIds: request.promptIds, generatedIds: choice.generatedIds });
+    choice.generatedIds.push(sampled.tokenId);
+    for (const event of choice.output.accept(sampled)) request.channel.push(event);
+    return choice.output.finished ? undefined : sampled.tokenId;
+  }
+
+  /** Frees the rows of choices that finished; the request ends when all have. */
+  private releaseFinishedChoices(request: ActiveRequest): void {
+    if (request.beam || request.done) return;
+    const live = request.choices.filter((c) => !c.output.finished).length;
+    this.rowsInUse -= request.rowsHeld - live;
+    request.rowsHeld = live;
+    if (live === 0) this.finishRequest(request);
+  }
+
+  /** One beam-search step over the request's rows; emits the best beams when the search is done. */
+  private beamStep(request: ActiveRequest, logits: readonly Float32Array[], sources: readonly RowSource[]): PlannedRow[] {
+    const beam = request.beam!;
+    const logprobs = logits.map((row, k) => {
+      this.beamScratch[k] ??= new Float32Array(this.runner.vocabSize);
+      return logSoftmax(row, this.beamScratch[k]);
+    });
+    const step = beam.step(logprobs);
+    if (beam.done) {
+      beam.best(request.params.n).forEach((hypothesis, index) => {
+        const output = new ChoiceOutput(index, request.params, this.options.text, this.options.eosTokenId);
+        for (const event of output.acceptBeam(hypothesis)) request.channel.push(event);
+      });
+      this.finishRequest(request);
+      return [];
+    }
+    return step.parents.map((parent, slot) => ({ row: { request, slot, nextToken: step.tokens[slot]! }, source: sources[parent]! }));
+  }
+
+  private tokenInfoFrom(logprobs: Float32Array, tokenId: number, top: number): TokenInfo {
+    const text = this.options.text.tokenText;
+    return {
+      tokenId,
+      text: text(tokenId),
+      logprob: logprobs[tokenId]!,
+      topLogprobs: topKIndices(logprobs, top).map((id) => ({ tokenId: id, text: text(id), logprob: logprobs[id]! })),
+    };
+  }
+}
