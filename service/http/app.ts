@@ -1,7 +1,7 @@
 // Builds the fastify app of the OpenAI-compatible surface: JSON parsing, request ids, auth,
 // readiness and draining gates, error envelopes, access logs, metrics, and the routes.
 import type { Server as HttpsServer } from 'node:https';
-import Fastify, { type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Backend } from '../backend';
@@ -49,10 +49,9 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
   const serverOptions: FastifyServerOptions = {
     loggerInstance: logger,
     // One access-log line per request is written by the onResponse hook below instead.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'request_id' }),
     bodyLimit: options.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     genReqId: requestIdFor,
-    requestIdLogLabel: 'request_id',
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
   };
@@ -128,6 +127,9 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
     if (internal) request.log.error({ err: error }, 'request failed');
     else request.log.debug({ code: apiError.code, message: apiError.message }, 'request rejected');
     if (reply.raw.headersSent) return;
+    // Refused before its body was read (auth, limits, draining): close the connection rather
+    // than wait for an upload nobody will read.
+    if (!request.raw.complete) reply.header('connection', 'close');
     return reply.code(apiError.status).headers(apiError.headers).send(apiError.toEnvelope());
   });
 

@@ -1,0 +1,110 @@
+import { createFakeBackend, FAKE_MODEL } from '../../support/fake-backend';
+import { startTestServer } from '../../support/http-server';
+import { readSseData } from '../../support/sse';
+
+const json = { 'content-type': 'application/json' };
+const slowStream = JSON.stringify({ model: FAKE_MODEL, prompt: 'slow', stream: true });
+
+describe('readiness', () => {
+  it('answers /health always, /ready 503 and API routes 503 not_ready until the backend is ready', async () => {
+    const backend = createFakeBackend({ ready: false });
+    const server = await startTestServer(backend);
+    try {
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      const ready = await fetch(`${server.url}/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ status: 'loading' });
+      const response = await fetch(`${server.url}/v1/models`);
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+      expect(await response.json()).toMatchObject({ error: { type: 'service_unavailable', code: 'not_ready' } });
+      backend.ready = true;
+      expect((await fetch(`${server.url}/ready`)).status).toBe(200);
+      expect((await fetch(`${server.url}/v1/models`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('client disconnect', () => {
+  it('aborts ctx.signal when a streaming client goes away', async () => {
+    const backend = createFakeBackend({ chunkDelayMs: 10 });
+    const server = await startTestServer(backend);
+    try {
+      const controller = new AbortController();
+      const response = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: json, body: slowStream, signal: controller.signal });
+      const reader = response.body!.getReader();
+      await reader.read();
+      const aborted = backend.aborted[backend.aborted.length - 1]!;
+      controller.abort();
+      const ctx = await aborted;
+      expect(ctx.signal.aborted).toBe(true);
+      await waitFor(() => server.built.inFlight() === 0);
+      // The server keeps answering others.
+      expect((await fetch(`${server.url}/v1/models`)).status).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('does not abort the signal of a request that completed normally', async () => {
+    const backend = createFakeBackend();
+    const server = await startTestServer(backend);
+    try {
+      await readSseData(await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: json, body: JSON.stringify({ model: FAKE_MODEL, prompt: 'x', stream: true }) }));
+      await waitFor(() => server.built.inFlight() === 0);
+      expect(backend.contexts[backend.contexts.length - 1]?.signal.aborted).toBe(false);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('draining', () => {
+  it('turns /ready 503, refuses new API requests with 503 draining, and lets in-flight streams finish', async () => {
+    const backend = createFakeBackend({ chunkDelayMs: 5, chunks: 40 });
+    const server = await startTestServer(backend);
+    try {
+      const inFlight = fetch(`${server.url}/v1/completions`, { method: 'POST', headers: json, body: JSON.stringify({ model: FAKE_MODEL, prompt: 'long', stream: true }) });
+      const response = await inFlight;
+      const drained = server.built.drain(10_000);
+      const ready = await fetch(`${server.url}/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toEqual({ status: 'draining' });
+      const refused = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: json, body: JSON.stringify({ model: FAKE_MODEL, prompt: 'x' }) });
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ error: { type: 'service_unavailable', code: 'draining' } });
+      const { data } = await readSseData(response);
+      expect(data[data.length - 1]).toBe('[DONE]');
+      expect(data).toHaveLength(41);
+      expect(await drained).toEqual({ aborted: 0 });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('aborts requests still running when the drain timeout passes', async () => {
+    const backend = createFakeBackend({ chunkDelayMs: 20 });
+    const server = await startTestServer(backend);
+    try {
+      const response = await fetch(`${server.url}/v1/completions`, { method: 'POST', headers: json, body: slowStream });
+      const started = Date.now();
+      const result = await server.built.drain(200);
+      expect(result).toEqual({ aborted: 1 });
+      expect(Date.now() - started).toBeLessThan(2_000);
+      expect(backend.contexts[backend.contexts.length - 1]?.signal.aborted).toBe(true);
+      await response.text().catch(() => undefined);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
