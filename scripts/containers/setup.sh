@@ -23,7 +23,8 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 
 # 1. Tools. crun (podman's default runtime in Debian) fails here on setrlimit and cgroups: use runc.
-packages=(podman buildah runc debootstrap docker-compose)
+#    The dnsname CNI plugin lets compose services reach each other by name (proxy -> http://gpt2:8080).
+packages=(podman buildah runc debootstrap docker-compose golang-github-containernetworking-plugin-dnsname)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

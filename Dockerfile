@@ -1,0 +1,77 @@
+# syntax=docker/dockerfile:1
+# The one image for both variants (VARIANT=inference|proxy), in two final targets:
+#   cpu  docker build --target cpu -t gpt2-openai-toolkit:cpu .
+#   gpu  docker build --target gpu -t gpt2-openai-toolkit:gpu .   (CUDA 12 + cuDNN 9, onnxruntime's CUDA EP)
+# The two targets differ only in their base and the CUDA execution provider (test/containers checks it).
+# Model: baked in with --build-arg MODEL_ID=gpt2 (fetched into /models at build time), or mounted at
+# run time: -v /path/to/model:/model:ro -e MODEL_DIR=/model. See README "Local development with containers".
+
+ARG NODE_IMAGE=docker.io/library/node:24-bookworm-slim
+ARG CUDA_IMAGE=docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
+# Node 24 and npm for the build stages; the gpu target copies its node binary from here.
+FROM ${NODE_IMAGE} AS node
+
+# Production dependencies only. .npmrc skips onnxruntime-node's CUDA download; its CPU build is bundled.
+# onnxruntime-node ships native builds for every OS and CPU (about 290 MB); the image keeps its own.
+FROM node AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
+ && keep="$(node -p 'process.platform + "/" + process.arch')" \
+ && find node_modules/onnxruntime-node/bin/napi-v6 -mindepth 2 -maxdepth 2 -type d ! -path "*/$keep" -exec rm -rf {} + \
+ && test -d "node_modules/onnxruntime-node/bin/napi-v6/$keep"
+
+# The same dependencies plus onnxruntime-node's CUDA 12 execution provider, downloaded from nuget.
+# The install script is run directly (not as an npm postinstall) so that neither .npmrc's skip nor
+# npm's install-script policy (allowScripts) can silently turn it into a no-op; the test -f proves it ran.
+FROM deps AS deps-cuda
+RUN ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \
+ && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
+
+# The model, fetched with the project's fetcher when MODEL_ID is set; /models stays empty otherwise.
+FROM deps AS model
+ARG MODEL_ID=""
+COPY tsconfig.json ./
+COPY scripts ./scripts
+COPY service ./service
+RUN mkdir -p /models \
+ && if [ -n "$MODEL_ID" ]; then npm run model:fetch -- --id "$MODEL_ID" --cache /models; fi
+
+# ---- final targets: identical but for the base, the node binary, and the CUDA execution provider ----
+
+FROM ${NODE_IMAGE} AS cpu
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference MODEL_CACHE_DIR=/models
+RUN groupadd --gid 10001 app \
+ && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY service ./service
+COPY --from=model --chown=app:app /models /models
+USER app
+EXPOSE 8080
+# /health answers once the HTTP server listens; HTTPS when TLS_CERT_FILE is set (self-signed allowed).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["node", "-e", "const s=!!process.env.TLS_CERT_FILE;require(s?'https':'http').get({host:'127.0.0.1',port:process.env.PORT||8080,path:'/health',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
+# Node is PID 1 and the service handles SIGTERM itself (stops accepting, drains, exits).
+CMD ["node", "--import", "tsx", "service/main.ts"]
+
+FROM ${CUDA_IMAGE} AS gpu
+COPY --from=node /usr/local/bin/node /usr/local/bin/node
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference MODEL_CACHE_DIR=/models
+ENV EXECUTION_PROVIDER=cuda
+RUN groupadd --gid 10001 app \
+ && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app
+WORKDIR /app
+COPY --from=deps-cuda /app/node_modules ./node_modules
+COPY package.json tsconfig.json ./
+COPY service ./service
+COPY --from=model --chown=app:app /models /models
+USER app
+EXPOSE 8080
+# /health answers once the HTTP server listens; HTTPS when TLS_CERT_FILE is set (self-signed allowed).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
+  CMD ["node", "-e", "const s=!!process.env.TLS_CERT_FILE;require(s?'https':'http').get({host:'127.0.0.1',port:process.env.PORT||8080,path:'/health',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
+# Node is PID 1 and the service handles SIGTERM itself (stops accepting, drains, exits).
+CMD ["node", "--import", "tsx", "service/main.ts"]
