@@ -4,27 +4,31 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { EXPORT_LAYOUTS, type ExportLayout } from './gpt2-onnx/gpt2-graph';
 import { PRESET_NAMES, type PresetName } from './gpt2-onnx/presets';
-import { writeModelDir } from './gpt2-onnx/write-model-dir';
+import { ONNX_FILE, writeModelDir } from './gpt2-onnx/write-model-dir';
 
-const USAGE = `Usage: npm run model:make -- --preset tiny|gpt2 --out DIR [--seed N]
+const USAGE = `Usage: npm run model:make -- --preset tiny|gpt2 --out DIR [--seed N] [--export with-past|merged]
 
 Writes DIR/config.json, generation_config.json, tokenizer files and onnx/model.onnx: a GPT-2
 (Optimum "with past" signature) with deterministic random weights. Presets:
   tiny   2 layers, 64 dims, 4 heads (about 13 MB), for tests
   gpt2   12 layers, 768 dims, 12 heads, 124M parameters (about 500 MB), GPT-2-small's shape
---seed defaults to 42; the same preset and seed give byte-identical files.`;
+--seed defaults to 42; the same preset and seed give byte-identical files.
+--export merged writes onnx/decoder_model_merged.onnx with Xenova's signature instead
+(use_cache_branch input, no position_ids).`;
 
 const Args = z.object({
   preset: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], { error: `--preset must be one of ${PRESET_NAMES.join(', ')}` }),
   out: z.string({ error: '--out DIR is required' }).min(1),
   seed: z.coerce.number({ error: '--seed must be an integer' }).int().nonnegative().default(42),
+  export: z.enum(EXPORT_LAYOUTS as [ExportLayout, ...ExportLayout[]], { error: `--export must be one of ${EXPORT_LAYOUTS.join(', ')}` }).default('with-past'),
 });
 
 async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { preset: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: { preset: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, export: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
     console.log(USAGE);
@@ -36,18 +40,18 @@ async function main(argv: readonly string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const { preset, seed } = parsed.data;
+  const { preset, seed, export: layout } = parsed.data;
   const out = resolve(parsed.data.out);
   // Written beside the target and renamed, so a reader never sees a half-written model folder.
   const staging = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   const started = performance.now();
   try {
-    const written = await writeModelDir(staging, { preset, seed });
+    const written = await writeModelDir(staging, { preset, seed, layout });
     await rm(out, { recursive: true, force: true });
     await rename(staging, out);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const megabytes = (written.onnxBytes / 1e6).toFixed(1);
-    console.log(`wrote ${out} (preset ${preset}, seed ${seed}, ${written.parameters} parameters, onnx/model.onnx ${megabytes} MB) in ${seconds} s`);
+    console.log(`wrote ${out} (preset ${preset}, seed ${seed}, ${written.parameters} parameters, ${ONNX_FILE[layout]} ${megabytes} MB) in ${seconds} s`);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

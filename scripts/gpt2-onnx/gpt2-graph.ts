@@ -1,6 +1,7 @@
 // The GPT-2 decoder as an ONNX graph with the signature of the Hugging Face Optimum "with past"
 // export (onnx-community/gpt2): input_ids, attention_mask, position_ids, past_key_values.{i}.key/value
-// in; logits, present.{i}.key/value out. Weights are seeded random numbers.
+// in; logits, present.{i}.key/value out. Or, as the `merged` layout, the signature of Xenova's
+// decoder_model_merged.onnx: no position_ids, a bool use_cache_branch. Weights are seeded random numbers.
 import type { onnx } from 'onnx-proto';
 import { GraphBuilder } from './graph-builder';
 import type { Gpt2Shape } from './presets';
@@ -15,7 +16,11 @@ const SEQ = 'sequence_length';
 const PAST = 'past_sequence_length';
 const TOTAL = 'past_sequence_length + sequence_length';
 
-export function buildGpt2Model(shape: Gpt2Shape, seed: number): onnx.ModelProto {
+/** `with-past`: onnx/model.onnx as onnx-community exports it; `merged`: onnx/decoder_model_merged.onnx as Xenova's. */
+export type ExportLayout = 'with-past' | 'merged';
+export const EXPORT_LAYOUTS: readonly ExportLayout[] = ['with-past', 'merged'];
+
+export function buildGpt2Model(shape: Gpt2Shape, seed: number, layout: ExportLayout = 'with-past'): onnx.ModelProto {
   const { nLayer, nHead, nEmbd, nPositions, vocabSize, initStd } = shape;
   if (nEmbd % nHead !== 0) throw new Error(`n_embd (${nEmbd}) must be a multiple of n_head (${nHead})`);
   const headDim = nEmbd / nHead;
@@ -26,17 +31,21 @@ export function buildGpt2Model(shape: Gpt2Shape, seed: number): onnx.ModelProto 
   const g = new GraphBuilder();
   const inputIds = g.input('input_ids', 'int64', [BATCH, SEQ]);
   const attentionMask = g.input('attention_mask', 'int64', [BATCH, TOTAL]);
-  const positionIds = g.input('position_ids', 'int64', [BATCH, SEQ]);
+  const lengths = sequenceLengths(g, inputIds, attentionMask);
+  const positionIds = layout === 'with-past' ? g.input('position_ids', 'int64', [BATCH, SEQ]) : positionsFromMask(g, attentionMask, lengths);
   const past = Array.from({ length: nLayer }, (_, i) => ({
     key: g.input(`past_key_values.${i}.key`, 'float32', [BATCH, nHead, PAST, headDim]),
     value: g.input(`past_key_values.${i}.value`, 'float32', [BATCH, nHead, PAST, headDim]),
   }));
+  // The merged export switches between a no-past and a with-past subgraph; with an empty past both
+  // compute the same thing, so this graph takes the flag and always uses the past.
+  if (layout === 'merged') g.input('use_cache_branch', 'bool', [1]);
 
   const wte = g.weight('transformer.wte.weight', normal(vocabSize, nEmbd), [vocabSize, nEmbd]);
   const wpe = g.weight('transformer.wpe.weight', normal(nPositions, nEmbd), [nPositions, nEmbd]);
   let hidden = g.op('Add', [g.op('Gather', [wte, inputIds]), g.op('Gather', [wpe, positionIds])]);
 
-  const mask = additiveMask(g, inputIds, attentionMask);
+  const mask = additiveMask(g, attentionMask, lengths);
   const scale = g.float(1 / Math.sqrt(headDim));
   const headsShape = g.int64([0, 0, nHead, headDim]);
   const mergedShape = g.int64([0, 0, nEmbd]);
@@ -81,18 +90,30 @@ export function buildGpt2Model(shape: Gpt2Shape, seed: number): onnx.ModelProto 
   return g.toModel('gpt2_with_past', OPSET, 'gpt2-openai-toolkit model:make');
 }
 
+/** int64 scalars: the constant 1, the new tokens' count and past + new. */
+interface Lengths {
+  readonly one: string;
+  readonly seqLen: string;
+  readonly totalLen: string;
+}
+
+function sequenceLengths(g: GraphBuilder, inputIds: string, attentionMask: string): Lengths {
+  const one = g.int64([1], []);
+  return {
+    one,
+    seqLen: g.op('Gather', [g.op('Shape', [inputIds]), one], { axis: 0 }),
+    totalLen: g.op('Gather', [g.op('Shape', [attentionMask]), one], { axis: 0 }),
+  };
+}
+
 /**
  * [batch, 1, seq, past+seq] float mask: 0 where query i may attend key j (j <= past + i and
  * attention_mask[j] = 1), float32-lowest elsewhere. Built from attention_mask inside the graph so a
  * left-padded row computes exactly what its prompt alone would.
  */
-function additiveMask(g: GraphBuilder, inputIds: string, attentionMask: string): string {
-  const one = g.int64([1], []);
-  const zero = g.int64([0], []);
-  const seqLen = g.op('Gather', [g.op('Shape', [inputIds]), one], { axis: 0 });
-  const totalLen = g.op('Gather', [g.op('Shape', [attentionMask]), one], { axis: 0 });
+function additiveMask(g: GraphBuilder, attentionMask: string, { one, seqLen, totalLen }: Lengths): string {
   const queryPositions = g.op('Range', [g.op('Sub', [totalLen, seqLen]), totalLen, one]);
-  const keyPositions = g.op('Range', [zero, totalLen, one]);
+  const keyPositions = g.op('Range', [g.int64([0], []), totalLen, one]);
   const causal = g.op('LessOrEqual', [
     g.op('Unsqueeze', [keyPositions, g.int64([0])]),
     g.op('Unsqueeze', [queryPositions, g.int64([1])]),
@@ -100,6 +121,14 @@ function additiveMask(g: GraphBuilder, inputIds: string, attentionMask: string):
   const notPadding = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: 9 }), g.int64([1, 2])]);
   const allowed = g.op('And', [g.op('Unsqueeze', [causal, g.int64([0, 1])]), notPadding]);
   return g.op('Where', [allowed, g.float(0), g.float(MASKED)]);
+}
+
+/** What exports without position_ids compute (as transformers does): cumsum(mask) - 1, 1 where padded, last seq columns. */
+function positionsFromMask(g: GraphBuilder, attentionMask: string, { one, seqLen, totalLen }: Lengths): string {
+  const counted = g.op('Sub', [g.op('CumSum', [attentionMask, one]), one]);
+  const positions = g.op('Where', [g.op('Equal', [attentionMask, g.int64([0], [])]), one, counted]);
+  const asVector = (scalar: string) => g.op('Unsqueeze', [scalar, g.int64([0])]);
+  return g.op('Slice', [positions, asVector(g.op('Sub', [totalLen, seqLen])), asVector(totalLen), g.int64([1])]);
 }
 
 /** gelu_new (tanh approximation): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */

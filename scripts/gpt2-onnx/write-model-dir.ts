@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { generationConfigJson, gpt2ConfigJson } from './config-files';
-import { buildGpt2Model } from './gpt2-graph';
+import { buildGpt2Model, type ExportLayout } from './gpt2-graph';
 import { PRESETS, type PresetName } from './presets';
 import { gpt2TokenizerFiles } from './tokenizer-files';
 
@@ -11,14 +11,19 @@ import { gpt2TokenizerFiles } from './tokenizer-files';
  * Bump when the graph or files change: test/support/models.ts regenerates cached test models whose
  * marker carries another version.
  */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 export const MARKER_FILE = 'model-make.json';
 
 export interface WriteModelOptions {
   readonly preset: PresetName;
   /** @default 42 */
   readonly seed?: number;
+  /** @default 'with-past' */
+  readonly layout?: ExportLayout;
 }
+
+/** Where each layout's graph lives in the folder, as the hub's exports name it. */
+export const ONNX_FILE: Record<ExportLayout, string> = { 'with-past': 'onnx/model.onnx', merged: 'onnx/decoder_model_merged.onnx' };
 
 export interface WrittenModel {
   readonly dir: string;
@@ -29,19 +34,20 @@ export interface WrittenModel {
 export async function writeModelDir(dir: string, options: WriteModelOptions): Promise<WrittenModel> {
   const seed = options.seed ?? 42;
   const shape = PRESETS[options.preset];
-  const model = buildGpt2Model(shape, seed);
+  const layout = options.layout ?? 'with-past';
+  const model = buildGpt2Model(shape, seed, layout);
   const parameters = (model.graph?.initializer ?? [])
     .filter((t) => t.name?.startsWith('transformer.'))
     .reduce((sum, t) => sum + (t.dims ?? []).reduce<number>((a, b) => a * Number(b), 1), 0);
   const bytes = onnx.ModelProto.encode(model).finish();
 
   await mkdir(join(dir, 'onnx'), { recursive: true });
-  await writeFile(join(dir, 'onnx', 'model.onnx'), bytes);
+  await writeFile(join(dir, ONNX_FILE[layout]), bytes);
   await writeFile(join(dir, 'config.json'), gpt2ConfigJson(shape, `random-gpt2-${options.preset}`));
   await writeFile(join(dir, 'generation_config.json'), generationConfigJson());
   for (const [name, text] of Object.entries(gpt2TokenizerFiles(shape.nPositions))) {
     await writeFile(join(dir, name), text);
   }
-  await writeFile(join(dir, MARKER_FILE), JSON.stringify({ generatorVersion: GENERATOR_VERSION, preset: options.preset, seed }, null, 2));
+  await writeFile(join(dir, MARKER_FILE), JSON.stringify({ generatorVersion: GENERATOR_VERSION, preset: options.preset, seed, layout }, null, 2));
   return { dir, onnxBytes: bytes.byteLength, parameters };
 }

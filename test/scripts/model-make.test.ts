@@ -12,7 +12,7 @@ import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
 import { buildGpt2Model } from '../../scripts/gpt2-onnx/gpt2-graph';
 import { PRESETS } from '../../scripts/gpt2-onnx/presets';
-import { tinyModelDir } from '../support/models';
+import { tinyMergedModelDir, tinyModelDir } from '../support/models';
 
 const run = promisify(execFile);
 const REPO_ROOT = join(__dirname, '..', '..');
@@ -182,6 +182,36 @@ describe('model:make tiny model', () => {
       eos_token_id: 50256,
     });
     expect(JSON.parse(await readFile(join(dir, 'generation_config.json'), 'utf8'))).toMatchObject({ eos_token_id: 50256 });
+  });
+});
+
+describe('model:make --export merged', () => {
+  it("has Xenova's merged signature and computes what the with-past model computes from explicit positions", async () => {
+    const merged = await ort.InferenceSession.create(join(await tinyMergedModelDir(), 'onnx', 'decoder_model_merged.onnx'));
+    try {
+      expect(merged.inputNames).not.toContain('position_ids');
+      expect(merged.inputNames).toContain('use_cache_branch');
+      const ids = [[50256, 50256, 15496, 995], [464, 2068, 7586, 21831]];
+      const mask = [[0, 0, 1, 1], [1, 1, 1, 1]];
+      const expected = await step(ids, mask, [[1, 1, 0, 1], [0, 1, 2, 3]], emptyPast(2));
+      const actual = await merged.run({
+        input_ids: int64(ids),
+        attention_mask: int64(mask),
+        use_cache_branch: new ort.Tensor('bool', [false], [1]),
+        ...emptyPast(2),
+      });
+      expect(maxAbsDiff(actual.logits?.data as Float32Array, expected.logits.data as Float32Array)).toBeLessThan(1e-4);
+      const next = await merged.run({
+        input_ids: int64([[11], [11]]),
+        attention_mask: int64([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]]),
+        use_cache_branch: new ort.Tensor('bool', [true], [1]),
+        ...Object.fromEntries(Object.entries(actual).filter(([k]) => k.startsWith('present')).map(([k, v]) => [k.replace('present', 'past_key_values'), v])),
+      });
+      const expectedNext = await step([[11], [11]], [[0, 0, 1, 1, 1], [1, 1, 1, 1, 1]], [[2], [4]], expected.past);
+      expect(maxAbsDiff(next.logits?.data as Float32Array, expectedNext.logits.data as Float32Array)).toBeLessThan(1e-4);
+    } finally {
+      await merged.release();
+    }
   });
 });
 

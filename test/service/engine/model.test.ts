@@ -4,10 +4,11 @@
 import { cp, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { ModelLoadError } from '../../../service/engine/errors';
 import { loadModel, readConfig } from '../../../service/engine/model';
-import { tinyModelDir } from '../../support/models';
+import { tinyMergedModelDir, tinyModelDir } from '../../support/models';
 
 let tiny: string;
 let scratch: string;
@@ -63,6 +64,29 @@ describe('loadModel', () => {
     } finally {
       await model.release();
     }
+  });
+
+  it("loads Xenova's merged decoder layout: use_cache_branch, no position_ids", async () => {
+    const dir = await tinyMergedModelDir();
+    const model = await loadModel(dir);
+    try {
+      expect(model.onnxPath).toBe(join(dir, 'onnx', 'decoder_model_merged.onnx'));
+      expect(model).toMatchObject({ usesCacheBranch: true, hasPositionIds: false, kvDtype: 'float32' });
+    } finally {
+      await model.release();
+    }
+  });
+
+  it('rejects a graph with an input the engine does not feed', async () => {
+    const dir = await brokenCopy('extra-input', async (d) => {
+      const path = join(d, 'onnx', 'model.onnx');
+      const model = onnx.ModelProto.decode(await readFile(path));
+      model.graph?.input?.push(
+        onnx.ValueInfoProto.create({ name: 'token_type_ids', type: { tensorType: { elemType: onnx.TensorProto.DataType.INT64, shape: { dim: [{ dimParam: 'b' }, { dimParam: 's' }] } } } }),
+      );
+      await writeFile(path, onnx.ModelProto.encode(model).finish());
+    });
+    expect((await loadError(dir)).message).toContain(`MODEL_DIR=${dir}: onnx/model.onnx has inputs the engine does not feed: token_type_ids`);
   });
 
   it('rejects a folder that does not exist', async () => {
