@@ -4,6 +4,7 @@ import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Backend, RequestContext } from '../../../../service/backend';
+import { buildApp } from '../../../../service/http/app';
 import type { Authenticator } from '../../../../service/http/auth';
 import { hashKey } from '../../../../service/http/auth';
 import { createProxyBackend } from '../../../../service/proxy/backend';
@@ -86,4 +87,24 @@ export async function collect<T>(chunks: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const chunk of chunks) out.push(chunk);
   return out;
+}
+
+export interface ServedProxy extends ProxyUnderTest {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** The proxy behind the real HTTP app on 127.0.0.1, sharing one registry and one captured logger. */
+export async function serveProxy(env: NodeJS.ProcessEnv, extra: { clock?: () => number } = {}): Promise<ServedProxy> {
+  const proxy = await startProxy(env, extra);
+  const built = await buildApp({ backend: proxy.backend, authenticator: proxy.authenticator, registry: proxy.registry, logger: proxy.log.logger });
+  const address = await built.app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    ...proxy,
+    url: address,
+    async close() {
+      await built.app.close();
+      await proxy.backend.close();
+    },
+  };
 }
