@@ -1,33 +1,15 @@
 // Turns one choice's generated tokens into GenerationEvents: whole-character, stop-safe text deltas
 // with the tokens that produced them, and one finish event with the reason and the token count.
-import type { FinishReason, GenerationEvent, SamplingParams, TokenInfo } from './types';
 import type { BeamHypothesis } from './beam-search';
+import { IncrementalDecoder } from './incremental-decoder';
 import type { SampledToken } from './sampling';
-
-/** Text from token ids as they arrive: only whole UTF-8 characters, the rest held back. */
-export interface TokenTextDecoder {
-  push(tokenId: number): string;
-  /** What is held back when the choice ends (an incomplete character becomes U+FFFD). */
-  flush(): string;
-}
-
-/** Holds back text that may be the start of a stop string, and cuts the text at the first stop string. */
-export interface StopFilter {
-  push(text: string): { readonly text: string; readonly stopped: boolean };
-  flush(): string;
-}
-
-/** What the engine's tokenizer side provides to render tokens and text. */
-export interface TextTools {
-  /** A token's own text (partial UTF-8 rendered as bytes, as OpenAI does). */
-  tokenText(tokenId: number): string;
-  createDecoder(): TokenTextDecoder;
-  createStopFilter(stop: readonly string[]): StopFilter;
-}
+import { StopMatcher } from './stop-matcher';
+import { tokenText } from './tokenizer';
+import type { FinishReason, GenerationEvent, SamplingParams, TokenInfo } from './types';
 
 export class ChoiceOutput {
-  private readonly decoder: TokenTextDecoder;
-  private readonly stopFilter: StopFilter;
+  private readonly decoder = new IncrementalDecoder();
+  private readonly stopMatcher: StopMatcher;
   private pending: TokenInfo[] = [];
   private generated = 0;
   private done = false;
@@ -35,11 +17,9 @@ export class ChoiceOutput {
   constructor(
     private readonly index: number,
     private readonly params: SamplingParams,
-    private readonly text: TextTools,
     private readonly eosTokenId: number,
   ) {
-    this.decoder = text.createDecoder();
-    this.stopFilter = text.createStopFilter(params.stop);
+    this.stopMatcher = new StopMatcher(params.stop);
   }
 
   get finished(): boolean {
@@ -52,8 +32,8 @@ export class ChoiceOutput {
     this.generated++;
     if (token.tokenId === this.eosTokenId && this.params.stopOnEos) return this.finishFlushed('stop', '');
     this.pending.push(this.tokenInfo(token));
-    const { text, stopped } = this.stopFilter.push(this.decoder.push(token.tokenId));
-    if (stopped) return this.finish('stop', text);
+    const { text, stop } = this.stopMatcher.push(this.decoder.push(token.tokenId));
+    if (stop !== undefined) return this.finish('stop', text);
     if (this.generated >= this.params.maxTokens) return this.finishFlushed('length', text);
     return text.length > 0 ? [this.delta(text)] : [];
   }
@@ -65,9 +45,9 @@ export class ChoiceOutput {
       this.generated++;
       const logprob = hypothesis.logprobs[i];
       this.pending.push(this.tokenInfo({ tokenId, ...(this.params.logprobs !== undefined && logprob !== undefined ? { logprob } : {}) }));
-      const piece = this.stopFilter.push(this.decoder.push(tokenId));
+      const piece = this.stopMatcher.push(this.decoder.push(tokenId));
       text += piece.text;
-      if (piece.stopped) return this.finish('stop', text);
+      if (piece.stop !== undefined) return this.finish('stop', text);
     }
     if (hypothesis.endedOnEos) this.generated++;
     return this.finishFlushed(hypothesis.endedOnEos ? 'stop' : 'length', text);
@@ -75,9 +55,9 @@ export class ChoiceOutput {
 
   /** Ends the choice after releasing held-back text; that text may still complete a stop string. */
   private finishFlushed(reason: FinishReason, text: string): GenerationEvent[] {
-    const held = this.stopFilter.push(this.decoder.flush());
-    if (held.stopped) return this.finish('stop', text + held.text);
-    return this.finish(reason, text + held.text + this.stopFilter.flush());
+    const held = this.stopMatcher.push(this.decoder.flush());
+    if (held.stop !== undefined) return this.finish('stop', text + held.text);
+    return this.finish(reason, text + held.text + this.stopMatcher.flush());
   }
 
   private finish(reason: FinishReason, text: string): GenerationEvent[] {
@@ -95,12 +75,12 @@ export class ChoiceOutput {
   }
 
   private tokenInfo(token: SampledToken): TokenInfo {
-    const info: TokenInfo = { tokenId: token.tokenId, text: this.text.tokenText(token.tokenId) };
+    const info: TokenInfo = { tokenId: token.tokenId, text: tokenText(token.tokenId) };
     if (this.params.logprobs === undefined) return info;
     return {
       ...info,
       logprob: token.logprob ?? null,
-      topLogprobs: (token.topLogprobs ?? []).map((t) => ({ tokenId: t.tokenId, text: this.text.tokenText(t.tokenId), logprob: t.logprob })),
+      topLogprobs: (token.topLogprobs ?? []).map((t) => ({ tokenId: t.tokenId, text: tokenText(t.tokenId), logprob: t.logprob })),
     };
   }
 }

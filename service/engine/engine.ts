@@ -4,7 +4,6 @@ import type { Logger } from 'pino';
 import { ModelRunner } from './batch';
 import { loadModel, type LoadedModel } from './model';
 import { Scheduler } from './scheduler';
-import { createTextTools } from './text-tools';
 import { createGpt2Tokenizer } from './tokenizer';
 import type { Engine, EngineStats, GenerationEvent, GenerationRequest, SamplingParams, Tokenizer } from './types';
 
@@ -88,7 +87,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     maxQueue: options.maxQueue ?? 64,
     contextLength: model.config.nPositions,
     eosTokenId: model.config.eosTokenId,
-    text: createTextTools(),
     ...(options.prefillChunk ? { prefillChunk: options.prefillChunk } : {}),
     ...(options.log ? { log: options.log } : {}),
   });

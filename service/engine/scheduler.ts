@@ -3,11 +3,12 @@
 import type { Logger } from 'pino';
 import { type ForwardResult, type ModelRunner } from './batch';
 import { BeamSearch } from './beam-search';
-import { ChoiceOutput, type TextTools } from './choice-output';
+import { ChoiceOutput } from './choice-output';
 import { ContextLengthExceededError, EngineClosedError, EngineOverloadedError, InvalidParameterError } from './errors';
 import { EventChannel } from './event-channel';
 import { KvCache, type RowSource } from './kv-cache';
 import { logSoftmax, Sampler, topKIndices } from './sampling';
+import { tokenText } from './tokenizer';
 import type { EngineStats, GenerationEvent, GenerationRequest, SamplingParams, TokenInfo } from './types';
 
 export interface SchedulerOptions {
@@ -18,7 +19,6 @@ export interface SchedulerOptions {
   readonly maxQueue: number;
   readonly contextLength: number;
   readonly eosTokenId: number;
-  readonly text: TextTools;
   /**
    * Prompt tokens per prefill run: bounds the `[1, chunk, vocab]` logits buffer (128 x 50257 floats
    * = 26 MB) whatever the prompt length.
@@ -138,7 +138,7 @@ export class Scheduler {
       for (let choice = 0; choice < params.n; choice++) {
         active.choices.push({
           sampler: new Sampler(params, { choice }),
-          output: new ChoiceOutput(choice, params, this.options.text, eosTokenId),
+          output: new ChoiceOutput(choice, params, eosTokenId),
           generatedIds: [],
         });
       }
@@ -276,7 +276,7 @@ export class Scheduler {
     // An empty prompt (the engine started from EOS) has no prompt tokens to report.
     const wantsPromptLogprobs = params.promptLogprobs && request.userPromptIds.length > 0;
     const scratch = wantsPromptLogprobs ? new Float32Array(this.runner.vocabSize) : undefined;
-    if (wantsPromptLogprobs) promptTokens.push({ tokenId: promptIds[0]!, text: this.options.text.tokenText(promptIds[0]!), logprob: null });
+    if (wantsPromptLogprobs) promptTokens.push({ tokenId: promptIds[0]!, text: tokenText(promptIds[0]!), logprob: null });
     for (let start = 0; start < promptIds.length; start += chunk) {
       const ids = promptIds.slice(start, start + chunk);
       last = await this.runner.forward(cache, BigInt64Array.from(ids, (id) => BigInt(id)), ids.length);
@@ -385,7 +385,7 @@ export class Scheduler {
     const step = beam.step(logprobs);
     if (beam.done) {
       beam.best(request.params.n).forEach((hypothesis, index) => {
-        const output = new ChoiceOutput(index, request.params, this.options.text, this.options.eosTokenId);
+        const output = new ChoiceOutput(index, request.params, this.options.eosTokenId);
         for (const event of output.acceptBeam(hypothesis)) request.channel.push(event);
       });
       this.finishRequest(request);
@@ -395,12 +395,11 @@ export class Scheduler {
   }
 
   private tokenInfoFrom(logprobs: Float32Array, tokenId: number, top: number): TokenInfo {
-    const text = this.options.text.tokenText;
     return {
       tokenId,
-      text: text(tokenId),
+      text: tokenText(tokenId),
       logprob: logprobs[tokenId]!,
-      topLogprobs: topKIndices(logprobs, top).map((id) => ({ tokenId: id, text: text(id), logprob: logprobs[id]! })),
+      topLogprobs: topKIndices(logprobs, top).map((id) => ({ tokenId: id, text: tokenText(id), logprob: logprobs[id]! })),
     };
   }
 }
