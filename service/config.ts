@@ -1,0 +1,146 @@
+// The service's environment (docs/architecture.md) -> one typed, validated Config. A bad value
+// stops start-up with a message naming the variable. Proxy-only variables are parsed by service/proxy.
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const flag = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .refine((value) => ['true', 'false', '1', '0', 'yes', 'no'].includes(value), 'expected true or false')
+  .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `expected a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `expected at least ${min}`).max(max, `expected at most ${max}`));
+
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+
+/** Each entry: the variable, its parser and its default (undefined: optional). */
+const envSchema = z.object({
+  VARIANT: z.enum(['inference', 'proxy'], 'expected inference or proxy').default('inference'),
+  HOST: nonEmpty.default('127.0.0.1'),
+  PORT: integer(0, 65535).default(8080),
+  MODEL_DIR: nonEmpty.optional(),
+  MODEL_ID: nonEmpty.default('onnx-community/gpt2'),
+  MODEL_REVISION: nonEmpty.default('main'),
+  MODEL_CACHE_DIR: nonEmpty.optional(),
+  SERVED_MODEL_NAME: nonEmpty.default('gpt2'),
+  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda'], 'expected cpu or cuda').default('cpu'),
+  INTRA_OP_THREADS: integer(1, 1024).optional(),
+  MAX_BATCH_SIZE: integer(1, 1024).default(16),
+  MAX_QUEUE: integer(0, 100_000).default(64),
+  DRAIN_TIMEOUT_SECONDS: integer(0, 3600).default(30),
+  BODY_LIMIT_BYTES: integer(1024, 100 * 1024 * 1024).default(1024 * 1024),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'expected a pino level (info, debug, ...)').default('info'),
+  LOG_CONTENT: flag.default(false),
+  TLS_CERT_FILE: nonEmpty.optional(),
+  TLS_KEY_FILE: nonEmpty.optional(),
+});
+
+export interface Config {
+  readonly variant: 'inference' | 'proxy';
+  readonly host: string;
+  readonly port: number;
+  readonly model: {
+    readonly dir: string | undefined;
+    readonly id: string;
+    readonly revision: string;
+    readonly cacheDir: string | undefined;
+    readonly servedName: string;
+  };
+  readonly engine: {
+    readonly executionProvider: 'cpu' | 'cuda';
+    readonly intraOpThreads: number | undefined;
+    readonly maxBatchSize: number;
+    readonly maxQueue: number;
+  };
+  /** Inference variant's bearer keys (API_KEYS / API_KEYS_FILE); empty: no auth. */
+  readonly apiKeys: readonly string[];
+  readonly drainTimeoutSeconds: number;
+  readonly bodyLimitBytes: number;
+  readonly logLevel: string;
+  readonly logContent: boolean;
+  readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+}
+
+/** Reads NAME, or the file NAME_FILE points at (for secrets mounted as files); not both. */
+export function readSecret(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct !== undefined && direct !== '' && file !== undefined && file !== '') {
+    throw new ConfigError(`Set ${name} or ${name}_FILE, not both.`);
+  }
+  if (file !== undefined && file !== '') return readConfigFile(`${name}_FILE`, file).toString('utf8');
+  return direct === '' ? undefined : direct;
+}
+
+/** API keys: separated by commas or newlines; blank entries and `#` comment lines are skipped. */
+export function parseApiKeys(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return text
+    .split(/[,\n]/)
+    .map((key) => key.trim())
+    .filter((key) => key !== '' && !key.startsWith('#'));
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  // Empty variables count as unset: compose files and stacks often pass `NAME=`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      return `${name}=${JSON.stringify(env[name] ?? '')}: ${issue.message}`;
+    });
+    throw new ConfigError(`Invalid configuration (see the README's "Run the service"):\n  ${problems.join('\n  ')}`);
+  }
+  const values = parsed.data;
+  if ((values.TLS_CERT_FILE === undefined) !== (values.TLS_KEY_FILE === undefined)) {
+    throw new ConfigError('Set both TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS, or neither for plain HTTP.');
+  }
+  return {
+    variant: values.VARIANT,
+    host: values.HOST,
+    port: values.PORT,
+    model: {
+      dir: values.MODEL_DIR,
+      id: values.MODEL_ID,
+      revision: values.MODEL_REVISION,
+      cacheDir: values.MODEL_CACHE_DIR,
+      servedName: values.SERVED_MODEL_NAME,
+    },
+    engine: {
+      executionProvider: values.EXECUTION_PROVIDER,
+      intraOpThreads: values.INTRA_OP_THREADS,
+      maxBatchSize: values.MAX_BATCH_SIZE,
+      maxQueue: values.MAX_QUEUE,
+    },
+    apiKeys: parseApiKeys(readSecret(env, 'API_KEYS')),
+    drainTimeoutSeconds: values.DRAIN_TIMEOUT_SECONDS,
+    bodyLimitBytes: values.BODY_LIMIT_BYTES,
+    logLevel: values.LOG_LEVEL,
+    logContent: values.LOG_CONTENT,
+    tls:
+      values.TLS_CERT_FILE !== undefined && values.TLS_KEY_FILE !== undefined
+        ? { cert: readConfigFile('TLS_CERT_FILE', values.TLS_CERT_FILE), key: readConfigFile('TLS_KEY_FILE', values.TLS_KEY_FILE) }
+        : undefined,
+  };
+}
+
+function readConfigFile(variable: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new ConfigError(`${variable}=${path}: cannot read the file (${reason}); check the path and its permissions.`);
+  }
+}
