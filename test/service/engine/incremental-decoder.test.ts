@@ -1,0 +1,54 @@
+import { IncrementalDecoder } from '../../../service/engine/incremental-decoder';
+import { createRng } from '../../../service/engine/rng';
+import { createGpt2Tokenizer, decodeTokens, GPT2_VOCAB_SIZE } from '../../../service/engine/tokenizer';
+
+const tokenizer = createGpt2Tokenizer();
+
+/** True when `text` ends in the middle of a surrogate pair. */
+const endsMidCharacter = (text: string): boolean => /[\ud800-\udbff]$/.test(text);
+
+describe('IncrementalDecoder', () => {
+  it('holds back the bytes of a character split across tokens until it completes', () => {
+    // GPT-2 splits ' 👍' into ' \xf0\x9f\x91' and '\x8d'.
+    const ids = tokenizer.encode('ok 👍 done');
+    const decoder = new IncrementalDecoder();
+    const deltas = ids.map((id) => decoder.push(id));
+    expect(deltas).toEqual(['ok', ' ', '👍', ' done']);
+    expect(deltas.join('') + decoder.flush()).toBe('ok 👍 done');
+    expect(deltas.some((d) => d.includes('\ufffd'))).toBe(false);
+    // The emoji arrives whole in one delta, never as halves.
+    expect(deltas.filter((d) => d.includes('👍'))).toHaveLength(1);
+  });
+
+  it('streams multilingual text in whole characters that add up to the full decode', () => {
+    const text = '日本語のテキスト, 👨‍👩‍👧‍👦 family, e\u0301, שלום, Ελληνικά';
+    const decoder = new IncrementalDecoder();
+    const deltas = tokenizer.encode(text).map((id) => decoder.push(id));
+    expect(deltas.every((d) => !d.includes('\ufffd') && !endsMidCharacter(d))).toBe(true);
+    expect(deltas.join('') + decoder.flush()).toBe(text);
+  });
+
+  it('matches a whole-sequence decode on random token sequences, including invalid UTF-8', () => {
+    const rng = createRng(3);
+    for (let trial = 0; trial < 200; trial++) {
+      const ids = Array.from({ length: 1 + (rng.nextUint32() % 40) }, () => rng.nextUint32() % GPT2_VOCAB_SIZE);
+      const decoder = new IncrementalDecoder();
+      const streamed = ids.map((id) => decoder.push(id)).join('') + decoder.flush();
+      expect(streamed).toBe(decodeTokens(ids));
+    }
+  });
+
+  it('flushes an unfinished character as U+FFFD and can start a new sequence', () => {
+    const [first] = tokenizer.encode('👍');
+    const decoder = new IncrementalDecoder();
+    expect(decoder.push(first!)).toBe('');
+    expect(decoder.flush()).toBe('\ufffd');
+    expect(decoder.push(tokenizer.encode('hi')[0]!)).toBe('hi');
+  });
+
+  it('decodes with any byte table it is given', () => {
+    const table = [Uint8Array.of(0xe2, 0x82), Uint8Array.of(0xac), Uint8Array.of(0x41)];
+    const decoder = new IncrementalDecoder((id) => table[id]!);
+    expect([0, 1, 2].map((id) => decoder.push(id))).toEqual(['', '€', 'A']);
+  });
+});
