@@ -49,6 +49,11 @@ export class BeamSearch {
     return this.finishedSearch;
   }
 
+  /** Tokens running beam `beam` generated so far (for penalties that look at them). */
+  tokensOf(beam: number): readonly number[] {
+    return this.running[beam]?.tokens ?? [];
+  }
+
   /** Running beams' count: one before the first step, numBeams after it. */
   get width(): number {
     return this.running.length;

@@ -7,7 +7,7 @@ import { ChoiceOutput } from './choice-output';
 import { ContextLengthExceededError, EngineClosedError, EngineOverloadedError, InvalidParameterError } from './errors';
 import { EventChannel } from './event-channel';
 import { KvCache, type RowSource } from './kv-cache';
-import { logSoftmax, Sampler, topKIndices } from './sampling';
+import { createLogitsPipeline, logSoftmax, Sampler, topKIndices, type LogitsPipeline } from './sampling';
 import { tokenText } from './tokenizer';
 import type { EngineStats, GenerationEvent, GenerationRequest, SamplingParams, TokenInfo } from './types';
 
@@ -58,6 +58,8 @@ interface ActiveRequest {
   readonly rowsNeeded: number;
   readonly choices: SampledChoice[];
   readonly beam: BeamSearch | undefined;
+  /** Logit bias and penalties applied to every beam's logits before its log-softmax. */
+  readonly beamPipeline: LogitsPipeline | undefined;
   rowsHeld: number;
   cancelled: boolean;
   done: boolean;
@@ -103,9 +105,6 @@ export class Scheduler {
       throw new ContextLengthExceededError(promptIds.length, params.maxTokens, contextLength);
     }
     const rowsNeeded = params.numBeams > 1 ? params.numBeams : params.n;
-    if (params.numBeams > 1 && params.n > params.numBeams) {
-      throw new InvalidParameterError('n', `n (${params.n}) must not exceed best_of/num_beams (${params.numBeams}) with beam search.`);
-    }
     if (rowsNeeded > maxBatchSize) {
       const param = params.numBeams > 1 ? 'num_beams' : 'n';
       throw new InvalidParameterError(param, `${param}=${rowsNeeded} exceeds the engine's batch size (${maxBatchSize}); ask for fewer sequences.`);
@@ -129,6 +128,7 @@ export class Scheduler {
               eosTokenId: params.stopOnEos ? eosTokenId : undefined,
             })
           : undefined,
+      beamPipeline: params.numBeams > 1 ? createLogitsPipeline(params) : undefined,
       rowsHeld: 0,
       cancelled: false,
       done: false,
@@ -379,8 +379,10 @@ export class Scheduler {
   private beamStep(request: ActiveRequest, logits: readonly Float32Array[], sources: readonly RowSource[]): PlannedRow[] {
     const beam = request.beam!;
     const logprobs = logits.map((row, k) => {
-      this.beamScratch[k] ??= new Float32Array(this.runner.vocabSize);
-      return logSoftmax(row, this.beamScratch[k]);
+      const scratch = (this.beamScratch[k] ??= new Float32Array(this.runner.vocabSize));
+      scratch.set(row);
+      request.beamPipeline?.process(scratch, { promptIds: request.promptIds, generatedIds: beam.tokensOf(k) });
+      return logSoftmax(scratch, scratch);
     });
     const step = beam.step(logprobs);
     if (beam.done) {

@@ -112,4 +112,19 @@ describe('beam search on the tiny model', () => {
     expect(events.filter((e) => e.type === 'finish').map((e) => e.type === 'finish' && e.reason)).toEqual(['length', 'length', 'length']);
     expect(engine.stats()).toEqual({ running: 0, waiting: 0 });
   });
+
+  it('applies logit_bias to every beam: a banned token never appears', async () => {
+    const prompt = engine.tokenizer.encode('The beams');
+    const free = await collect(prompt, { maxTokens: 6, numBeams: 3, stopOnEos: false });
+    const banned = free.flatMap((e) => (e.type === 'delta' ? e.tokens.map((t) => t.tokenId) : []));
+    const biased = await collect(prompt, {
+      maxTokens: 6,
+      numBeams: 3,
+      stopOnEos: false,
+      logitBias: Object.fromEntries(banned.map((id) => [id, -100])),
+    });
+    const ids = biased.flatMap((e) => (e.type === 'delta' ? e.tokens.map((t) => t.tokenId) : []));
+    expect(ids).toHaveLength(6);
+    expect(ids.filter((id) => banned.includes(id))).toEqual([]);
+  });
 });
