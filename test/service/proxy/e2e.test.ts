@@ -111,7 +111,7 @@ describe('proxy in front of the GPT-2 service', () => {
     await client(TIGHT_KEY).completions.create({ model: 'gpt2', prompt: 'a', max_tokens: 1 });
     const third = client(TIGHT_KEY).completions.create({ model: 'gpt2', prompt: 'a', max_tokens: 1 });
     await expect(third).rejects.toMatchObject({ status: 429, code: 'rate_limit_exceeded' });
-    const error = (await third.catch((caught: unknown) => caught)) as OpenAI.APIError;
+    const error = (await third.catch((caught: unknown) => caught)) as InstanceType<typeof OpenAI.APIError>;
     expect(error.headers?.get('x-ratelimit-remaining-requests')).toBe('0');
     expect(Number(error.headers?.get('retry-after'))).toBeGreaterThan(0);
   });
