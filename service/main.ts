@@ -1,0 +1,129 @@
+// Entry point: environment -> config -> backend (inference or proxy) -> HTTP app -> listen; on
+// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0.
+import pino, { type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { Backend } from './backend';
+import { ConfigError, loadConfig, type Config } from './config';
+import { createEngine } from './engine/engine';
+import { buildApp } from './http/app';
+import { createKeyAuthenticator, hashKey, type Authenticator } from './http/auth';
+import { createInferenceBackend } from './inference/backend';
+import { loadingBackend } from './loading-backend';
+import { resolveModelDir } from './models/resolve';
+import { createProxyBackend } from './proxy/backend';
+
+interface Variant {
+  readonly backend: Backend;
+  readonly authenticator: Authenticator;
+  /** Resolves when the backend can serve; rejects when it cannot be had (e.g. no model). */
+  readonly loaded: Promise<unknown>;
+}
+
+/** Inference: listen at once and load the model behind a LoadingBackend (/ready says 503 meanwhile). */
+function inferenceVariant(config: Config, registry: Registry, logger: Logger): Variant {
+  // Raw keys are hashed at once; names derive from the hash so logs never carry a key.
+  const authenticator = createKeyAuthenticator(
+    config.apiKeys.map((key) => {
+      const sha256 = hashKey(key);
+      return { name: `key-${sha256.slice(0, 8)}`, sha256 };
+    }),
+  );
+  const load = (async (): Promise<Backend> => {
+    const modelDir = await resolveModelDir({
+      modelDir: config.model.dir,
+      modelId: config.model.id,
+      revision: config.model.revision,
+      cacheDir: config.model.cacheDir,
+      log: logger,
+    });
+    logger.info({ modelDir }, 'loading model');
+    const engine = await createEngine({
+      modelDir,
+      modelId: config.model.servedName,
+      executionProvider: config.engine.executionProvider,
+      intraOpThreads: config.engine.intraOpThreads,
+      maxBatchSize: config.engine.maxBatchSize,
+      maxQueue: config.engine.maxQueue,
+      log: logger.child({ component: 'engine' }),
+    });
+    return createInferenceBackend(engine, { servedModelName: config.model.servedName, registry });
+  })();
+  const backend = loadingBackend('inference', load);
+  return { backend, authenticator, loaded: backend.loaded };
+}
+
+async function proxyVariant(env: NodeJS.ProcessEnv, registry: Registry, logger: Logger): Promise<Variant> {
+  const { backend, authenticator } = await createProxyBackend(env, { registry, logger: logger.child({ component: 'proxy' }) });
+  return { backend, authenticator, loaded: Promise.resolve() };
+}
+
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  const logger = pino({ level: config.logLevel, base: { variant: config.variant, pid: process.pid } });
+  const fail = (error: unknown, context: string): never => {
+    const message = error instanceof Error ? error.message : String(error);
+    logger.fatal({ err: error }, `${context}: ${message}`);
+    process.stderr.write(`${context}: ${message}\n`);
+    process.exit(1);
+  };
+
+  const registry = new Registry();
+  let variant: Variant;
+  try {
+    variant = config.variant === 'proxy' ? await proxyVariant(env, registry, logger) : inferenceVariant(config, registry, logger);
+  } catch (error) {
+    return fail(error, `cannot start the ${config.variant} backend`);
+  }
+  const { backend } = variant;
+  const built = await buildApp({
+    backend,
+    authenticator: variant.authenticator,
+    registry,
+    logger,
+    logContent: config.logContent,
+    bodyLimitBytes: config.bodyLimitBytes,
+    ...(config.tls ? { https: config.tls } : {}),
+  });
+  try {
+    const address = await built.app.listen({ host: config.host, port: config.port });
+    logger.info({ address, auth: variant.authenticator.enabled, tls: config.tls !== undefined }, `listening on ${address}`);
+  } catch (error) {
+    return fail(error, `cannot listen on ${config.host}:${config.port}`);
+  }
+  variant.loaded.then(
+    () => logger.info('ready'),
+    (error: unknown) => fail(error, 'cannot load the model'),
+  );
+
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals): Promise<void> => {
+    if (stopping) {
+      // A second signal means "now": skip the rest of the drain.
+      logger.warn({ signal }, 'second signal: exiting without finishing the drain');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, inFlight: built.inFlight(), drainTimeoutSeconds: config.drainTimeoutSeconds }, 'draining');
+    const { aborted } = await built.drain(config.drainTimeoutSeconds * 1000);
+    if (aborted > 0) logger.warn({ aborted }, 'drain timeout reached: aborted the requests still running');
+    await built.app.close();
+    await backend.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, (received) => void stop(received));
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}
