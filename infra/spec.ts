@@ -85,6 +85,14 @@ export const deploymentSpecSchema = z
         upstreamBaseUrl: z.url().default('https://api.openai.com/v1'),
         /** Existing secret holding the OpenAI key (ARN / Key Vault secret URI / Secret Manager id); else one is created empty. */
         openaiKeySecret: z.string().min(1).optional(),
+        /** Existing secret holding PROXY_KEYS (`name:sha256,...`); else one is created holding a placeholder no key matches. */
+        clientKeysSecret: z.string().min(1).optional(),
+      })
+      .prefault({}),
+    network: z
+      .object({
+        /** AWS NAT gateways (about $0.045/h each): 0 puts instances and tasks in public subnets behind locked-down security groups; 1 is cheap, 2 survives an AZ outage. */
+        natGateways: z.number().int().min(0).max(2).default(0),
       })
       .prefault({}),
     /** Seconds a replica drains in-flight requests after SIGTERM before it exits. */
