@@ -41,7 +41,9 @@ RUN mkdir -p /models \
 # ---- final targets: identical but for the base, the node binary, and the CUDA execution provider ----
 
 FROM ${NODE_IMAGE} AS cpu
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference MODEL_CACHE_DIR=/models
+# A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
+ARG MODEL_ID=""
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID}
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
@@ -59,7 +61,9 @@ CMD ["node", "--import", "tsx", "service/main.ts"]
 
 FROM ${CUDA_IMAGE} AS gpu
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference MODEL_CACHE_DIR=/models
+# A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
+ARG MODEL_ID=""
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID}
 ENV EXECUTION_PROVIDER=cuda
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app

@@ -1,17 +1,18 @@
 // The smoke test (scripts/smoke.ts) against the real service in both variants, and against endpoints
 // that are down, broken or never ready: it must pass the first and fail the others, saying why.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseSmokeArgs, type SmokeOptions } from '../../scripts/smoke/options';
 import { formatTable } from '../../scripts/smoke/report';
 import { runSmoke, type SmokeReport } from '../../scripts/smoke/runner';
+import { tinyModelDir } from '../support/models';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
-const TSX = join(REPO_ROOT, 'node_modules', '.bin', 'tsx');
 
 function options(url: string, overrides: Partial<SmokeOptions> = {}): SmokeOptions {
   const parsed = parseSmokeArgs(['--url', url, '--timeout', '1', '--request-timeout', '5']);
@@ -42,7 +43,7 @@ interface CliResult {
 
 function runCli(args: string[]): Promise<CliResult> {
   return new Promise((done, fail) => {
-    const child = spawn(TSX, [join(REPO_ROOT, 'scripts', 'smoke.ts'), ...args], { cwd: REPO_ROOT });
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'smoke.ts'), ...args], { cwd: REPO_ROOT });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (bytes: Buffer) => (stdout += bytes.toString()));
@@ -51,6 +52,116 @@ function runCli(args: string[]): Promise<CliResult> {
     child.on('close', (code) => done({ code, stdout, stderr }));
   });
 }
+
+/** A port free right now: the service binds it itself (its PORT), so the test knows the URL up front. */
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createNetServer();
+    server.on('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => done(port));
+    });
+  });
+}
+
+interface Service {
+  readonly url: string;
+  readonly child: ChildProcess;
+  readonly output: () => string;
+}
+
+/** Starts service/main.ts the way the image does (node --import tsx), on 127.0.0.1. */
+async function startService(env: Record<string, string>): Promise<Service> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'service', 'main.ts')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn' },
+  });
+  let output = '';
+  child.stdout?.on('data', (bytes: Buffer) => (output += bytes.toString()));
+  child.stderr?.on('data', (bytes: Buffer) => (output += bytes.toString()));
+  return { url: `http://127.0.0.1:${port}`, child, output: () => output };
+}
+
+async function stopService(service: Service | undefined): Promise<void> {
+  if (service === undefined || service.child.exitCode !== null) return;
+  const exited = new Promise((done) => service.child.once('exit', done));
+  service.child.kill('SIGTERM');
+  await exited;
+}
+
+describe('smoke test against the service', () => {
+  const apiKey = 'smoke-inference-key';
+  const clientKey = 'smoke-proxy-key';
+  let inference: Service | undefined;
+  let proxy: Service | undefined;
+
+  beforeAll(async () => {
+    inference = await startService({ VARIANT: 'inference', MODEL_DIR: await tinyModelDir(), API_KEYS: apiKey });
+    proxy = await startService({
+      VARIANT: 'proxy',
+      UPSTREAM_BASE_URL: `${inference.url}/v1`,
+      OPENAI_API_KEY: apiKey,
+      PROXY_CONFIG_FILE: join(REPO_ROOT, 'compose', 'proxy-local.json'),
+      PROXY_KEYS: `smoke:${createHash('sha256').update(clientKey).digest('hex')}`,
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all([stopService(proxy), stopService(inference)]);
+  });
+
+  it('passes every check, auth included, against the inference variant with the tiny model', async () => {
+    const service = inference as Service;
+    const report = await runSmoke(options(service.url, { apiKey, timeoutSeconds: 60, requestTimeoutSeconds: 30 }));
+    const problems = report.checks.filter((check) => check.status !== 'pass');
+    expect({ problems, output: problems.length > 0 ? service.output() : '' }).toEqual({ problems: [], output: '' });
+    expect(report.checks.map((check) => check.name)).toEqual([
+      'ready',
+      'health',
+      'models',
+      'completion',
+      'completion (stream)',
+      'chat completion',
+      'unknown model',
+      'auth: no key',
+      'auth: wrong key',
+    ]);
+  });
+
+  it('passes every check against the proxy variant in front of the inference service', async () => {
+    const service = proxy as Service;
+    const report = await runSmoke(
+      options(service.url, { apiKey: clientKey, variant: 'proxy', timeoutSeconds: 60, requestTimeoutSeconds: 30 }),
+    );
+    const problems = report.checks.filter((check) => check.status !== 'pass');
+    expect({ problems, output: problems.length > 0 ? service.output() : '' }).toEqual({ problems: [], output: '' });
+    expect(report.checks).toHaveLength(9);
+  });
+
+  it('fails the models check, naming the list, when asked for a model the service does not serve', async () => {
+    const service = inference as Service;
+    const report = await runSmoke(options(service.url, { apiKey, model: 'gpt-4o', timeoutSeconds: 60 }));
+    expect(byName(report, 'models')).toMatchObject({ status: 'fail', received: 'a list of gpt2' });
+    expect(byName(report, 'completion')).toMatchObject({ status: 'fail', received: expect.stringMatching(/^404 .*model_not_found/) });
+  });
+
+  it('exits 0 from the command line and writes a passing --json report', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'smoke-'));
+    try {
+      const file = join(dir, 'smoke.json');
+      const result = await runCli(['--url', (inference as Service).url, '--api-key', apiKey, '--json', file]);
+      expect(result.stdout).toMatch(/^completion \(stream\) +PASS /m);
+      expect(result.code).toBe(0);
+      const json = JSON.parse(await readFile(file, 'utf8')) as SmokeReport;
+      expect(json.passed).toBe(true);
+      expect(json.checks.every((check) => check.status === 'pass' && Number.isInteger(check.ms))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('smoke test against endpoints that do not work', () => {
   it('fails the ready check with the connection error when nothing listens on the port', async () => {
