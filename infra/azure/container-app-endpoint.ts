@@ -16,7 +16,8 @@ export interface ContainerAppEndpointArgs {
   readonly workspaceSharedKey: pulumi.Input<string>;
   /** The profile replicas run on; a GPU profile is added to the environment beside Consumption. */
   readonly profile: WorkloadProfile;
-  readonly image: string;
+  /** Full image reference. */
+  readonly image: pulumi.Input<string>;
   readonly registryLoginServer: pulumi.Input<string>;
   /** User-assigned identity (resource id) that pulls the image and reads Key Vault secrets. */
   readonly identityId: pulumi.Input<string>;

@@ -2,18 +2,22 @@
 import * as pulumi from '@pulumi/pulumi';
 import type { DeploymentSpec } from '../spec';
 import { type ProxySecretConfig, resolveProxySecrets } from '../pulumi/proxy-secrets';
-import { ENDPOINT_VISIBILITY_TAG, endpointVisibility, type StackOutputs } from '../pulumi/outputs';
-import { plainEnvironment, requireImage, STARTUP_BUDGET_SECONDS } from '../pulumi/workload';
+import { type DeployOptions, ENDPOINT_VISIBILITY_TAG, endpointVisibility, type StackOutputs } from '../pulumi/outputs';
+import { plainEnvironment, qualifyImage, requireImage, STARTUP_BUDGET_SECONDS } from '../pulumi/workload';
 import { ContainerAppEndpoint } from './container-app-endpoint';
 import { AzureFoundation } from './foundation';
 import { KeyVaultSecrets } from './key-vault-secrets';
 import { validateAzureSpec } from './workload-profiles';
 
-export function deployAzure(spec: DeploymentSpec, secretConfig: ProxySecretConfig): StackOutputs {
+export function deployAzure(spec: DeploymentSpec, secretConfig: ProxySecretConfig, options: DeployOptions = {}): StackOutputs {
   const profile = validateAzureSpec(spec);
+  const tags = { app: 'gpt2-openai-toolkit', variant: spec.variant, ...spec.tags };
+  if (options.registryOnly === true) {
+    const foundation = new AzureFoundation(spec.name, { name: spec.name, location: spec.region, tags });
+    return { registry: foundation.registryLoginServer, identity: foundation.identityPrincipalId };
+  }
   const image = requireImage(spec);
   const secretSources = spec.variant === 'proxy' ? resolveProxySecrets(spec, secretConfig) : undefined;
-  const tags = { app: 'gpt2-openai-toolkit', variant: spec.variant, ...spec.tags };
 
   const foundation = new AzureFoundation(spec.name, { name: spec.name, location: spec.region, tags });
   const dependsOn: pulumi.Resource[] = [...foundation.pullGrants];
@@ -40,7 +44,7 @@ export function deployAzure(spec: DeploymentSpec, secretConfig: ProxySecretConfi
     workspaceCustomerId: foundation.workspaceCustomerId,
     workspaceSharedKey: foundation.workspaceSharedKey,
     profile,
-    image,
+    image: qualifyImage(image, foundation.registryLoginServer),
     registryLoginServer: foundation.registryLoginServer,
     identityId: foundation.identityId,
     environment: plainEnvironment(spec),

@@ -11,7 +11,8 @@ export interface CloudRunEndpointArgs {
   readonly name: string;
   readonly project: string;
   readonly region: string;
-  readonly image: string;
+  /** Full image reference. */
+  readonly image: pulumi.Input<string>;
   readonly shape: InstanceShape;
   readonly serviceAccountEmail: pulumi.Input<string>;
   readonly environment: Readonly<Record<string, string>>;

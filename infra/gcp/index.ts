@@ -3,8 +3,8 @@ import * as pulumi from '@pulumi/pulumi';
 import * as gcp from '@pulumi/gcp';
 import { SpecError, type DeploymentSpec } from '../spec';
 import { type ProxySecretConfig, resolveProxySecrets } from '../pulumi/proxy-secrets';
-import { ENDPOINT_VISIBILITY_TAG, endpointVisibility, type StackOutputs } from '../pulumi/outputs';
-import { plainEnvironment, requireImage, STARTUP_BUDGET_SECONDS } from '../pulumi/workload';
+import { type DeployOptions, ENDPOINT_VISIBILITY_TAG, endpointVisibility, type StackOutputs } from '../pulumi/outputs';
+import { plainEnvironment, qualifyImage, requireImage, STARTUP_BUDGET_SECONDS } from '../pulumi/workload';
 import { toGcpLabels, validateGcpSpec } from './accelerators';
 import { CloudRunEndpoint } from './cloud-run-endpoint';
 import { GcpFoundation } from './foundation';
@@ -19,12 +19,16 @@ function requireProject(spec: DeploymentSpec): string {
   return project;
 }
 
-export function deployGcp(spec: DeploymentSpec, secretConfig: ProxySecretConfig): StackOutputs {
+export function deployGcp(spec: DeploymentSpec, secretConfig: ProxySecretConfig, options: DeployOptions = {}): StackOutputs {
   const shape = validateGcpSpec(spec);
-  const image = requireImage(spec);
   const project = requireProject(spec);
-  const secretSources = spec.variant === 'proxy' ? resolveProxySecrets(spec, secretConfig) : undefined;
   const labels = toGcpLabels({ app: 'gpt2-openai-toolkit', variant: spec.variant, ...spec.tags });
+  if (options.registryOnly === true) {
+    const foundation = new GcpFoundation(spec.name, { name: spec.name, project, region: spec.region, labels });
+    return { registry: foundation.repositoryUrl, identity: foundation.serviceAccountEmail };
+  }
+  const image = requireImage(spec);
+  const secretSources = spec.variant === 'proxy' ? resolveProxySecrets(spec, secretConfig) : undefined;
 
   const foundation = new GcpFoundation(spec.name, {
     name: spec.name,
@@ -52,7 +56,7 @@ export function deployGcp(spec: DeploymentSpec, secretConfig: ProxySecretConfig)
     name: spec.name,
     project,
     region: spec.region,
-    image,
+    image: qualifyImage(image, foundation.repositoryUrl),
     shape,
     serviceAccountEmail: foundation.serviceAccountEmail,
     environment: plainEnvironment(spec),

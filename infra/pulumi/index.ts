@@ -1,5 +1,6 @@
 // Entry of the Pulumi program (Pulumi.yaml `main`): reads stack config `spec` (a deploy/*.json path) and
-// deploys it to the cloud the spec names. Stack outputs: url, registry, identity.
+// deploys it to the cloud the spec names. Stack outputs: url, registry, identity. Stack config
+// `registryOnly: true` declares just the registry and identity, to push a first image into.
 import * as path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import { loadDeploymentSpec } from '../spec';
@@ -9,7 +10,9 @@ import { readProxySecretConfig } from './proxy-secrets';
 const config = new pulumi.Config();
 // Relative paths are from the project root (where Pulumi.yaml is), whatever the working directory.
 const specPath = path.resolve(path.join(__dirname, '..', '..'), config.require('spec'));
-const outputs = deployStack(loadDeploymentSpec(specPath), readProxySecretConfig(config));
+const outputs = deployStack(loadDeploymentSpec(specPath), readProxySecretConfig(config), {
+  registryOnly: config.getBoolean('registryOnly') ?? false,
+});
 
 export const url = outputs.url;
 export const registry = outputs.registry;

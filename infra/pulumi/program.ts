@@ -2,15 +2,15 @@
 import { SpecError, type DeploymentSpec } from '../spec';
 import { deployAzure } from '../azure';
 import { deployGcp } from '../gcp';
-import type { StackOutputs } from './outputs';
+import type { DeployOptions, StackOutputs } from './outputs';
 import type { ProxySecretConfig } from './proxy-secrets';
 
-export function deployStack(spec: DeploymentSpec, secretConfig: ProxySecretConfig): StackOutputs {
+export function deployStack(spec: DeploymentSpec, secretConfig: ProxySecretConfig, options: DeployOptions = {}): StackOutputs {
   switch (spec.target) {
     case 'azure':
-      return deployAzure(spec, secretConfig);
+      return deployAzure(spec, secretConfig, options);
     case 'gcp':
-      return deployGcp(spec, secretConfig);
+      return deployGcp(spec, secretConfig, options);
     case 'aws':
       throw new SpecError(`spec "${spec.name}" targets aws, which the CDK app deploys: npx cdk deploy -c spec=FILE (see README)`);
     case 'local':

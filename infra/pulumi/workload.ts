@@ -1,5 +1,6 @@
 // What the container needs from any cloud: its image, plain environment, port, probe paths and startup budget.
 // Each cloud maps these onto its own service; the environment follows docs/architecture.md.
+import * as pulumi from '@pulumi/pulumi';
 import { SpecError, type DeploymentSpec } from '../spec';
 
 export const CONTAINER_PORT = 8080;
@@ -23,18 +24,31 @@ export type SecretEnvName = (typeof SECRET_ENV_NAMES)[number];
 
 /**
  * The image both Pulumi targets run. The program does not build images: it has no Docker engine to rely on
- * and each registry wants its own login, so CI builds the Dockerfile (`gpu` or `cpu` target) and pushes it.
+ * and each registry wants its own login, so CI (or `az acr build`) builds the Dockerfile's `gpu` or `cpu`
+ * target and pushes it. A reference without a registry host (`gpt2-openai-toolkit:gpu`) means "in this
+ * stack's registry"; `pulumi config set registryOnly true` creates that registry first (see README).
  */
 export function requireImage(spec: DeploymentSpec): string {
   if (spec.image === undefined) {
     const target = spec.variant === 'inference' ? 'gpu' : 'cpu';
     throw new SpecError(
-      `spec "${spec.name}" has no image: Pulumi targets deploy a prebuilt image. Build it with ` +
-        `\`docker build --target ${target} -t REGISTRY/${spec.name}:TAG .\`, push it, and set "image" in the spec ` +
-        '(the CI pipeline does this; see README "Deploy to Azure" / "Deploy to GCP").',
+      `spec "${spec.name}" has no image: Pulumi targets deploy a prebuilt image. Set "image" to a full reference, or to ` +
+        `"gpt2-openai-toolkit:${target}" for the stack's own registry (create it with \`pulumi config set registryOnly true\` ` +
+        `and \`pulumi up\`, push the Dockerfile's ${target} target there, then \`pulumi config rm registryOnly\`).`,
     );
   }
   return spec.image;
+}
+
+/** Docker's rule: the first path component is a registry host when it has a dot or a port, or is localhost. */
+function hasRegistryHost(image: string): boolean {
+  const first = image.split('/')[0] ?? '';
+  return image.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
+}
+
+/** The full image reference: as given, or inside `registry` when the spec names no registry host. */
+export function qualifyImage(image: string, registry: pulumi.Input<string>): pulumi.Output<string> {
+  return hasRegistryHost(image) ? pulumi.output(image) : pulumi.interpolate`${registry}/${image}`;
 }
 
 /** The service's non-secret environment for this spec, in the contract's names. */

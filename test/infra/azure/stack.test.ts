@@ -92,6 +92,8 @@ describe('Azure inference endpoint', () => {
   it('passes the inference environment contract with the CUDA provider', () => {
     const vars = Object.fromEntries(app('az-inf').template.containers[0].env.map((e: any) => [e.name, e.value]));
     expect(vars).toMatchObject({ VARIANT: 'inference', EXECUTION_PROVIDER: 'cuda', HOST: '0.0.0.0', PORT: '8080', SERVED_MODEL_NAME: 'gpt2' });
+    // A full reference (with a registry host) runs as given.
+    expect(app('az-inf').template.containers[0].image).toBe(IMAGE);
   });
 
   it('pulls from the stack registry with the user-assigned identity that holds AcrPull on it', () => {
@@ -187,8 +189,8 @@ describe('Azure spec checks', () => {
     );
   });
 
-  it('rejects a spec without an image and says how to build one', () => {
-    expect(() => deployAzure(parseDeploymentSpec({ name: 'az-noimage', target: 'azure' }), {})).toThrow(/no image.*--target gpu/);
+  it('rejects a spec without an image and says how to push one into the stack registry', () => {
+    expect(() => deployAzure(parseDeploymentSpec({ name: 'az-noimage', target: 'azure' }), {})).toThrow(/no image.*gpt2-openai-toolkit:gpu.*registryOnly/);
   });
 
   it('rejects AWS-only options instead of ignoring them', () => {

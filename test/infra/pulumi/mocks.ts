@@ -69,8 +69,9 @@ export function installMocks(config: Record<string, string>, secretKeys: string[
   return captured;
 }
 
-/** Resolves an Output in a test. */
-export function valueOf<T>(output: pulumi.Output<T>): Promise<T> {
+/** Resolves an Output in a test; an absent one is a failure. */
+export function valueOf<T>(output: pulumi.Output<T> | undefined): Promise<T> {
+  if (output === undefined) return Promise.reject(new Error('expected an output, got undefined'));
   return new Promise((resolve) => output.apply((value) => resolve(value)));
 }
 
