@@ -1,0 +1,63 @@
+import { startService, waitForReady, type ServiceProcess } from '../support/service-process';
+import { tinyModelDir } from '../support/models';
+
+const started: ServiceProcess[] = [];
+afterAll(() => {
+  for (const service of started) if (service.child.exitCode === null) service.child.kill('SIGKILL');
+});
+
+function start(env: Record<string, string>): ServiceProcess {
+  const service = startService(env);
+  started.push(service);
+  return service;
+}
+
+const json = { 'content-type': 'application/json' };
+
+it('drains on SIGTERM: the running stream completes, /ready and new requests get 503, exit code 0', async () => {
+  const service = start({ MODEL_DIR: await tinyModelDir(), DRAIN_TIMEOUT_SECONDS: '60' });
+  const url = await service.listening;
+  await waitForReady(url);
+
+  const response = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ model: 'gpt2', prompt: 'Once upon a time', max_tokens: 200, ignore_eos: true, stream: true, temperature: 0 }),
+  });
+  expect(response.status).toBe(200);
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = decoder.decode((await reader.read()).value, { stream: true });
+
+  service.child.kill('SIGTERM');
+  // Draining starts as soon as the signal is handled; poll until readiness says so.
+  let ready: Response;
+  do ready = await fetch(`${url}/ready`);
+  while (ready.status === 200);
+  expect(ready.status).toBe(503);
+  expect(await ready.json()).toEqual({ status: 'draining' });
+  const refused = await fetch(`${url}/v1/completions`, { method: 'POST', headers: json, body: JSON.stringify({ model: 'gpt2', prompt: 'x', max_tokens: 1 }) });
+  expect(refused.status).toBe(503);
+  expect(await refused.json()).toMatchObject({ error: { code: 'draining', type: 'service_unavailable' } });
+
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true });
+  const events = text.split('\n\n').filter((event) => event !== '');
+  expect(events[events.length - 1]).toBe('data: [DONE]');
+  const finish = events.map((event) => event.slice('data: '.length)).filter((data) => data !== '[DONE]').map((data) => JSON.parse(data) as { choices: { finish_reason: string | null }[] });
+  expect(finish.some((chunk) => chunk.choices[0]?.finish_reason === 'length')).toBe(true);
+
+  expect(await service.exited).toBe(0);
+  expect(service.output()).toContain('"msg":"stopped"');
+}, 120_000);
+
+it.concurrent('exits non-zero with the resolver message when the model cannot be had', async () => {
+  const service = start({ MODEL_DIR: '/nonexistent/model' });
+  expect(await service.exited).toBe(1);
+  expect(service.output()).toMatch(/MODEL_DIR=\/nonexistent\/model is not a folder.*npm run model:make/);
+}, 60_000);
+
+it.concurrent('refuses to start on a bad variable, naming it', async () => {
+  const service = start({ PORT: 'eighty' });
+  expect(await service.exited).toBe(2);
+  expect(service.output()).toContain('PORT="eighty": expected a whole number');
+}, 60_000);

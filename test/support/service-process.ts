@@ -1,0 +1,47 @@
+// Runs service/main.ts as a child process (as `npm start` does, minus npm) for end-to-end tests,
+// collecting its output and reading the address it listens on from its log.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+const REPO_ROOT = resolve(__dirname, '..', '..');
+
+export interface ServiceProcess {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  /** Resolves with the exit code (or the signal name). */
+  readonly exited: Promise<number | string>;
+  /** Resolves with the base URL once the service logged that it listens. */
+  readonly listening: Promise<string>;
+}
+
+export function startService(env: Record<string, string>): ServiceProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'service/main.ts'], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let resolveListening: (url: string) => void = () => undefined;
+  const listening = new Promise<string>((resolve) => {
+    resolveListening = resolve;
+  });
+  const onData = (chunk: Buffer): void => {
+    output += chunk.toString('utf8');
+    const match = /"address":"(http[^"]+)"/.exec(output);
+    if (match?.[1] !== undefined) resolveListening(match[1]);
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return { child, output: () => output, exited, listening };
+}
+
+export async function waitForReady(url: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const status = await fetch(`${url}/ready`).then((response) => response.status, () => 0);
+    if (status === 200) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${url}/ready did not turn 200 within ${timeoutMs} ms`);
+}
