@@ -1,0 +1,320 @@
+// Benchmark: what the proxy adds. The same paired load (each request sent at the same instant
+// directly to a fast local upstream and through the proxy) at fixed open-loop rates, then a long
+// run through the proxy to watch its memory. Upstream and proxy each run in their own child process.
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { Pool } from 'undici';
+import { z } from 'zod';
+import { buildApp } from '../service/http/app';
+import { hashKey } from '../service/http/auth';
+import { createProxyBackend } from '../service/proxy/backend';
+
+const USAGE = `Usage: npm run bench:proxy [-- --quick] [--rates 100,500] [--seconds 10] [--rss-requests 50000]
+
+Starts a fast local OpenAI-compatible upstream and the proxy in front of it (each in its own child
+process), then from this process:
+  1. for each rate: an open-loop load for --seconds; every request is sent at the same instant
+     directly to the upstream and through the proxy; reports p50/p99 of the per-pair difference
+     (proxy - direct), each side's p50/p99 and achieved throughput;
+  2. --rss-requests requests through the proxy (64 concurrent, closed loop): the proxy's RSS at
+     the start, peak and end, and its throughput.
+  --quick   rates 100,500 for 2 s each and 5,000 requests for the memory run (development)
+Writes bench/results/proxy.json and bench/results/proxy.md.`;
+
+const REPO_ROOT = resolve(__dirname, '..');
+const CLIENT_KEY = 'bench-client-key';
+const MEMORY_CONCURRENCY = 64;
+const REQUEST_BODY = JSON.stringify({ model: 'bench-model', prompt: 'Say hello to the benchmark.', max_tokens: 16 });
+const UPSTREAM_BODY = JSON.stringify({
+  id: 'cmpl-bench',
+  object: 'text_completion',
+  created: 1_700_000_000,
+  model: 'bench-model',
+  choices: [{ index: 0, text: ' Hello, benchmark! Nice to meet you today.', finish_reason: 'length', logprobs: null }],
+  usage: { prompt_tokens: 7, completion_tokens: 16, total_tokens: 23 },
+});
+
+const ChildMessage = z.union([
+  z.object({ kind: z.literal('listening'), url: z.string() }),
+  z.object({ kind: z.literal('rss'), rssBytes: z.number() }),
+]);
+type ChildMessage = z.infer<typeof ChildMessage>;
+
+// ---- child processes ----
+
+async function serveUpstream(): Promise<string> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(UPSTREAM_BODY) });
+      response.end(UPSTREAM_BODY);
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function serveProxy(upstreamUrl: string): Promise<string> {
+  // Access logs at info, as in production, but to /dev/null so the terminal does not set the pace.
+  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  const registry = new Registry();
+  // Limits high enough not to throttle the benchmark; the limiter still runs on every request.
+  const configFile = join(mkdtempSync(join(tmpdir(), 'bench-proxy-')), 'proxy.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify({
+      keys: [{ name: 'bench', sha256: hashKey(CLIENT_KEY) }],
+      defaultLimits: { requestsPerMinute: 100_000_000, tokensPerMinute: 1_000_000_000, maxConcurrent: 10_000 },
+      models: { allow: ['bench-model'] },
+    }),
+  );
+  const { backend, authenticator } = await createProxyBackend(
+    { UPSTREAM_BASE_URL: `${upstreamUrl}/v1`, OPENAI_API_KEY: 'sk-bench-upstream-key', PROXY_CONFIG_FILE: configFile, PROXY_MAX_RETRIES: '0' },
+    { registry, logger },
+  );
+  const built = await buildApp({ backend, authenticator, registry, logger });
+  return built.app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+function runChild(mode: '--serve-upstream' | '--serve-proxy', url?: string): void {
+  const serve = mode === '--serve-upstream' ? serveUpstream() : serveProxy(url!);
+  void serve.then((listening) => process.send?.({ kind: 'listening', url: listening } satisfies ChildMessage));
+  process.on('message', () => process.send?.({ kind: 'rss', rssBytes: process.memoryUsage().rss } satisfies ChildMessage));
+  process.on('disconnect', () => process.exit(0));
+}
+
+// ---- the load generator (parent) ----
+
+class Child {
+  private readonly waiters: ((message: ChildMessage) => void)[] = [];
+  private constructor(readonly process: ChildProcess) {
+    process.on('message', (raw) => this.waiters.shift()?.(ChildMessage.parse(raw)));
+  }
+
+  static async start(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: Child; url: string }> {
+    const child = new Child(fork(__filename, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    const message = await child.next();
+    if (message.kind !== 'listening') throw new Error(`child ${args.join(' ')} did not start`);
+    return { child, url: message.url };
+  }
+
+  next(): Promise<ChildMessage> {
+    return new Promise((done) => this.waiters.push(done));
+  }
+
+  async rssMb(): Promise<number> {
+    const reply = this.next();
+    this.process.send('rss');
+    const message = await reply;
+    if (message.kind !== 'rss') throw new Error('expected an rss reply');
+    return message.rssBytes / 2 ** 20;
+  }
+}
+
+async function timedRequest(pool: Pool, authorization: string | undefined): Promise<number | undefined> {
+  const started = performance.now();
+  try {
+    const response = await pool.request({
+      path: '/v1/completions',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(authorization ? { authorization } : {}) },
+      body: REQUEST_BODY,
+    });
+    await response.body.text();
+    return response.statusCode === 200 ? performance.now() - started : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+interface Side {
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  readonly throughputRps: number;
+}
+
+interface RatePhase {
+  readonly targetRps: number;
+  readonly seconds: number;
+  readonly pairs: number;
+  readonly direct: Side;
+  readonly proxy: Side;
+  /** Percentiles of (proxy latency - direct latency) over pairs where both succeeded. */
+  readonly overheadP50Ms: number;
+  readonly overheadP99Ms: number;
+}
+
+function side(latencies: (number | undefined)[], elapsedS: number): Side {
+  const ok = latencies.filter((value): value is number => value !== undefined).sort((a, b) => a - b);
+  return {
+    p50Ms: round(percentile(ok, 50)),
+    p99Ms: round(percentile(ok, 99)),
+    errors: latencies.length - ok.length,
+    throughputRps: round(ok.length / elapsedS, 1),
+  };
+}
+
+async function ratePhase(direct: Pool, proxy: Pool, rate: number, seconds: number): Promise<RatePhase> {
+  const total = Math.round(rate * seconds);
+  const intervalMs = 1000 / rate;
+  const pending: Promise<[number | undefined, number | undefined]>[] = [];
+  const start = performance.now();
+  for (let sent = 0; sent < total; ) {
+    // Open loop: send everything that is due, whatever is still in flight.
+    while (sent < total && performance.now() - start >= sent * intervalMs) {
+      pending.push(Promise.all([timedRequest(direct, undefined), timedRequest(proxy, `Bearer ${CLIENT_KEY}`)]));
+      sent += 1;
+    }
+    await new Promise((done) => setTimeout(done, 1));
+  }
+  const results = await Promise.all(pending);
+  const elapsedS = (performance.now() - start) / 1000;
+  const overhead = results
+    .filter((pair): pair is [number, number] => pair[0] !== undefined && pair[1] !== undefined)
+    .map(([d, p]) => p - d)
+    .sort((a, b) => a - b);
+  return {
+    targetRps: rate,
+    seconds,
+    pairs: total,
+    direct: side(results.map((pair) => pair[0]), elapsedS),
+    proxy: side(results.map((pair) => pair[1]), elapsedS),
+    overheadP50Ms: round(percentile(overhead, 50)),
+    overheadP99Ms: round(percentile(overhead, 99)),
+  };
+}
+
+async function memoryRun(proxy: Pool, child: Child, requests: number) {
+  const samples: { requests: number; rssMb: number }[] = [{ requests: 0, rssMb: round(await child.rssMb(), 1) }];
+  const sampleEvery = Math.max(1, Math.floor(requests / 10));
+  let issued = 0;
+  let done = 0;
+  let errors = 0;
+  const start = performance.now();
+  const worker = async () => {
+    while (issued < requests) {
+      issued += 1;
+      if ((await timedRequest(proxy, `Bearer ${CLIENT_KEY}`)) === undefined) errors += 1;
+      done += 1;
+      if (done % sampleEvery === 0) samples.push({ requests: done, rssMb: round(await child.rssMb(), 1) });
+    }
+  };
+  await Promise.all(Array.from({ length: MEMORY_CONCURRENCY }, worker));
+  const elapsedS = (performance.now() - start) / 1000;
+  const rss = samples.map((sample) => sample.rssMb);
+  return {
+    requests,
+    concurrency: MEMORY_CONCURRENCY,
+    errors,
+    throughputRps: round(requests / elapsedS, 1),
+    rssStartMb: rss[0]!,
+    rssPeakMb: Math.max(...rss),
+    rssEndMb: rss.at(-1)!,
+    samples,
+  };
+}
+
+function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
+  const rows = result.phases.map(
+    (phase) =>
+      `| ${phase.targetRps} | ${phase.seconds} | ${phase.overheadP50Ms} | ${phase.overheadP99Ms} | ${phase.direct.p50Ms} / ${phase.direct.p99Ms} | ` +
+      `${phase.proxy.p50Ms} / ${phase.proxy.p99Ms} | ${phase.direct.throughputRps} | ${phase.proxy.throughputRps} | ${phase.direct.errors + phase.proxy.errors} |`,
+  );
+  const memory = result.memory;
+  return [
+    '# Proxy overhead',
+    '',
+    `${result.date}; ${result.machine.cpus} x ${result.machine.cpuModel}; Node ${result.machine.node}; load average before: ${result.machine.loadAvg1m}.`,
+    'Upstream: a local node:http server answering a fixed completion at once. Proxy: the real HTTP app and proxy backend',
+    '(auth, limits, metrics, access logs at info to /dev/null), each in its own process; the load generator in a third.',
+    '',
+    '| target req/s | s | overhead p50 ms | overhead p99 ms | direct p50 / p99 ms | proxy p50 / p99 ms | direct req/s | proxy req/s | errors |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    `Memory: ${memory.requests} requests through the proxy, ${memory.concurrency} concurrent: ${memory.throughputRps} req/s, ${memory.errors} errors;`,
+    `proxy RSS ${memory.rssStartMb} MB at the start, ${memory.rssPeakMb} MB peak, ${memory.rssEndMb} MB at the end.`,
+    '',
+  ].join('\n');
+}
+
+async function benchmark(options: { rates: number[]; seconds: number; rssRequests: number; quick: boolean }) {
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAvg1m: round(loadavg()[0] ?? 0, 2) };
+  const upstream = await Child.start(['--serve-upstream']);
+  const proxy = await Child.start(['--serve-proxy', upstream.url]);
+  const direct = new Pool(upstream.url, { connections: 256 });
+  const viaProxy = new Pool(proxy.url, { connections: 256 });
+  try {
+    await ratePhase(direct, viaProxy, 200, 1);
+    const phases: RatePhase[] = [];
+    for (const rate of options.rates) {
+      process.stderr.write(`rate ${rate} req/s for ${options.seconds} s...\n`);
+      phases.push(await ratePhase(direct, viaProxy, rate, options.seconds));
+    }
+    process.stderr.write(`memory run: ${options.rssRequests} requests...\n`);
+    const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests);
+    return { date: new Date().toISOString(), quick: options.quick, machine, phases, memory };
+  } finally {
+    await Promise.all([direct.close(), viaProxy.close()]);
+    upstream.child.process.disconnect();
+    proxy.child.process.disconnect();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      rates: { type: 'string' },
+      seconds: { type: 'string' },
+      'rss-requests': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const Options = z.object({
+    rates: z.array(z.number().int().positive()).min(1),
+    seconds: z.number().positive(),
+    rssRequests: z.number().int().positive(),
+  });
+  const options = Options.parse({
+    rates: (values.rates ?? '100,500').split(',').map(Number),
+    seconds: Number(values.seconds ?? (values.quick ? 2 : 10)),
+    rssRequests: Number(values['rss-requests'] ?? (values.quick ? 5000 : 50_000)),
+  });
+  const result = await benchmark({ ...options, quick: values.quick });
+  const outDir = join(REPO_ROOT, 'bench', 'results');
+  await mkdir(outDir, { recursive: true });
+  await writeFile(join(outDir, 'proxy.json'), `${JSON.stringify(result, null, 2)}\n`);
+  await writeFile(join(outDir, 'proxy.md'), markdown(result));
+  process.stdout.write(markdown(result));
+}
+
+const mode = process.argv[2];
+if (mode === '--serve-upstream' || mode === '--serve-proxy') runChild(mode, process.argv[3]);
+else
+  main().catch((error: unknown) => {
+    process.stderr.write(`bench:proxy failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  });
