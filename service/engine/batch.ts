@@ -31,21 +31,29 @@ export class ModelRunner {
   }
 
   /**
-   * Runs `seq` new tokens for every row of `past` (`inputIds` is `[batch, seq]` row-major). All new
-   * tokens are real; the past's left padding is masked out and does not count in position ids.
+   * Runs `seq` new tokens for every row of `past` (`inputIds` is `[batch, seq]` row-major). The
+   * past's left padding is masked out and does not count in position ids. `newLengths[r]` (default
+   * `seq`) says how many of row r's new tokens are real, the rest being left padding; that is only
+   * allowed on an empty past, so that every row's real tokens stay contiguous at the right.
    */
-  async forward(past: KvCache, inputIds: BigInt64Array, seq: number): Promise<ForwardResult> {
+  async forward(past: KvCache, inputIds: BigInt64Array, seq: number, newLengths?: readonly number[]): Promise<ForwardResult> {
     const batch = past.batchSize;
     const pastLength = past.pastLength;
+    if (newLengths && pastLength > 0 && newLengths.some((n) => n !== seq)) {
+      throw new Error('left-padded new tokens need an empty past (the padding would split a row)');
+    }
     const total = pastLength + seq;
     const mask = new BigInt64Array(batch * total);
     const positions = new BigInt64Array(batch * seq);
     const lengths = new Array<number>(batch);
     for (let r = 0; r < batch; r++) {
       const length = past.lengths[r] ?? 0;
-      mask.fill(1n, r * total + (pastLength - length), (r + 1) * total);
-      for (let j = 0; j < seq; j++) positions[r * seq + j] = BigInt(length + j);
-      lengths[r] = length + seq;
+      const real = newLengths?.[r] ?? seq;
+      const padding = seq - real;
+      mask.fill(1n, r * total + (pastLength - length), r * total + pastLength);
+      mask.fill(1n, r * total + pastLength + padding, (r + 1) * total);
+      for (let j = padding; j < seq; j++) positions[r * seq + j] = BigInt(length + j - padding);
+      lengths[r] = length + real;
     }
     const feeds: Record<string, ort.Tensor> = {
       input_ids: new ort.Tensor('int64', inputIds, [batch, seq]),

@@ -21,10 +21,10 @@ export interface EngineOptions {
   /** The model name served to clients. @default 'gpt2' */
   readonly modelId?: string;
   /**
-   * Prompt tokens per prefill run; bounds the logits buffer of long prompts.
-   * @default 128
+   * Padded prompt tokens per prefill run; bounds the logits buffer of long or simultaneous prompts.
+   * @default 256
    */
-  readonly prefillChunk?: number;
+  readonly prefillTokens?: number;
   readonly log?: Logger;
 }
 
@@ -87,7 +87,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     maxQueue: options.maxQueue ?? 64,
     contextLength: model.config.nPositions,
     eosTokenId: model.config.eosTokenId,
-    ...(options.prefillChunk ? { prefillChunk: options.prefillChunk } : {}),
+    ...(options.prefillTokens ? { prefillTokens: options.prefillTokens } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
   const engine = new OnnxEngine(options.modelId ?? 'gpt2', tokenizer, model, scheduler);

@@ -20,11 +20,11 @@ export interface SchedulerOptions {
   readonly contextLength: number;
   readonly eosTokenId: number;
   /**
-   * Prompt tokens per prefill run: bounds the `[1, chunk, vocab]` logits buffer (128 x 50257 floats
-   * = 26 MB) whatever the prompt length.
-   * @default 128
+   * Padded prompt tokens per prefill run (prompts arriving together share a run; a longer prompt
+   * runs in chunks): bounds the `[rows, tokens, vocab]` logits buffer to 256 x 50257 floats (51 MB).
+   * @default 256
    */
-  readonly prefillChunk?: number;
+  readonly prefillTokens?: number;
   readonly log?: Logger;
 }
 
@@ -67,7 +67,7 @@ interface ActiveRequest {
   detach: (() => void) | undefined;
 }
 
-const DEFAULT_PREFILL_CHUNK = 128;
+const DEFAULT_PREFILL_TOKENS = 256;
 const STEP_TIME_SMOOTHING = 0.1;
 
 export class Scheduler {
@@ -213,17 +213,16 @@ export class Scheduler {
       const newRows: PlannedRow[] = [];
       for (const request of arrivals) {
         this.running.add(request);
-        if (request.cancelled) {
-          this.finishRequest(request);
-          continue;
-        }
+        if (request.cancelled) this.finishRequest(request);
+      }
+      for (const group of this.prefillGroups(arrivals.filter((r) => !r.done))) {
         try {
-          newRows.push(...(await this.prefill(request)));
-          if (request.cancelled) this.finishRequest(request);
+          newRows.push(...(await this.prefill(group)));
         } catch (error) {
           this.options.log?.error({ err: error }, 'prefill failed');
-          this.finishRequest(request, error);
+          for (const request of group) this.finishRequest(request, error);
         }
+        for (const request of group) if (request.cancelled) this.finishRequest(request);
       }
       this.recompose(newRows);
       if (this.rows.length === 0) {
@@ -264,42 +263,85 @@ export class Scheduler {
   }
 
   /**
-   * Runs the prompt alone (in chunks) and takes each choice's first token, or the beams' first step.
-   * Returns the rows to add to the batch, all reading their past from the prompt's cache row 0.
+   * Splits new arrivals into prefill runs of at most `prefillTokens` padded tokens: short prompts
+   * arriving together share one left-padded run; a prompt longer than that runs alone, in chunks.
    */
-  private async prefill(request: ActiveRequest): Promise<PlannedRow[]> {
-    const { promptIds, params } = request;
-    const chunk = this.options.prefillChunk ?? DEFAULT_PREFILL_CHUNK;
-    let cache = KvCache.empty(this.runner.kvShape, 1);
-    let last: ForwardResult | undefined;
-    const promptTokens: TokenInfo[] = [];
-    // An empty prompt (the engine started from EOS) has no prompt tokens to report.
-    const wantsPromptLogprobs = params.promptLogprobs && request.userPromptIds.length > 0;
-    const scratch = wantsPromptLogprobs ? new Float32Array(this.runner.vocabSize) : undefined;
-    if (wantsPromptLogprobs) promptTokens.push({ tokenId: promptIds[0]!, text: tokenText(promptIds[0]!), logprob: null });
-    for (let start = 0; start < promptIds.length; start += chunk) {
-      const ids = promptIds.slice(start, start + chunk);
-      last = await this.runner.forward(cache, BigInt64Array.from(ids, (id) => BigInt(id)), ids.length);
-      cache = last.cache;
-      if (request.cancelled) return [];
-      if (scratch) {
-        for (let j = 0; j < ids.length && start + j + 1 < promptIds.length; j++) {
-          promptTokens.push(this.tokenInfoFrom(logSoftmax(this.runner.positionLogits(last, 0, j), scratch), promptIds[start + j + 1]!, params.logprobs ?? 0));
-        }
+  private prefillGroups(requests: readonly ActiveRequest[]): ActiveRequest[][] {
+    const budget = this.options.prefillTokens ?? DEFAULT_PREFILL_TOKENS;
+    const groups: ActiveRequest[][] = [];
+    let group: ActiveRequest[] = [];
+    let longest = 0;
+    for (const request of requests) {
+      const length = request.promptIds.length;
+      if ((group.length + 1) * Math.max(longest, length) > budget && group.length > 0) {
+        groups.push(group);
+        group = [];
+        longest = 0;
       }
+      group.push(request);
+      longest = Math.max(longest, length);
+    }
+    if (group.length > 0) groups.push(group);
+    return groups;
+  }
+
+  /**
+   * Runs the prompts of `group` and takes each choice's first token, or the beams' first step.
+   * Returns the rows to add to the batch; the choices of one request share its prompt's cache row.
+   */
+  private async prefill(group: readonly ActiveRequest[]): Promise<PlannedRow[]> {
+    const budget = this.options.prefillTokens ?? DEFAULT_PREFILL_TOKENS;
+    const lengths = group.map((r) => r.promptIds.length);
+    const longest = Math.max(...lengths);
+    // Several prompts fit the budget together in one run; a lone prompt may need several chunks.
+    const chunk = group.length === 1 ? budget : longest;
+    let cache = KvCache.empty(this.runner.kvShape, group.length);
+    let last: ForwardResult | undefined;
+    const promptTokens = group.map((request) => {
+      const { promptIds } = request;
+      // An empty prompt (the engine started from EOS) has no prompt tokens to report.
+      return request.params.promptLogprobs && request.userPromptIds.length > 0
+        ? [{ tokenId: promptIds[0]!, text: tokenText(promptIds[0]!), logprob: null } as TokenInfo]
+        : undefined;
+    });
+    const scratch = promptTokens.some(Boolean) ? new Float32Array(this.runner.vocabSize) : undefined;
+    for (let start = 0; start < longest; start += chunk) {
+      const seq = Math.min(chunk, longest - start);
+      const ids = new BigInt64Array(group.length * seq);
+      const real = lengths.map((length) => Math.min(seq, length - start));
+      group.forEach((request, row) => {
+        const padding = seq - real[row]!;
+        for (let j = 0; j < real[row]!; j++) ids[row * seq + padding + j] = BigInt(request.promptIds[start + j]!);
+      });
+      last = await this.runner.forward(cache, ids, seq, real);
+      cache = last.cache;
+      if (!scratch) continue;
+      group.forEach((request, row) => {
+        const tokens = promptTokens[row];
+        if (!tokens) return;
+        const padding = seq - real[row]!;
+        for (let j = 0; j < real[row]! && start + j + 1 < lengths[row]!; j++) {
+          const logprobs = logSoftmax(this.runner.positionLogits(last!, row, padding + j), scratch);
+          tokens.push(this.tokenInfoFrom(logprobs, request.promptIds[start + j + 1]!, request.params.logprobs ?? 0));
+        }
+      });
     }
     if (!last) throw new Error('prefill ran no tokens');
-    if (params.promptLogprobs) request.channel.push({ type: 'prompt', tokens: promptTokens });
-    const logits = this.runner.lastLogits(last, 0);
-    const source: RowSource = { cache, row: 0 };
-    if (request.beam) return this.beamStep(request, [logits], [source]);
-    const rows: PlannedRow[] = [];
-    request.choices.forEach((choice, slot) => {
-      const next = this.sampleChoice(request, choice, logits);
-      if (next !== undefined) rows.push({ row: { request, slot, nextToken: next }, source });
+    const result = last;
+    return group.flatMap((request, row) => {
+      if (request.cancelled) return [];
+      if (request.params.promptLogprobs) request.channel.push({ type: 'prompt', tokens: promptTokens[row] ?? [] });
+      const logits = this.runner.lastLogits(result, row);
+      const source: RowSource = { cache, row };
+      if (request.beam) return this.beamStep(request, [logits], [source]);
+      const rows: PlannedRow[] = [];
+      request.choices.forEach((choice, slot) => {
+        const next = this.sampleChoice(request, choice, logits);
+        if (next !== undefined) rows.push({ row: { request, slot, nextToken: next }, source });
+      });
+      this.releaseFinishedChoices(request);
+      return rows;
     });
-    this.releaseFinishedChoices(request);
-    return rows;
   }
 
   /** Builds the batch for the next step: keeps live rows, adds new ones, and copies the cache only if the rows changed. */

@@ -73,6 +73,28 @@ describe('KV cache and batch rows on the tiny model', () => {
     expect(maxAbsDiff(runner.lastLogits(together, 1), runner.lastLogits(alone, 0))).toBeLessThan(1e-4);
   });
 
+  it('prompts prefilled together, left-padded, give the logits and cache of each prompt alone', async () => {
+    const seq = long.length;
+    const input = new BigInt64Array(2 * seq);
+    input.set(ids(long), 0);
+    input.set(ids(short), 2 * seq - short.length);
+    const together = await runner.forward(KvCache.empty(runner.kvShape, 2), input, seq, [seq, short.length]);
+    expect(together.cache.lengths).toEqual([long.length, short.length]);
+    const shortAlone = await prefill(short);
+    for (let j = 0; j < short.length; j++) {
+      const padded = runner.positionLogits(together, 1, seq - short.length + j);
+      expect(maxAbsDiff(padded, runner.positionLogits(shortAlone, 0, j))).toBeLessThan(1e-4);
+    }
+    const next = await runner.forward(together.cache, ids([13, 13]), 1);
+    const nextAlone = await runner.forward(shortAlone.cache, ids([13]), 1);
+    expect(maxAbsDiff(runner.lastLogits(next, 1), runner.lastLogits(nextAlone, 0))).toBeLessThan(1e-4);
+  });
+
+  it('refuses left-padded new tokens after a non-empty past', async () => {
+    const past = await prefill(short);
+    await expect(runner.forward(past.cache, ids([1, 2]), 2, [1])).rejects.toThrow(/empty past/);
+  });
+
   it('removing the longest row drops the columns that were padding in every remaining row', async () => {
     const longPast = await prefill(long);
     const shortPast = await prefill(short);

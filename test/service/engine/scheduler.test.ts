@@ -37,7 +37,8 @@ describe('scheduler (continuous batching on the tiny model)', () => {
   ];
 
   beforeAll(async () => {
-    engine = await createEngine({ modelDir: await tinyModelDir(), intraOpThreads: 1, maxBatchSize: 4, maxQueue: 2 });
+    // A small prefill budget so that concurrent prompts share left-padded prefill runs and long ones run in chunks.
+    engine = await createEngine({ modelDir: await tinyModelDir(), intraOpThreads: 1, maxBatchSize: 4, maxQueue: 2, prefillTokens: 32 });
   });
   afterAll(async () => {
     await engine.close();
@@ -58,6 +59,29 @@ describe('scheduler (continuous batching on the tiny model)', () => {
     // Staggered lengths: requests finish at different steps, so rows leave while others continue.
     const together = await Promise.all(prompts.map((prompt, i) => collect(run(prompt, { ...input, maxTokens: 24 - 4 * i }))));
     together.forEach((outcome, i) => expect(outcome.ids[0]).toEqual(alone[i]!.slice(0, 24 - 4 * i)));
+  });
+
+  it('reports the same prompt logprobs for a prompt prefilled alone, beside others, or in chunks', async () => {
+    const promptLogprobs = async (prompt: string, neighbours: string[] = []): Promise<number[]> => {
+      const input = { maxTokens: 1, logprobs: 1, promptLogprobs: true };
+      const [outcome] = await Promise.all([prompt, ...neighbours].map((p) => collectPrompt(run(p, input))));
+      return outcome!.slice(1).map((t) => t.logprob!);
+    };
+    const collectPrompt = async (events: AsyncIterable<GenerationEvent>) => {
+      let tokens: readonly { logprob?: number | null }[] = [];
+      for await (const event of events) if (event.type === 'prompt') tokens = event.tokens;
+      return tokens;
+    };
+    const expectClose = (actual: number[], expected: number[]) => {
+      expect(actual).toHaveLength(expected.length);
+      actual.forEach((value, i) => expect(value).toBeCloseTo(expected[i]!, 4));
+    };
+    const alone = await promptLogprobs(prompts[3]!);
+    expectClose(await promptLogprobs(prompts[3]!, [prompts[1]!]), alone);
+    // 60+ tokens with a 32-token budget: three chunks; its prefix must score like the short prompt.
+    const long = `${prompts[3]!} ${'and the story goes on '.repeat(14)}`;
+    expect(engine.tokenizer.encode(long).length).toBeGreaterThan(64);
+    expectClose((await promptLogprobs(long)).slice(0, alone.length), alone);
   });
 
   it('gives a seeded sampled request the same output every time, whatever its batch neighbours', async () => {
@@ -87,19 +111,28 @@ describe('scheduler (continuous batching on the tiny model)', () => {
   it('frees the slots of a request whose signal is aborted, and of one whose consumer stops reading', async () => {
     const controller = new AbortController();
     const aborted = collect(run(prompts[1]!, { maxTokens: 500, temperature: 0, stopOnEos: false }, controller.signal));
+    let stopReading!: () => void;
+    const readerMayStop = new Promise<void>((resolve) => (stopReading = resolve));
+    let readerStarted!: () => void;
+    const started = new Promise<void>((resolve) => (readerStarted = resolve));
     const broken = (async () => {
       let deltas = 0;
       for await (const event of run(prompts[2]!, { maxTokens: 500, temperature: 0, stopOnEos: false })) {
-        if (event.type === 'delta' && ++deltas === 3) break;
+        if (event.type !== 'delta') continue;
+        deltas++;
+        readerStarted();
+        await readerMayStop;
+        break;
       }
       return deltas;
     })();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await started;
     expect(engine.stats().running).toBe(2);
     controller.abort();
+    stopReading();
     const outcome = await aborted;
     expect(outcome.finishes).toEqual([]);
-    expect(await broken).toBe(3);
+    expect(await broken).toBe(1);
     await idle();
     expect(engine.stats()).toEqual({ running: 0, waiting: 0 });
   });
