@@ -9,9 +9,12 @@ export interface InstanceShape {
   readonly memory: string;
 }
 
-/** Cloud Run requires at least 4 vCPU and 16 GiB next to one L4. */
+/** The smallest CPU and memory Cloud Run accepts next to each GPU (one GPU per instance). */
 export const GPU_SHAPES: Readonly<Record<string, InstanceShape>> = {
+  // NVIDIA L4, 24 GB: GPT-2 fits many times over; the default.
   'nvidia-l4': { accelerator: 'nvidia-l4', cpu: '4', memory: '16Gi' },
+  // NVIDIA RTX PRO 6000 Blackwell, 96 GB: for larger GPT-2 family models; fewer regions.
+  'nvidia-rtx-pro-6000': { accelerator: 'nvidia-rtx-pro-6000', cpu: '20', memory: '80Gi' },
 };
 
 /** The proxy relays HTTP and holds no model: one vCPU is plenty. */

@@ -105,6 +105,13 @@ describe('GCP inference service', () => {
     expect(await valueOf(inference.registry)).toBe('us-central1-docker.pkg.dev/demo-project/gcp-inf');
     expect(await valueOf(inference.url)).toBe('https://gcp-inf-abc123-uc.a.run.app');
   });
+
+  it('sizes an RTX PRO 6000 instance at the 20 vCPU / 80 GiB minimum Cloud Run requires', async () => {
+    deployGcp(spec({ name: 'gcp-rtx', compute: { gpuType: 'nvidia-rtx-pro-6000' } }), {});
+    await settle();
+    expect(service('gcp-rtx').template.nodeSelector).toEqual({ accelerator: 'nvidia-rtx-pro-6000' });
+    expect(container('gcp-rtx').resources.limits).toEqual({ cpu: '20', memory: '80Gi', 'nvidia.com/gpu': '1' });
+  });
 });
 
 describe('GCP proxy service', () => {
@@ -158,7 +165,7 @@ describe('GCP proxy service', () => {
 describe('GCP spec checks', () => {
   it('rejects a GPU type Cloud Run does not offer, naming the one it does', () => {
     expect(() => deployGcp(spec({ name: 'gcp-t4', compute: { gpuType: 'nvidia-tesla-t4' } }), {})).toThrow(SpecError);
-    expect(() => deployGcp(spec({ name: 'gcp-t4', compute: { gpuType: 'nvidia-tesla-t4' } }), {})).toThrow(/"nvidia-tesla-t4".*nvidia-l4/);
+    expect(() => deployGcp(spec({ name: 'gcp-t4', compute: { gpuType: 'nvidia-tesla-t4' } }), {})).toThrow(/"nvidia-tesla-t4".*nvidia-l4, nvidia-rtx-pro-6000/);
   });
 
   it('rejects an Azure GPU profile name', () => {
