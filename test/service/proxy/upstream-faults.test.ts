@@ -222,6 +222,19 @@ describe('cancellation and the total timeout', () => {
     expect(upstream.requests).toHaveLength(1);
   });
 
+  it('aborts a waiting non-streaming upstream request when the client disconnects, without retrying', async () => {
+    upstream.enqueue({ kind: 'hang' });
+    const ctx = testContext('alpha', proxy.log.logger);
+    const pending = proxy.backend.createCompletion(completion(), ctx);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ctx.controller.abort();
+    const error = await rejection(pending);
+    expect(error.code).toBe('request_aborted');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(upstream.abandoned).toBe(1);
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('ends a stream that outlives PROXY_TOTAL_TIMEOUT_MS with 504 upstream_timeout', async () => {
     const short = await startProxy(proxyEnv(url, { PROXY_FIRST_BYTE_TIMEOUT_MS: '300', PROXY_TOTAL_TIMEOUT_MS: '400' }));
     upstream.enqueue({ kind: 'ok', chunkDelayMs: 200 });
