@@ -200,7 +200,14 @@ export class Scheduler {
       return;
     }
     this.loop ??= this.runLoop()
-      .catch((error: unknown) => this.options.log?.error({ err: error }, 'scheduler loop failed'))
+      .catch((error: unknown) => {
+        // A bug, not a model error (those fail only their batch): fail everything rather than hang callers.
+        this.options.log?.error({ err: error }, 'scheduler loop failed');
+        for (const request of [...this.running, ...this.admitted.splice(0), ...this.queue.splice(0)]) this.finishRequest(request, error);
+        this.rows = [];
+        this.planned = [];
+        this.cache = undefined;
+      })
       .finally(() => {
         this.loop = undefined;
       });
