@@ -27,17 +27,17 @@ export function loadingBackend(variant: Backend['variant'], load: Promise<Backen
     variant,
     loaded,
     isReady: () => ready?.isReady() ?? false,
-    listModels: (ctx) => current().listModels(ctx),
-    createCompletion: (request, ctx) => current().createCompletion(request, ctx),
-    createChatCompletion: (request, ctx) => current().createChatCompletion(request, ctx),
+    listModels: async (ctx) => current().listModels(ctx),
+    createCompletion: async (request, ctx) => current().createCompletion(request, ctx),
+    createChatCompletion: async (request, ctx) => current().createChatCompletion(request, ctx),
     // Optional methods exist only once the loaded backend has them: before that the routes see
     // them as present and the call answers 503 rather than a misleading 404.
-    tokenize: (request, ctx) => {
+    tokenize: async (request, ctx) => {
       const backend = current();
       if (backend.tokenize === undefined) throw noTokenizer('/tokenize');
       return backend.tokenize(request, ctx);
     },
-    detokenize: (request, ctx) => {
+    detokenize: async (request, ctx) => {
       const backend = current();
       if (backend.detokenize === undefined) throw noTokenizer('/detokenize');
       return backend.detokenize(request, ctx);
