@@ -1,7 +1,7 @@
 // min_p: masks tokens whose probability is below min_p times the most likely token's. In logit
 // space that is a fixed offset below the maximum, so it needs no softmax.
 import type { LogitsProcessor } from './logits-processor';
-import { MASKED, maxValue } from './math';
+import { MASKED, maskBelow, maxValue } from './math';
 
 export class MinPProcessor implements LogitsProcessor {
   readonly name = 'min_p';
@@ -15,7 +15,6 @@ export class MinPProcessor implements LogitsProcessor {
   process(logits: Float32Array): void {
     const max = maxValue(logits);
     if (max === MASKED) return;
-    const cutoff = max + this.logOffset;
-    for (let i = 0; i < logits.length; i++) if (logits[i]! < cutoff) logits[i] = MASKED;
+    maskBelow(logits, max + this.logOffset);
   }
 }

@@ -4,7 +4,7 @@
 import { createRng, type Rng } from '../rng';
 import type { SamplingParams } from '../types';
 import type { LogitsContext } from './logits-processor';
-import { argmax, exp, logSumExp, MASKED, maxValue, topKIndices } from './math';
+import { argmax, exponentiateInPlace, logSumExp, topKIndices } from './math';
 import { createLogitsPipeline, type LogitsPipeline } from './pipeline';
 
 export interface TokenLogprob {
@@ -70,17 +70,9 @@ export class Sampler {
  * Overwrites `logits` with unnormalised probabilities (it is the sampler's scratch row).
  */
 export function drawFromLogits(logits: Float32Array, rng: Rng): number {
-  const max = maxValue(logits);
-  // Everything masked (or NaN from the model): there is no distribution, fall back to the argmax.
-  if (!(max > MASKED)) return argmax(logits);
-  let total = 0;
-  for (let i = 0; i < logits.length; i++) {
-    const logit = logits[i]!;
-    // Tokens masked by top-k/top-p (often nearly all of them) skip the exp.
-    logits[i] = logit === MASKED ? 0 : exp(logit - max);
-    // Sum the float32-rounded weights, the same numbers the walk below adds up.
-    total += logits[i]!;
-  }
+  const total = exponentiateInPlace(logits);
+  // Everything masked (weights all 0): no distribution to draw from; argmax then gives token 0.
+  if (!(total > 0)) return argmax(logits);
   const u = rng.nextFloat() * total;
   let cumulative = 0;
   let last = -1;

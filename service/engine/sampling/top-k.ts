@@ -1,7 +1,7 @@
 // top_k: keeps the k highest logits (and any tied with the k-th, as Hugging Face does) and masks
 // the rest, finding the cut-off by partial selection rather than sorting the vocabulary.
 import type { LogitsProcessor } from './logits-processor';
-import { kthLargest, MASKED } from './math';
+import { kthLargest, maskBelow } from './math';
 
 export class TopKProcessor implements LogitsProcessor {
   readonly name = 'top_k';
@@ -12,7 +12,6 @@ export class TopKProcessor implements LogitsProcessor {
 
   process(logits: Float32Array): void {
     if (this.k >= logits.length) return;
-    const cutoff = kthLargest(logits, this.k);
-    for (let i = 0; i < logits.length; i++) if (logits[i]! < cutoff) logits[i] = MASKED;
+    maskBelow(logits, kthLargest(logits, this.k));
   }
 }

@@ -2,7 +2,11 @@
 // and masks the rest. The cut-off is found by a mass-weighted quickselect (expected O(V)) over the
 // tokens still unmasked, so no step sorts the vocabulary; after top_k only k tokens are looked at.
 import type { LogitsProcessor } from './logits-processor';
-import { exp, MASKED, maxValue } from './math';
+import { expNonPositive, MASKED as MASKED_VALUE, maxValue } from './math';
+
+// Local bindings for the loop below: imported names are getter calls on the module object.
+const exp = expNonPositive;
+const MASKED = MASKED_VALUE;
 
 /**
  * Float32 logits make the mass of a set exact only to about 1e-7; without this slack a set whose

@@ -1,4 +1,13 @@
-import { argmax, kthLargest, logSoftmax, logSumExp, topKIndices } from '../../../../service/engine/sampling/math';
+import {
+  argmax,
+  expNonPositive,
+  exponentiateInPlace,
+  kthLargest,
+  logSoftmax,
+  logSumExp,
+  maskBelow,
+  topKIndices,
+} from '../../../../service/engine/sampling/math';
 import { GPT2_VOCAB, randomLogits } from './helpers';
 
 function sortedIndices(row: Float32Array): number[] {
@@ -76,5 +85,38 @@ describe('logSoftmax and logSumExp', () => {
 
   it('is -Infinity for an all-masked row', () => {
     expect(logSumExp(Float32Array.from([-Infinity, -Infinity]))).toBe(-Infinity);
+  });
+});
+
+describe('expNonPositive', () => {
+  it('agrees with Math.exp to 1e-8 relative over the range softmax uses', () => {
+    let worst = 0;
+    for (let x = 0; x >= -700; x -= 0.0137) {
+      worst = Math.max(worst, Math.abs(expNonPositive(x) - Math.exp(x)) / Math.exp(x));
+    }
+    expect(worst).toBeLessThan(1e-8);
+  });
+
+  it('is exact at 0, 0 for -Infinity, NaN and underflow, and Math.exp for positive input', () => {
+    expect(expNonPositive(0)).toBe(1);
+    expect(expNonPositive(-Infinity)).toBe(0);
+    expect(expNonPositive(Number.NaN)).toBe(0);
+    expect(expNonPositive(-800)).toBe(0);
+    expect(expNonPositive(2)).toBe(Math.exp(2));
+  });
+});
+
+describe('exponentiateInPlace and maskBelow', () => {
+  it('turns logits into weights relative to the maximum and returns their sum', () => {
+    const row = Float32Array.from([0, Math.log(0.5), -Infinity, Math.log(0.25)]);
+    const total = exponentiateInPlace(row);
+    expect(Array.from(row)).toEqual([1, expect.closeTo(0.5, 6), 0, expect.closeTo(0.25, 6)]);
+    expect(total).toBeCloseTo(1.75, 6);
+  });
+
+  it('masks entries strictly below the cut-off', () => {
+    const row = Float32Array.from([3, 1, 2, 0]);
+    maskBelow(row, 2);
+    expect(Array.from(row)).toEqual([3, -Infinity, 2, -Infinity]);
   });
 });
