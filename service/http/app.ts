@@ -1,7 +1,14 @@
 // Builds the fastify app of the OpenAI-compatible surface: JSON parsing, request ids, auth,
 // readiness and draining gates, error envelopes, access logs, metrics, and the routes.
 import type { Server as HttpsServer } from 'node:https';
-import Fastify, { LogController, type FastifyHttpsOptions, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyHttpsOptions,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Backend } from '../backend';
@@ -42,6 +49,8 @@ export interface BuiltApp {
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
 /** After aborting leftovers at the drain deadline, how long their responses get to close. */
 const ABORT_GRACE_MS = 2000;
+/** The status logged and counted for a request whose client left before the response ended (nginx's). */
+const CLIENT_CLOSED_REQUEST = 499;
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export async function buildApp(options: AppOptions): Promise<BuiltApp> {
@@ -84,6 +93,9 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableFinished) record(request, reply, CLIENT_CLOSED_REQUEST);
+    });
     if (!isApiRoute(request.routeOptions.config)) return;
     if (draining) {
       reply.header('connection', 'close');
@@ -106,21 +118,26 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
     });
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  // One access-log line and one metric sample per request: on 'finish' (onResponse), or when the
+  // client went away first (nginx's 499), which fastify's onResponse never sees.
+  const recorded = new WeakSet<FastifyRequest>();
+  const record = (request: FastifyRequest, reply: FastifyReply, status: number): void => {
+    if (recorded.has(request)) return;
+    recorded.add(request);
     const route = request.routeOptions.url ?? 'unmatched';
-    const seconds = reply.elapsedTime / 1000;
-    metrics.observe(request.method, route, reply.statusCode, seconds);
+    metrics.observe(request.method, route, status, reply.elapsedTime / 1000);
     request.log.info(
       {
         method: request.method,
         route,
-        status: reply.statusCode,
+        status,
         duration_ms: Math.round(reply.elapsedTime * 10) / 10,
         client: request.client?.name,
       },
-      'request completed',
+      status === CLIENT_CLOSED_REQUEST ? 'request aborted by the client' : 'request completed',
     );
-  });
+  };
+  app.addHook('onResponse', async (request, reply) => record(request, reply, reply.statusCode));
 
   app.setErrorHandler(async (error, request, reply) => {
     const { apiError, internal } = toApiError(error);

@@ -41,6 +41,9 @@ describe('client disconnect', () => {
       const ctx = await aborted;
       expect(ctx.signal.aborted).toBe(true);
       await waitFor(() => server.built.inFlight() === 0);
+      // Logged and counted as 499 (client closed request), since no response status was completed.
+      expect(await server.registry.metrics()).toContain('http_requests_total{method="POST",route="/v1/completions",status="499"} 1');
+      expect(server.logs.find((line) => line.msg === 'request aborted by the client')).toMatchObject({ status: 499, route: '/v1/completions' });
       // The server keeps answering others.
       expect((await fetch(`${server.url}/v1/models`)).status).toBe(200);
     } finally {
