@@ -140,6 +140,8 @@ export class InferenceStack extends Stack {
 
     new CfnOutput(this, 'EndpointUrl', { value: this.endpoint.url, description: 'OpenAI-compatible base URL (append /v1)' });
     new CfnOutput(this, 'LoadBalancerDnsName', { value: this.endpoint.loadBalancer.loadBalancerDnsName });
+    new CfnOutput(this, 'ClusterName', { value: this.cluster.clusterName });
+    new CfnOutput(this, 'ServiceName', { value: this.service.serviceName });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.alarmTopic.topic.topicArn });
   }
 }
