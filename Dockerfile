@@ -29,21 +29,31 @@ FROM deps AS deps-cuda
 RUN ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \
  && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
 
-# The model, fetched with the project's fetcher when MODEL_ID is set; /models stays empty otherwise.
+# The model, fetched with the project's fetcher when MODEL_ID is set (gpt2 = onnx-community/gpt2);
+# /models stays empty otherwise. HF_ENDPOINT may name a mirror of the hub; a token for a private
+# repository comes in as a build secret (--secret id=hf_token,src=FILE), so no layer keeps it.
 FROM deps AS model
 ARG MODEL_ID=""
+ARG MODEL_REVISION=main
+ARG HF_ENDPOINT=""
 COPY tsconfig.json ./
 COPY scripts ./scripts
 COPY service ./service
-RUN mkdir -p /models \
- && if [ -n "$MODEL_ID" ]; then npm run model:fetch -- --id "$MODEL_ID" --cache /models; fi
+RUN --mount=type=secret,id=hf_token \
+    mkdir -p /models \
+ && if [ -n "$MODEL_ID" ]; then \
+      HF_TOKEN="$(cat /run/secrets/hf_token 2>/dev/null || true)" \
+      npm run model:fetch -- --id "$MODEL_ID" --revision "$MODEL_REVISION" --cache /models; \
+    fi
 
 # ---- final targets: identical but for the base, the node binary, and the CUDA execution provider ----
 
 FROM ${NODE_IMAGE} AS cpu
 # A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
 ARG MODEL_ID=""
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID}
+ARG MODEL_REVISION=main
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference \
+    MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION}
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
@@ -63,7 +73,9 @@ FROM ${CUDA_IMAGE} AS gpu
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
 # A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
 ARG MODEL_ID=""
-ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID}
+ARG MODEL_REVISION=main
+ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference \
+    MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION}
 ENV EXECUTION_PROVIDER=cuda
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app

@@ -1,11 +1,13 @@
 // The cpu target built from the real Dockerfile with podman and run on the host network with the tiny
 // model mounted: both variants pass the smoke test; the image runs as non-root with production
-// dependencies only, reports healthy, and stops cleanly on SIGTERM.
+// dependencies only, reports healthy, and stops cleanly on SIGTERM. A model baked in at build time
+// (MODEL_ID, fetched from a stand-in hub given as HF_ENDPOINT) is served with nothing mounted.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { parseSmokeArgs, type SmokeOptions } from '../../scripts/smoke/options';
 import { formatTable } from '../../scripts/smoke/report';
 import { runSmoke } from '../../scripts/smoke/runner';
+import { startFakeHub } from '../service/models/fake-hub';
 import { tinyModelDir } from '../support/models';
 import { REPO_ROOT } from './dockerfile';
 import { buildCpuImage, freePort, IMAGE, mustRun, run } from './podman';
@@ -42,8 +44,11 @@ beforeAll(async () => {
   ({ id: inferenceId, url: inferenceUrl } = await startContainer('gpt2-inference', { MODEL_DIR: '/model', API_KEYS: 'smoke-key' }, [`${model}:/model:ro`]));
 });
 
+const BAKED_IMAGE = `${IMAGE}-baked-${process.pid}`;
+
 afterAll(async () => {
   if (started.length > 0) await run('podman', ['rm', '-f', '-t', '0', ...started]);
+  await run('podman', ['rmi', '-f', BAKED_IMAGE]);
 });
 
 describe('the cpu image', () => {
@@ -97,6 +102,30 @@ describe('the cpu image', () => {
     console.log(`proxy container (podman, --network host):\n${formatTable(report)}`);
     if (!report.passed) console.log(await logsOf(id));
     expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
+  });
+
+  it('serves a model baked in at build time with --build-arg MODEL_ID, with nothing mounted', async () => {
+    const hub = await startFakeHub('onnx-community/gpt2', await tinyModelDir());
+    try {
+      await mustRun(
+        'podman',
+        ['build', '--pull=never', '--network', 'host', '--format', 'docker', '--target', 'cpu',
+          '--build-arg', 'MODEL_ID=gpt2', '--build-arg', `HF_ENDPOINT=${hub.endpoint}`, '-t', BAKED_IMAGE, '.'],
+        { timeoutMs: 15 * 60 * 1000 },
+      );
+    } finally {
+      await hub.close();
+    }
+    const port = await freePort();
+    const id = (
+      await mustRun('podman', ['run', '-d', '--network', 'host', '-e', 'HOST=127.0.0.1', '-e', `PORT=${port}`, '-e', 'LOG_LEVEL=warn', BAKED_IMAGE])
+    ).trim();
+    started.push(id);
+    const report = await runSmoke(smokeOptions(`http://127.0.0.1:${port}`, []));
+    if (!report.passed) console.log(formatTable(report), await logsOf(id));
+    expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
+    const listing = await mustRun('podman', ['run', '--rm', '--network', 'host', BAKED_IMAGE, 'ls', '/models/onnx-community/gpt2/main/onnx']);
+    expect(listing.split('\n')).toContain('model.onnx');
   });
 
   it('reports healthy when podman runs its HEALTHCHECK', async () => {
