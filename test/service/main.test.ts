@@ -12,12 +12,14 @@ function start(env: Record<string, string>): ServiceProcess {
   return service;
 }
 
-const json = { 'content-type': 'application/json' };
+const KEY = 'sk-main-test';
+const json = { 'content-type': 'application/json', authorization: `Bearer ${KEY}` };
 
 it('drains on SIGTERM: the running stream completes, /ready and new requests get 503, exit code 0', async () => {
-  const service = start({ MODEL_DIR: await tinyModelDir(), DRAIN_TIMEOUT_SECONDS: '60' });
+  const service = start({ MODEL_DIR: await tinyModelDir(), DRAIN_TIMEOUT_SECONDS: '60', API_KEYS: `other-key,${KEY}` });
   const url = await service.listening;
   await waitForReady(url);
+  expect((await fetch(`${url}/v1/models`)).status).toBe(401);
 
   const response = await fetch(`${url}/v1/completions`, {
     method: 'POST',
@@ -49,6 +51,17 @@ it('drains on SIGTERM: the running stream completes, /ready and new requests get
   expect(await service.exited).toBe(0);
   expect(service.output()).toContain('"msg":"stopped"');
 }, 120_000);
+
+it.concurrent('starts the proxy variant from its environment and stops on SIGTERM', async () => {
+  const service = start({ VARIANT: 'proxy', PROXY_ALLOW_ANONYMOUS: 'true', OPENAI_API_KEY: 'sk-upstream', UPSTREAM_BASE_URL: 'http://127.0.0.1:9/v1' });
+  const url = await service.listening;
+  await waitForReady(url);
+  const models = (await (await fetch(`${url}/v1/models`)).json()) as { data: { id: string }[] };
+  expect(models.data.map((model) => model.id)).toContain('gpt-4o-mini');
+  expect((await fetch(`${url}/tokenize`, { method: 'POST', headers: json, body: '{"prompt":"x"}' })).status).toBe(404);
+  service.child.kill('SIGTERM');
+  expect(await service.exited).toBe(0);
+}, 60_000);
 
 it.concurrent('exits non-zero with the resolver message when the model cannot be had', async () => {
   const service = start({ MODEL_DIR: '/nonexistent/model' });
