@@ -14,7 +14,8 @@ function stream(stops: readonly string[], deltas: readonly string[]): Outcome {
     const result = matcher.push(delta);
     emitted += result.text;
     if (result.stop !== undefined) {
-      expect(matcher.stoppedBy).toBe(result.stop);
+      // A plain check, not expect(): this runs thousands of times per test.
+      if (matcher.stoppedBy !== result.stop) throw new Error(`stoppedBy ${matcher.stoppedBy} != ${result.stop}`);
       return { emitted, stop: result.stop };
     }
   }
@@ -107,9 +108,8 @@ describe('StopMatcher', () => {
 
   it('matches unicode stop strings split between characters of any split', () => {
     const text = 'Hé 👨‍👩‍👧 日本語。次';
-    for (const deltas of allSplits(text)) {
-      expect(stream(['👩‍👧 日', '。'], deltas)).toEqual({ emitted: 'Hé 👨‍', stop: '👩‍👧 日' });
-    }
+    const outcomes = new Set(allSplits(text).map((deltas) => JSON.stringify(stream(['👩‍👧 日', '。'], deltas))));
+    expect([...outcomes]).toEqual([JSON.stringify({ emitted: 'Hé 👨‍', stop: '👩‍👧 日' })]);
   });
 
   it('agrees with the whole-text definition on random texts, stops and splits', () => {
