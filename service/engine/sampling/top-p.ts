@@ -1,6 +1,6 @@
 // top_p (nucleus): keeps the smallest set of most likely tokens whose probability mass reaches p
 // and masks the rest. The cut-off is found by a mass-weighted quickselect (expected O(V)) over the
-// tokens still unmasked, so no step sorts the vocabulary; after top_k only k tokens are looked at.
+// tokens still unmasked, so no step sorts the vocabulary; after top_k only k tokens are weighed.
 import type { LogitsProcessor } from './logits-processor';
 import { expNonPositive, MASKED as MASKED_VALUE, maxValue } from './math';
 
