@@ -178,6 +178,25 @@ describe('Azure proxy endpoint', () => {
   });
 });
 
+describe('Azure registryOnly bootstrap', () => {
+  it('declares the registry, identity and pull grant but no environment or app, and needs no image', async () => {
+    const outputs = deployAzure(parseDeploymentSpec({ name: 'az-boot', target: 'azure' }), {}, { registryOnly: true });
+    await settle();
+    const types = of('az-boot').map((resource) => resource.type);
+    expect(types).toEqual(
+      expect.arrayContaining([
+        'azure-native:containerregistry:Registry',
+        'azure-native:managedidentity:UserAssignedIdentity',
+        'azure-native:authorization:RoleAssignment',
+      ]),
+    );
+    expect(types).not.toContain('azure-native:app:ManagedEnvironment');
+    expect(types).not.toContain('azure-native:app:ContainerApp');
+    expect(outputs.url).toBeUndefined();
+    expect(await valueOf(outputs.registry)).toMatch(/^azboot[0-9a-f]{8}\.azurecr\.io$/);
+  });
+});
+
 describe('Azure spec checks', () => {
   const deploy = (input: Partial<DeploymentSpecInput> & { name: string }, secrets: { openaiApiKey?: pulumi.Output<string> } = {}) => () =>
     deployAzure(spec(input), secrets);
