@@ -107,6 +107,9 @@ export class InferenceStack extends Stack {
       minHealthyPercent: 100,
       maxHealthyPercent: 200,
     });
+    // CloudFormation may otherwise create the service before the capacity provider is associated with
+    // the cluster, and ECS rejects a strategy naming a provider the cluster does not have yet.
+    this.service.node.addDependency(this.cluster);
 
     this.endpoint = new ServiceEndpoint(this, 'Endpoint', {
       vpc: this.network.vpc,

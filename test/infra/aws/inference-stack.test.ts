@@ -176,6 +176,12 @@ describe('service and scaling', () => {
     });
   });
 
+  it('creates the service only after the capacity provider is associated with the cluster', () => {
+    const [associationId] = Object.keys(defaultTemplate.findResources('AWS::ECS::ClusterCapacityProviderAssociations'));
+    const service = onlyResource(defaultTemplate, 'AWS::ECS::Service');
+    expect(service.DependsOn).toContain(associationId);
+  });
+
   it('health-checks readiness on /ready', () => {
     defaultTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       HealthCheckPath: '/ready',
