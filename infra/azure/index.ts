@@ -12,14 +12,14 @@ import { validateAzureSpec } from './workload-profiles';
 export function deployAzure(spec: DeploymentSpec, secretConfig: ProxySecretConfig, options: DeployOptions = {}): StackOutputs {
   const profile = validateAzureSpec(spec);
   const tags = { app: 'gpt2-openai-toolkit', variant: spec.variant, ...spec.tags };
-  if (options.registryOnly === true) {
-    const foundation = new AzureFoundation(spec.name, { name: spec.name, location: spec.region, tags });
-    return { registry: foundation.registryLoginServer, identity: foundation.identityPrincipalId };
-  }
-  const image = requireImage(spec);
-  const secretSources = spec.variant === 'proxy' ? resolveProxySecrets(spec, secretConfig) : undefined;
+  // Everything that can reject the spec runs before the first resource is declared.
+  const image = options.registryOnly === true ? undefined : requireImage(spec);
+  const secretSources = image !== undefined && spec.variant === 'proxy' ? resolveProxySecrets(spec, secretConfig) : undefined;
 
   const foundation = new AzureFoundation(spec.name, { name: spec.name, location: spec.region, tags });
+  if (image === undefined) {
+    return { registry: foundation.registryLoginServer, identity: foundation.identityPrincipalId };
+  }
   const dependsOn: pulumi.Resource[] = [...foundation.pullGrants];
   let secretEnvironment: Record<string, pulumi.Output<string>> | undefined;
   if (secretSources !== undefined) {

@@ -23,12 +23,9 @@ export function deployGcp(spec: DeploymentSpec, secretConfig: ProxySecretConfig,
   const shape = validateGcpSpec(spec);
   const project = requireProject(spec);
   const labels = toGcpLabels({ app: 'gpt2-openai-toolkit', variant: spec.variant, ...spec.tags });
-  if (options.registryOnly === true) {
-    const foundation = new GcpFoundation(spec.name, { name: spec.name, project, region: spec.region, labels });
-    return { registry: foundation.repositoryUrl, identity: foundation.serviceAccountEmail };
-  }
-  const image = requireImage(spec);
-  const secretSources = spec.variant === 'proxy' ? resolveProxySecrets(spec, secretConfig) : undefined;
+  // Everything that can reject the spec runs before the first resource is declared.
+  const image = options.registryOnly === true ? undefined : requireImage(spec);
+  const secretSources = image !== undefined && spec.variant === 'proxy' ? resolveProxySecrets(spec, secretConfig) : undefined;
 
   const foundation = new GcpFoundation(spec.name, {
     name: spec.name,
@@ -37,6 +34,9 @@ export function deployGcp(spec: DeploymentSpec, secretConfig: ProxySecretConfig,
     labels,
     secretManager: secretSources !== undefined,
   });
+  if (image === undefined) {
+    return { registry: foundation.repositoryUrl, identity: foundation.serviceAccountEmail };
+  }
   const dependsOn: pulumi.Resource[] = [...foundation.ready];
   let secretEnvironment: Record<string, pulumi.Output<string>> | undefined;
   if (secretSources !== undefined) {
