@@ -1,6 +1,7 @@
 // The inference variant on AWS: GPT-2 on GPU instances of an ECS cluster, one GPU per task, behind an ALB,
 // scaled on requests and CPU, with alarms, a dashboard and the `EndpointUrl` output.
 import { CfnOutput, Duration, Stack, StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import { Construct } from 'constructs';
 import { DeploymentSpec } from '../spec';
@@ -118,6 +119,13 @@ export class InferenceStack extends Stack {
       certificateArn: spec.endpoint.certificateArn,
       domainName: spec.endpoint.domainName,
     });
+    // Bridge-mode targets bring no security group of their own, so the instances must admit the ALB on the
+    // dynamic host port range (Docker's ephemeral ports, 32768-65535 covering every AMI's setting).
+    this.capacity.securityGroup.connections.allowFrom(
+      this.endpoint.loadBalancer,
+      ec2.Port.tcpRange(32768, 65535),
+      'Load balancer to inference tasks on dynamic host ports',
+    );
     const targetGroup = this.endpoint.addServiceTarget('Inference', {
       target: this.service.loadBalancerTarget({ containerName: 'inference', containerPort: CONTAINER_PORT }),
       port: CONTAINER_PORT,

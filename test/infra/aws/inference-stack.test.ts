@@ -182,6 +182,29 @@ describe('service and scaling', () => {
     expect(service.DependsOn).toContain(associationId);
   });
 
+  it('admits only the load balancer to the GPU instances, on the dynamic host port range', () => {
+    const [instanceGroup] = Object.keys(defaultTemplate.findResources('AWS::EC2::SecurityGroup', {
+      Properties: { GroupDescription: Match.stringLikeRegexp('^GPU instances') },
+    }));
+    const [balancerGroup] = Object.keys(defaultTemplate.findResources('AWS::EC2::SecurityGroup', {
+      Properties: { GroupDescription: Match.stringLikeRegexp('^Load balancer') },
+    }));
+    const ingress = Object.values(defaultTemplate.findResources('AWS::EC2::SecurityGroupIngress')) as Json[];
+    const intoInstances = ingress.filter((rule) => JSON.stringify(rule.Properties.GroupId).includes(instanceGroup!));
+    expect(intoInstances.map((rule) => rule.Properties)).toEqual([
+      expect.objectContaining({
+        FromPort: 32768,
+        ToPort: 65535,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [balancerGroup, 'GroupId'] },
+      }),
+    ]);
+    defaultTemplate.hasResourceProperties('AWS::EC2::SecurityGroupEgress', {
+      GroupId: { 'Fn::GetAtt': [balancerGroup, 'GroupId'] },
+      DestinationSecurityGroupId: { 'Fn::GetAtt': [instanceGroup, 'GroupId'] },
+      FromPort: 32768,
+    });
+  });
+
   it('health-checks readiness on /ready', () => {
     defaultTemplate.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
       HealthCheckPath: '/ready',

@@ -120,6 +120,22 @@ describe('proxy service', () => {
     });
   });
 
+  it('admits only the load balancer to the tasks, on the container port', () => {
+    const service = Object.values(defaultTemplate.findResources('AWS::ECS::Service'))[0] as Json;
+    const [taskGroup] = service.Properties.NetworkConfiguration.AwsvpcConfiguration.SecurityGroups.map(
+      (group: Json) => group['Fn::GetAtt'][0],
+    );
+    const ingress = Object.values(defaultTemplate.findResources('AWS::EC2::SecurityGroupIngress')) as Json[];
+    const intoTasks = ingress.filter((rule) => JSON.stringify(rule.Properties.GroupId).includes(taskGroup));
+    expect(intoTasks.map((rule) => rule.Properties)).toEqual([
+      expect.objectContaining({
+        FromPort: 8080,
+        ToPort: 8080,
+        SourceSecurityGroupId: { 'Fn::GetAtt': [expect.stringMatching(/^EndpointSecurityGroup/), 'GroupId'] },
+      }),
+    ]);
+  });
+
   it('scales on requests per target and CPU between the spec replicas', () => {
     existingTemplate.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MinCapacity: 2, MaxCapacity: 8 });
     existingTemplate.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
