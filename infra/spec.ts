@@ -16,8 +16,8 @@ export const TARGET_DEFAULTS: Readonly<Record<Target, { gpuType: string; region:
   aws: { gpuType: 'g4dn.xlarge', region: 'us-east-1' },
   // Serverless T4 workload profile of Azure Container Apps.
   azure: { gpuType: 'Consumption-GPU-NC8as-T4', region: 'swedencentral' },
-  // Cloud Run GPU: one L4 per instance.
-  gcp: { gpuType: 'nvidia-l4', region: 'us-central1' },
+  // Cloud Run GPU: one L4 per instance. europe-west4 offers L4 to every project (us-central1 is by invitation).
+  gcp: { gpuType: 'nvidia-l4', region: 'europe-west4' },
 };
 
 const dnsLabel = z

@@ -4,7 +4,7 @@ describe('parseDeploymentSpec', () => {
   it('fills per-target defaults for GPU type and region', () => {
     const spec = parseDeploymentSpec({ name: 'gpt2-dev', target: 'gcp' });
     expect(spec.compute.gpuType).toBe(TARGET_DEFAULTS.gcp.gpuType);
-    expect(spec.region).toBe('us-central1');
+    expect(spec.region).toBe('europe-west4');
     expect(spec.variant).toBe('inference');
     expect(spec.scaling).toMatchObject({ minReplicas: 1, maxReplicas: 4 });
   });

@@ -11,7 +11,7 @@ const OPENAI_KEY = 'sk-test-PLAINTEXT-SENTINEL-9876543210';
 const IMAGE = 'us-central1-docker.pkg.dev/demo-project/gcp-inf/gpt2-openai-toolkit:gpu-1';
 
 function spec(input: Partial<DeploymentSpecInput> & { name: string }) {
-  return parseDeploymentSpec({ target: 'gcp', image: IMAGE, ...input });
+  return parseDeploymentSpec({ target: 'gcp', region: 'us-central1', image: IMAGE, ...input });
 }
 
 function of(prefix: string): CapturedResource[] {

@@ -52,7 +52,7 @@ describe('deployStack', () => {
     expect(types).toContain('gcp:serviceaccount/account:Account');
     expect(types).not.toContain('gcp:cloudrunv2/service:Service');
     expect(outputs.url).toBeUndefined();
-    expect(await valueOf(outputs.registry)).toBe('us-central1-docker.pkg.dev/demo-project/boot-gcp');
+    expect(await valueOf(outputs.registry)).toBe('europe-west4-docker.pkg.dev/demo-project/boot-gcp');
   });
 
   it('sends AWS specs to the CDK app and local specs to compose', () => {
