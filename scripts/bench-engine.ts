@@ -304,7 +304,10 @@ async function main(argv: readonly string[]): Promise<void> {
     `(EOS ignored), ${threads} intra-op threads; medians of ${reps} interleaved repetitions, each run in a fresh process.\n\n` +
     `${table}\n\nRatios (targets: b/a >= 0.95, d/b >= 3.5 in total tokens/s):\n${ratioLines}\n\n` +
     `Load average (1 min) during the runs: min ${report.loadAvg1m.min.toFixed(2)}, mean ${report.loadAvg1m.mean.toFixed(2)}, ` +
-    `max ${report.loadAvg1m.max.toFixed(2)} on a shared machine with ${cpus().length} cores.\n`;
+    `max ${report.loadAvg1m.max.toFixed(2)} on a shared machine with ${cpus().length} cores.` +
+    (report.loadAvg1m.mean > cpus().length
+      ? ' The machine was oversubscribed: absolute rates are far below a quiet machine\'s; compare the ratios (interleaving spreads the noise over all runs).\n'
+      : '\n');
   console.log(markdown);
   if (!quick || values.write) {
     const out = join(REPO_ROOT, 'bench', 'results');

@@ -69,7 +69,7 @@ export class ModelRunner {
     });
     const outputs = await this.model.session.run(feeds);
     const logits = outputs.logits;
-    if (!logits || logits.type !== 'float32') throw new Error('the model returned no float32 `logits` output');
+    if (!logits || logits.type !== 'float32') throw new Error(`the model's logits are ${logits?.type ?? 'missing'}, not float32: use an fp32 export (onnx/model.onnx)`);
     const present = this.presentNames.map(([keyName, valueName]) => {
       const key = outputs[keyName];
       const value = outputs[valueName];

@@ -358,11 +358,11 @@ export class Scheduler {
       if (request.cancelled) this.finishRequest(request);
     }
     this.planned = [];
-    const cache = this.cache;
-    const unchanged = cache !== undefined && plan.length === cache.batchSize && plan.every((p, i) => p.source.cache === cache && p.source.row === i);
+    // Rows that are exactly one cache's rows in order (the last step's, or a lone prefill's) reuse it.
+    const first = plan[0]?.source.cache;
+    const reusable = first !== undefined && plan.length === first.batchSize && plan.every((p, i) => p.source.cache === first && p.source.row === i);
     this.rows = plan.map((p) => p.row);
-    if (plan.length === 0) this.cache = undefined;
-    else if (!unchanged) this.cache = KvCache.gather(this.runner.kvShape, plan.map((p) => p.source));
+    this.cache = reusable ? first : plan.length === 0 ? undefined : KvCache.gather(this.runner.kvShape, plan.map((p) => p.source));
   }
 
   private async decodeStep(): Promise<void> {
