@@ -1,6 +1,7 @@
 /** @jest-environment ./test/support/onnx-environment.js */
 import { basename, dirname } from 'node:path';
 import { createEngine } from '../../../service/engine/engine';
+import { EngineClosedError } from '../../../service/engine/errors';
 import { createSamplingParams } from '../../../service/engine/params';
 import type { Engine, GenerationEvent, SamplingParamsInput, TokenInfo } from '../../../service/engine/types';
 import { tinyModelDir } from '../../support/models';
@@ -126,5 +127,18 @@ describe('engine on the tiny model', () => {
     );
     expect(empty.tokens[0]!.map((t) => t.tokenId)).toEqual(fromEos.tokens[0]!.map((t) => t.tokenId));
     expect(empty.finishes[0]?.completionTokens).toBe(6);
+  });
+});
+
+describe('engine close', () => {
+  it('lets running requests finish, then refuses new ones with EngineClosedError', async () => {
+    const engine = await createEngine({ modelDir: await tinyModelDir(), intraOpThreads: 1, maxBatchSize: 2 });
+    const params = createSamplingParams({ maxTokens: 20, temperature: 0, stopOnEos: false }, { vocabSize: engine.tokenizer.vocabSize });
+    const running = collect(engine.generate({ promptIds: engine.tokenizer.encode('Closing time'), params }));
+    const closed = engine.close();
+    expect(() => engine.generate({ promptIds: [1], params })).toThrow(EngineClosedError);
+    const outcome = await running;
+    await closed;
+    expect(outcome.finishes).toEqual([{ type: 'finish', choice: 0, reason: 'length', completionTokens: 20 }]);
   });
 });
