@@ -1,7 +1,7 @@
 // The VPC a service runs in: two AZs, public subnets for the load balancer, and NAT only when asked for.
+import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import { RemovalPolicy } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
 export interface ServiceNetworkProps {
