@@ -63,6 +63,12 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
     genReqId: requestIdFor,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Errors raised before routing (e.g. a malformed percent-encoding in the URL) skip the error
+    // handler; they get the same envelope here.
+    frameworkErrors: (error, request, reply) => {
+      const { apiError } = toApiError(error);
+      void (reply as FastifyReply).code(apiError.status).header('x-request-id', request.id).headers(apiError.headers).send(apiError.toEnvelope());
+    },
   };
   const app = (
     options.https === undefined ? Fastify(serverOptions) : Fastify({ ...serverOptions, https: options.https } as FastifyHttpsOptions<HttpsServer>)

@@ -15,6 +15,13 @@ const FRAMEWORK_ERRORS: Readonly<Record<string, (error: Error) => ApiError>> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: () => unsupportedMediaType(),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => invalidJson('The request body is empty; send a JSON object.'),
   FST_ERR_CTP_INVALID_JSON_BODY: () => invalidJson(),
+  FST_ERR_BAD_URL: () =>
+    new ApiError({
+      status: 400,
+      type: 'invalid_request_error',
+      code: 'invalid_url',
+      message: 'The URL is not valid: check its percent-encoding (e.g. a model id with special characters).',
+    }),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () =>
     new ApiError({
       status: 400,

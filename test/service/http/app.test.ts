@@ -173,6 +173,12 @@ describe('errors', () => {
     expect((await post('/v1/completions', { model: FAKE_MODEL, prompt: 'ok' })).status).toBe(200);
   });
 
+  it('returns 400 invalid_url for a malformed percent-encoding in the path', async () => {
+    const response = await fetch(`${server.url}/v1/models/%E0%A4%A`);
+    expect(response.headers.get('x-request-id')).toBeTruthy();
+    await expectEnvelope(response, 400, 'invalid_url');
+  });
+
   it('returns 404 unknown_url for unknown routes and wrong methods', async () => {
     const error = await expectEnvelope(await post('/v1/nothing', {}), 404, 'unknown_url');
     expect(error.message).toContain('POST /v1/nothing');

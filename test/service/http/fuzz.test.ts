@@ -137,7 +137,7 @@ function wrongContentType(): Attack {
 function unknownPath(): Attack {
   return {
     label: 'unknown path',
-    path: pick(['/v1/complete', '/v2/completions', '/v1/models/../../etc/passwd', `/v1/${'a'.repeat(int(3000))}`, '/v1/chat/completions/extra', '/%2e%2e/%2e%2e', '/v1/engines/x/y/completions']),
+    path: pick(['/v1/complete', '/v2/completions', '/v1/models/../../etc/passwd', `/v1/${'a'.repeat(int(3000))}`, '/v1/chat/completions/extra', '/%2e%2e/%2e%2e', '/v1/engines/x/y/completions', '/v1/%zz', '/v1/engines/%ff/completions', '/v1/models/%E0%A4%A']),
     body: '{}',
   };
 }
