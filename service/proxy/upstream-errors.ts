@@ -119,7 +119,8 @@ export function classifyFailure(error: unknown, abortCause: AbortCause | undefin
   }
   if (abortCause === 'total_timeout') return { ...none, retryable: false, metricStatus: 'timeout', error: timeoutError('total') };
   if (abortCause === 'first_byte_timeout') return { ...none, retryable: true, metricStatus: 'timeout', error: timeoutError('first-byte') };
-  if (error instanceof InvalidUpstreamResponse || error instanceof SyntaxError) {
+  // By name: a JSON.parse inside Node's own Response comes from another realm under jest's vm.
+  if (error instanceof InvalidUpstreamResponse || (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'SyntaxError')) {
     return {
       ...none,
       retryable: false,

@@ -1,13 +1,14 @@
 // The connection to the OpenAI-compatible upstream: the official `openai` client (its own retries
 // off) over an undici pool with a connect timeout, and the proxy's retry loop with first-byte and
 // total timeouts, exponential backoff with full jitter, and the upstream's Retry-After (capped).
-import OpenAI, { type ClientOptions } from 'openai';
+import OpenAI from 'openai';
 import type { Logger } from 'pino';
-import { Agent, fetch as undiciFetch } from 'undici';
+import { Agent } from 'undici';
 import type { ApiError } from '../http/api-error';
 import type { UpstreamConfig } from './config';
 import type { ProxyMetrics } from './metrics';
 import { type AbortCause, classifyFailure, UpstreamAbort } from './upstream-errors';
+import { dispatcherFetch } from './upstream-fetch';
 
 /**
  * One client request's lifetime towards the upstream: aborted when the client disconnects, when the
@@ -97,9 +98,7 @@ export class Upstream {
       defaultHeaders: config.apiKey === null ? { Authorization: null } : undefined,
       maxRetries: 0,
       timeout: config.totalTimeoutMs,
-      // undici's own fetch with its own Agent: the global fetch may bundle a different undici version.
-      fetch: undiciFetch as unknown as typeof fetch,
-      fetchOptions: { dispatcher: this.agent } as unknown as ClientOptions['fetchOptions'],
+      fetch: dispatcherFetch(this.agent),
       logLevel: 'off',
     });
   }
