@@ -70,16 +70,17 @@ export function createRng(seed: number | undefined, stream = 0): Rng {
   if (!Number.isSafeInteger(seed) || !Number.isSafeInteger(stream)) {
     throw new RangeError(`seed and stream must be safe integers (got seed=${seed}, stream=${stream})`);
   }
-  // Fold all 53 bits of the seed and the stream in, so seeds differing only in high bits differ.
-  const low = seed % TWO_POW_32 | 0;
-  const high = Math.floor(seed / TWO_POW_32) | 0;
-  const state = { x: low };
+  // Chain every input through the mixer (all 53 bits of the seed, then the stream) before drawing
+  // any state word: xoshiro's first output depends on one word alone, so each word must already
+  // depend on the stream, or all choices of a seeded request would draw the same first token.
+  let mixed = splitmix32({ x: seed % TWO_POW_32 | 0 });
+  mixed = splitmix32({ x: mixed ^ (Math.floor(seed / TWO_POW_32) | 0) });
+  mixed = splitmix32({ x: mixed ^ (stream | 0) });
+  mixed = splitmix32({ x: mixed ^ (Math.floor(stream / TWO_POW_32) | 0) });
+  const state = { x: mixed };
   const a = splitmix32(state);
-  state.x ^= high;
   const b = splitmix32(state);
-  state.x ^= stream | 0;
   const c = splitmix32(state);
-  state.x ^= Math.floor(stream / TWO_POW_32) | 0;
   const d = splitmix32(state);
   return new Xoshiro128StarStar([a, b, c, d]);
 }

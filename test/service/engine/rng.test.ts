@@ -17,6 +17,11 @@ describe('createRng', () => {
     expect(draws(createRng(-1234, 0), 20)).not.toEqual(base);
   });
 
+  it('gives each stream of one seed a different first draw (so n choices do not start alike)', () => {
+    const firsts = Array.from({ length: 8 }, (_, stream) => createRng(7, stream).nextFloat());
+    expect(new Set(firsts).size).toBe(8);
+  });
+
   it('gives different sequences to unseeded generators', () => {
     expect(draws(createRng(undefined), 10)).not.toEqual(draws(createRng(undefined), 10));
   });
