@@ -25,7 +25,7 @@ const Args = z.object({
 });
 
 /** A bar redrawn in place on a terminal; elsewhere (CI logs) a line per file and per 25%. */
-function progressReporter(stream: NodeJS.WriteStream): (p: DownloadProgress) => void {
+export function progressReporter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>): (p: DownloadProgress) => void {
   const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
   let lastQuarter = -1;
   let lastFile = '';
@@ -79,8 +79,10 @@ async function main(argv: readonly string[]): Promise<void> {
   console.log(`MODEL_DIR=${fetched.dir}`);
 }
 
-main(process.argv.slice(2)).catch((error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  if (error instanceof ModelFetchError) console.error('Without access to the hub, make a test model instead: npm run model:make -- --preset tiny --out models/tiny');
-  process.exitCode = 1;
-});
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    if (error instanceof ModelFetchError) console.error('Without access to the hub, make a test model instead: npm run model:make -- --preset tiny --out models/tiny');
+    process.exitCode = 1;
+  });
+}
