@@ -16,7 +16,7 @@ const ECR_IMAGE = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com\/([^:@]+)(?
 
 export interface ServiceImageProps {
   /**
-   * A prebuilt image (registry/repository:tag). An ECR image in this account gets pull permission.
+   * A prebuilt image (registry/repository:tag or @sha256:...). An ECR image gets pull permission on its repository.
    * @default - build `dockerTarget` of the Dockerfile in `buildContext`
    */
   readonly image?: string;
@@ -53,8 +53,9 @@ export class ServiceImage extends Construct {
       this.containerImage = ecs.ContainerImage.fromRegistry(props.image);
       return;
     }
-    const [, , , repositoryName, tag, digest] = ecrImage;
-    const repository = ecr.Repository.fromRepositoryName(this, 'Repository', repositoryName!);
+    const [, account, region, repositoryName, tag, digest] = ecrImage;
+    // By ARN, so an image in another account or region keeps its own registry host and gets pull permission there.
+    const repository = ecr.Repository.fromRepositoryArn(this, 'Repository', `arn:aws:ecr:${region}:${account}:repository/${repositoryName}`);
     this.containerImage = ecs.ContainerImage.fromEcrRepository(repository, digest ?? tag ?? 'latest');
   }
 }

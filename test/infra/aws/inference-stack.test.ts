@@ -90,7 +90,18 @@ describe('inference task', () => {
     expect(images).toHaveLength(1);
     expect(images[0]!.source).toMatchObject({ dockerBuildTarget: 'gpu', dockerBuildArgs: { MODEL_ID: 'onnx-community/gpt2' }, platform: 'linux/amd64' });
     expect(JSON.stringify(container(defaultTemplate).Image)).toContain('container-assets');
-    expect(JSON.stringify(container(tunedTemplate).Image)).toContain('gpt2-openai-toolkit:1.2.3');
+    expect(JSON.stringify(container(tunedTemplate).Image)).toContain('123456789012.dkr.ecr.us-east-1.');
+    expect(JSON.stringify(container(tunedTemplate).Image)).toContain('/gpt2-openai-toolkit:1.2.3');
+    tunedTemplate.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: Match.arrayWith(['ecr:BatchGetImage']),
+            Resource: 'arn:aws:ecr:us-east-1:123456789012:repository/gpt2-openai-toolkit',
+          }),
+        ]),
+      },
+    });
   });
 
   it('logs to CloudWatch with a retention', () => {
