@@ -38,6 +38,8 @@ export async function downloadFile(options: DownloadFileOptions): Promise<void> 
       if (error instanceof ModelFetchError || attempt >= retries) {
         throw error instanceof ModelFetchError ? error : new ModelFetchError(`Downloading ${options.url} failed (${describe(error)}); run again to resume from ${partial}`);
       }
+      // A short, growing pause so a briefly overloaded server or network is not hammered.
+      await new Promise((resume) => setTimeout(resume, 250 * 2 ** attempt));
     }
   }
   await verify(options, partial);
