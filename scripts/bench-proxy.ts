@@ -45,7 +45,7 @@ const UPSTREAM_BODY = JSON.stringify({
 
 const ChildMessage = z.union([
   z.object({ kind: z.literal('listening'), url: z.string() }),
-  z.object({ kind: z.literal('rss'), rssBytes: z.number() }),
+  z.object({ kind: z.literal('usage'), rssBytes: z.number(), cpuMicros: z.number() }),
 ]);
 type ChildMessage = z.infer<typeof ChildMessage>;
 
@@ -89,7 +89,10 @@ async function serveProxy(upstreamUrl: string): Promise<string> {
 function runChild(mode: '--serve-upstream' | '--serve-proxy', url?: string): void {
   const serve = mode === '--serve-upstream' ? serveUpstream() : serveProxy(url!);
   void serve.then((listening) => process.send?.({ kind: 'listening', url: listening } satisfies ChildMessage));
-  process.on('message', () => process.send?.({ kind: 'rss', rssBytes: process.memoryUsage().rss } satisfies ChildMessage));
+  process.on('message', () => {
+    const cpu = process.cpuUsage();
+    process.send?.({ kind: 'usage', rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system } satisfies ChildMessage);
+  });
   process.on('disconnect', () => process.exit(0));
 }
 
@@ -112,12 +115,17 @@ class Child {
     return new Promise((done) => this.waiters.push(done));
   }
 
-  async rssMb(): Promise<number> {
+  /** The child's resident memory and the CPU time it has used so far. */
+  async usage(): Promise<{ rssMb: number; cpuMs: number }> {
     const reply = this.next();
-    this.process.send('rss');
+    this.process.send('usage');
     const message = await reply;
-    if (message.kind !== 'rss') throw new Error('expected an rss reply');
-    return message.rssBytes / 2 ** 20;
+    if (message.kind !== 'usage') throw new Error('expected a usage reply');
+    return { rssMb: message.rssBytes / 2 ** 20, cpuMs: message.cpuMicros / 1000 };
+  }
+
+  async rssMb(): Promise<number> {
+    return (await this.usage()).rssMb;
   }
 }
 
@@ -160,6 +168,8 @@ interface RatePhase {
   /** Percentiles of (proxy latency - direct latency) over pairs where both succeeded. */
   readonly overheadP50Ms: number;
   readonly overheadP99Ms: number;
+  /** CPU time the proxy process spent per request: a cost that does not depend on how busy the machine is. */
+  readonly proxyCpuMsPerRequest: number;
 }
 
 function side(latencies: (number | undefined)[], elapsedS: number): Side {
@@ -172,7 +182,8 @@ function side(latencies: (number | undefined)[], elapsedS: number): Side {
   };
 }
 
-async function ratePhase(direct: Pool, proxy: Pool, rate: number, seconds: number): Promise<RatePhase> {
+async function ratePhase(direct: Pool, proxy: Pool, proxyChild: Child, rate: number, seconds: number): Promise<RatePhase> {
+  const cpuBefore = (await proxyChild.usage()).cpuMs;
   const total = Math.round(rate * seconds);
   const intervalMs = 1000 / rate;
   const pending: Promise<[number | undefined, number | undefined]>[] = [];
@@ -187,6 +198,7 @@ async function ratePhase(direct: Pool, proxy: Pool, rate: number, seconds: numbe
   }
   const results = await Promise.all(pending);
   const elapsedS = (performance.now() - start) / 1000;
+  const proxyCpuMs = (await proxyChild.usage()).cpuMs - cpuBefore;
   const overhead = results
     .filter((pair): pair is [number, number] => pair[0] !== undefined && pair[1] !== undefined)
     .map(([d, p]) => p - d)
@@ -199,11 +211,13 @@ async function ratePhase(direct: Pool, proxy: Pool, rate: number, seconds: numbe
     proxy: side(results.map((pair) => pair[1]), elapsedS),
     overheadP50Ms: round(percentile(overhead, 50)),
     overheadP99Ms: round(percentile(overhead, 99)),
+    proxyCpuMsPerRequest: round(proxyCpuMs / total),
   };
 }
 
 async function memoryRun(proxy: Pool, child: Child, requests: number) {
-  const samples: { requests: number; rssMb: number }[] = [{ requests: 0, rssMb: round(await child.rssMb(), 1) }];
+  const startUsage = await child.usage();
+  const samples: { requests: number; rssMb: number }[] = [{ requests: 0, rssMb: round(startUsage.rssMb, 1) }];
   const sampleEvery = Math.max(1, Math.floor(requests / 10));
   let issued = 0;
   let done = 0;
@@ -219,12 +233,14 @@ async function memoryRun(proxy: Pool, child: Child, requests: number) {
   };
   await Promise.all(Array.from({ length: MEMORY_CONCURRENCY }, worker));
   const elapsedS = (performance.now() - start) / 1000;
+  const proxyCpuMsPerRequest = round(((await child.usage()).cpuMs - startUsage.cpuMs) / requests);
   const rss = samples.map((sample) => sample.rssMb);
   return {
     requests,
     concurrency: MEMORY_CONCURRENCY,
     errors,
     throughputRps: round(requests / elapsedS, 1),
+    proxyCpuMsPerRequest,
     rssStartMb: rss[0]!,
     rssPeakMb: Math.max(...rss),
     rssEndMb: rss.at(-1)!,
@@ -236,7 +252,8 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
   const rows = result.phases.map(
     (phase) =>
       `| ${phase.targetRps} | ${phase.seconds} | ${phase.overheadP50Ms} | ${phase.overheadP99Ms} | ${phase.direct.p50Ms} / ${phase.direct.p99Ms} | ` +
-      `${phase.proxy.p50Ms} / ${phase.proxy.p99Ms} | ${phase.direct.throughputRps} | ${phase.proxy.throughputRps} | ${phase.direct.errors + phase.proxy.errors} |`,
+      `${phase.proxy.p50Ms} / ${phase.proxy.p99Ms} | ${phase.direct.throughputRps} | ${phase.proxy.throughputRps} | ${phase.proxyCpuMsPerRequest} | ` +
+      `${phase.direct.errors + phase.proxy.errors} |`,
   );
   const memory = result.memory;
   return [
@@ -246,11 +263,12 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
     'Upstream: a local node:http server answering a fixed completion at once. Proxy: the real HTTP app and proxy backend',
     '(auth, limits, metrics, access logs at info to /dev/null), each in its own process; the load generator in a third.',
     '',
-    '| target req/s | s | overhead p50 ms | overhead p99 ms | direct p50 / p99 ms | proxy p50 / p99 ms | direct req/s | proxy req/s | errors |',
-    '|---|---|---|---|---|---|---|---|---|',
+    '| target req/s | s | overhead p50 ms | overhead p99 ms | direct p50 / p99 ms | proxy p50 / p99 ms | direct req/s | proxy req/s | proxy CPU ms/req | errors |',
+    '|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    `Memory: ${memory.requests} requests through the proxy, ${memory.concurrency} concurrent: ${memory.throughputRps} req/s, ${memory.errors} errors;`,
+    `Memory: ${memory.requests} requests through the proxy, ${memory.concurrency} concurrent: ${memory.throughputRps} req/s, ${memory.errors} errors,`,
+    `${memory.proxyCpuMsPerRequest} ms of proxy CPU per request;`,
     `proxy RSS ${memory.rssStartMb} MB at the start, ${memory.rssPeakMb} MB peak, ${memory.rssEndMb} MB at the end.`,
     '',
   ].join('\n');
@@ -263,11 +281,11 @@ async function benchmark(options: { rates: number[]; seconds: number; rssRequest
   const direct = new Pool(upstream.url, { connections: 256 });
   const viaProxy = new Pool(proxy.url, { connections: 256 });
   try {
-    await ratePhase(direct, viaProxy, 200, 1);
+    await ratePhase(direct, viaProxy, proxy.child, 200, 1);
     const phases: RatePhase[] = [];
     for (const rate of options.rates) {
       process.stderr.write(`rate ${rate} req/s for ${options.seconds} s...\n`);
-      phases.push(await ratePhase(direct, viaProxy, rate, options.seconds));
+      phases.push(await ratePhase(direct, viaProxy, proxy.child, rate, options.seconds));
     }
     process.stderr.write(`memory run: ${options.rssRequests} requests...\n`);
     const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests);
