@@ -1,3 +1,4 @@
+import OpenAI, { APIError, RateLimitError } from 'openai';
 import { createFakeBackend, FAKE_MODEL, type FakeBackend } from '../../support/fake-backend';
 import { startTestServer, type TestServer } from '../../support/http-server';
 import { readSseData } from '../../support/sse';
@@ -246,5 +247,26 @@ describe('request ids and logs', () => {
     } finally {
       await logged.close();
     }
+  });
+});
+
+describe('the openai SDK against the surface', () => {
+  it('raises a mid-stream error event as an APIError from the stream iterator', async () => {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const stream = await client.completions.create({ model: FAKE_MODEL, prompt: 'fail-mid-stream', stream: true });
+    const texts: string[] = [];
+    const error = await (async () => {
+      for await (const chunk of stream) texts.push(chunk.choices[0]?.text ?? '');
+    })().catch((caught: unknown) => caught);
+    expect(texts).toEqual(['tok0 ', 'tok1 ']);
+    expect(error).toBeInstanceOf(APIError);
+    expect((error as InstanceType<typeof APIError>).message).toContain('fake failure mid-stream');
+  });
+
+  it('raises a 429 as RateLimitError after reading Retry-After', async () => {
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    const error = await client.completions.create({ model: FAKE_MODEL, prompt: 'rate-limit' }).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(RateLimitError);
+    expect((error as InstanceType<typeof RateLimitError>).headers.get('retry-after')).toBe('7');
   });
 });
