@@ -1,0 +1,65 @@
+// The azure and gcp targets: the Pulumi program (Pulumi.yaml -> infra/pulumi/index.ts) on a stack whose
+// config `spec` names the spec file; outputs url, registry and identity from `pulumi stack output --json`.
+import { basename, extname } from 'node:path';
+import { PrerequisiteError, StepError } from '../errors';
+import { parsePulumiOutputs } from '../outputs';
+import type { Command } from '../runner';
+import { LOGIN_HINTS, resolveTool } from '../tools';
+import type { TargetContext, TargetPlan } from './target';
+
+/** The stack: --stack, else the spec file's name, which matches the example stack files (Pulumi.azure-inference.yaml). */
+export function pulumiStackName(ctx: Pick<TargetContext, 'options'>): string {
+  return ctx.options.stack ?? basename(ctx.options.specPath, extname(ctx.options.specPath));
+}
+
+export function pulumiPlan(ctx: TargetContext): TargetPlan {
+  const stack = pulumiStackName(ctx);
+  const onStack = ['--stack', stack, '--non-interactive'];
+  // `--config` on up/preview also saves the values into Pulumi.<stack>.yaml, so a later plain `pulumi up` agrees.
+  const config = ['--config', `spec=${ctx.specArg}`, '--config', `registryOnly=${ctx.options.registryOnly}`];
+  const select: Command = { tool: 'pulumi', args: ['stack', 'select', '--create', ...onStack] };
+  const whoami: Command = { tool: 'pulumi', args: ['whoami', '--non-interactive'] };
+  const what = ctx.options.registryOnly ? 'the registry and identity only (registryOnly)' : `${ctx.spec.variant} on ${ctx.spec.target}`;
+  return {
+    stack,
+    deploy: [
+      { title: `select stack ${stack} (created when new)`, command: select },
+      { title: `update stack ${stack}: ${what}`, command: { tool: 'pulumi', args: ['up', '--yes', ...onStack, ...config] } },
+      { title: `read stack ${stack} outputs`, command: { tool: 'pulumi', args: ['stack', 'output', '--json', ...onStack] }, quiet: true },
+    ],
+    destroy: [{ title: `destroy stack ${stack}`, command: { tool: 'pulumi', args: ['destroy', '--yes', ...onStack] } }],
+    preview: async () => {
+      if (resolveTool('pulumi', ctx.env) === undefined) return { skipped: 'pulumi not found on PATH (install it to preview)' };
+      const login = await ctx.runner(whoami, { quiet: true });
+      if (login.code !== 0) return { skipped: 'pulumi is not logged in (`pulumi login` to preview)' };
+      return [
+        { title: `select stack ${stack} (created when new)`, command: select },
+        { title: `preview stack ${stack}: ${what}`, command: { tool: 'pulumi', args: ['preview', ...onStack, ...config] } },
+      ];
+    },
+    checkPrerequisites: async () => {
+      if (resolveTool('pulumi', ctx.env) === undefined) {
+        throw new PrerequisiteError(
+          'pulumi not found on PATH: install the Pulumi CLI: `curl -fsSL https://get.pulumi.com | sh` ' +
+            '(https://www.pulumi.com/docs/iac/download-install/), then `pulumi login`',
+        );
+      }
+      const login = await ctx.runner(whoami, { quiet: true });
+      if (login.code !== 0) {
+        const said = login.stderr.trim().split('\n').pop() ?? '';
+        throw new PrerequisiteError(`pulumi is not logged in (pulumi whoami: ${said}): ${LOGIN_HINTS.pulumi}`);
+      }
+    },
+    readEndpoint: async (results) => {
+      const outputs = parsePulumiOutputs(results[results.length - 1]?.stdout ?? '', stack);
+      if (ctx.options.registryOnly) {
+        if (outputs.registry === undefined) throw new StepError(`stack ${stack} has no registry output after the registryOnly update`);
+        return { registry: outputs.registry, identity: outputs.identity };
+      }
+      if (outputs.url === undefined) {
+        throw new StepError(`stack ${stack} has no url output: the update ran with registryOnly=true; deploy again without --registry-only`);
+      }
+      return outputs;
+    },
+  };
+}

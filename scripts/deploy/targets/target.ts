@@ -1,0 +1,44 @@
+// What every target gives the deploy command: its stack name, the steps that deploy, tear down and preview
+// it, its prerequisite checks, and how to read the endpoint from the tools' outputs.
+import type { DeploymentSpec } from '../../../infra/spec';
+import type { DeployOptions } from '../options';
+import type { Command, CommandResult, CommandRunner, Output } from '../runner';
+
+export interface Step {
+  readonly command: Command;
+  /** Shown before the command runs. */
+  readonly title: string;
+  /** Its output is machine-readable (read by readEndpoint), not streamed. */
+  readonly quiet?: boolean;
+}
+
+export interface Endpoint {
+  /** Base URL the smoke test runs against; absent for a registry-only deployment. */
+  readonly url?: string;
+  readonly registry?: string;
+  readonly identity?: string;
+}
+
+export interface TargetContext {
+  readonly spec: DeploymentSpec;
+  /** The spec path as the tools get it: relative to the repository root when inside it. */
+  readonly specArg: string;
+  readonly options: DeployOptions;
+  readonly runner: CommandRunner;
+  readonly output: Output;
+  readonly env: NodeJS.ProcessEnv;
+  /** A private temporary folder for files the tools write (the CDK outputs file). */
+  readonly workDir: string;
+}
+
+export interface TargetPlan {
+  readonly stack: string;
+  readonly deploy: readonly Step[];
+  readonly destroy: readonly Step[];
+  /** Dry run: the synth/preview steps, or why there are none (a tool absent or not logged in). */
+  readonly preview: () => Promise<readonly Step[] | { readonly skipped: string }>;
+  /** Throws PrerequisiteError when a tool is missing or not logged in. */
+  readonly checkPrerequisites: () => Promise<void>;
+  /** After the deploy steps: the endpoint, from their results (in step order). */
+  readonly readEndpoint: (results: readonly CommandResult[]) => Promise<Endpoint>;
+}

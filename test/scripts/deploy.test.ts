@@ -1,0 +1,328 @@
+// The deploy command (scripts/deploy.ts, scripts/deploy/) against stand-in cdk, pulumi, docker and aws
+// executables first on PATH that "deploy" a real service (the tiny model on an ephemeral port): each target
+// gets the right commands, arguments and spec, the URL comes from the tools' outputs, the smoke test runs
+// against it, and every failure ends with a message that says what to do and its exit code.
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseDeployArgs, type DeployOptions } from '../../scripts/deploy/options';
+import { runDeploy } from '../../scripts/deploy/run';
+import type { DeployResult } from '../../scripts/deploy/summary';
+import { tinyModelDir } from '../support/models';
+import { startService, waitForReady, type ServiceProcess } from '../support/service-process';
+import { makeStandIns, type Call, type StandInTool } from './deploy/stand-ins';
+
+const REPO_ROOT = resolve(__dirname, '..', '..');
+const ALL_TOOLS: StandInTool[] = ['cdk', 'pulumi', 'docker', 'aws'];
+
+let service: ServiceProcess;
+let serviceUrl: string;
+let broken: Server;
+let brokenUrl: string;
+
+beforeAll(async () => {
+  service = startService({ MODEL_DIR: await tinyModelDir() });
+  serviceUrl = await service.listening;
+  await waitForReady(serviceUrl);
+  // An endpoint that deployed "fine" but answers 500 to everything.
+  broken = createServer((_request, response) => {
+    response.writeHead(500, { 'content-type': 'application/json' });
+    response.end('{"error":{"message":"boom","type":"server_error","param":null,"code":"internal_error"}}');
+  });
+  await new Promise<void>((done) => broken.listen(0, '127.0.0.1', done));
+  brokenUrl = `http://127.0.0.1:${(broken.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  service.child.kill('SIGTERM');
+  await service.exited;
+  await new Promise<void>((done) => broken.close(() => done()));
+});
+
+function options(argv: string[]): DeployOptions {
+  const parsed = parseDeployArgs(argv.includes('--timeout') ? argv : [...argv, '--timeout', '5'], {});
+  if (parsed.help) throw new Error('unexpected --help');
+  return parsed.options;
+}
+
+interface Run {
+  readonly result: DeployResult;
+  readonly calls: Call[];
+  readonly output: string;
+}
+
+async function deploy(
+  argv: string[],
+  setup: { tools?: StandInTool[]; env?: Record<string, string>; confirm?: boolean } = {},
+): Promise<Run> {
+  const standIns = await makeStandIns(setup.tools ?? ALL_TOOLS);
+  const lines: string[] = [];
+  const result = await runDeploy(options(argv), {
+    env: { PATH: standIns.path, STANDIN_LOG: standIns.log, STANDIN_URL: serviceUrl, ...setup.env },
+    output: (line) => lines.push(line),
+    confirm: async () => setup.confirm ?? false,
+  });
+  return { result, calls: await standIns.calls(), output: lines.join('\n') };
+}
+
+const argsOf = (calls: Call[], tool: StandInTool) => calls.filter((call) => call.tool === tool).map((call) => call.args);
+
+describe('deploy to aws (CDK)', () => {
+  it('checks the credentials, runs cdk deploy on the spec stack, reads EndpointUrl from the outputs file and smoke-tests it', async () => {
+    const json = join(await mkdtemp(join(tmpdir(), 'deploy-json-')), 'out.json');
+    const { result, calls, output } = await deploy(['--target', 'aws', '--spec', 'deploy/aws-inference.json', '--yes', '--json', json]);
+    expect(result.error).toBeUndefined();
+    expect(argsOf(calls, 'aws')).toEqual([['sts', 'get-caller-identity', '--output', 'json']]);
+    const cdk = argsOf(calls, 'cdk');
+    expect(cdk).toHaveLength(1);
+    expect(cdk[0]?.slice(0, 7)).toEqual(['deploy', 'gpt2-aws', '-c', 'spec=deploy/aws-inference.json', '--require-approval', 'never', '--outputs-file']);
+    expect(calls.find((call) => call.tool === 'cdk')?.spec).toMatchObject({ name: 'gpt2-aws', target: 'aws' });
+    expect(result).toMatchObject({ ok: true, exitCode: 0, stack: 'gpt2-aws', url: serviceUrl });
+    expect(result.smoke?.passed).toBe(true);
+    expect(output).toContain('[cdk]  ✅  gpt2-aws');
+    const written = JSON.parse(await readFile(json, 'utf8')) as DeployResult;
+    expect(written).toMatchObject({ ok: true, target: 'aws', url: serviceUrl, smoke: { passed: true } });
+  });
+
+  it('tears the stack down with cdk destroy --force and runs no smoke test', async () => {
+    const { result, calls } = await deploy(['--target', 'aws', '--spec', 'deploy/aws-proxy.json', '--destroy', '--yes']);
+    expect(argsOf(calls, 'cdk')).toEqual([['destroy', 'gpt2-aws-proxy', '-c', 'spec=deploy/aws-proxy.json', '--force']]);
+    expect(result).toMatchObject({ ok: true, exitCode: 0, action: 'destroy' });
+    expect(result.smoke).toBeUndefined();
+  });
+
+  it('--dry-run prints the deploy command and runs cdk synth instead, exit 0', async () => {
+    const { result, calls, output } = await deploy(['--target', 'aws', '--spec', 'deploy/aws-inference.json', '--dry-run']);
+    expect(argsOf(calls, 'cdk')).toEqual([['synth', 'gpt2-aws', '-c', 'spec=deploy/aws-inference.json', '--quiet']]);
+    expect(argsOf(calls, 'aws')).toEqual([]);
+    expect(output).toMatch(/ {2}cdk deploy gpt2-aws -c spec=deploy\/aws-inference\.json --require-approval never --outputs-file \S+cdk-outputs\.json/);
+    expect(result).toMatchObject({ ok: true, exitCode: 0, action: 'dry-run' });
+  });
+
+  it('says how to log in when the AWS credentials are missing (exit 3), before running cdk', async () => {
+    const { result, calls } = await deploy(['--target', 'aws', '--spec', 'deploy/aws-inference.json', '--yes'], { env: { STANDIN_LOGGED_OUT: '1' } });
+    expect(result.exitCode).toBe(3);
+    expect(result.error).toContain('Unable to locate credentials');
+    expect(result.error).toContain('aws sso login');
+    expect(argsOf(calls, 'cdk')).toEqual([]);
+  });
+
+  it('reports a failing cdk deploy with its exit code (exit 1)', async () => {
+    const { result, output } = await deploy(['--target', 'aws', '--spec', 'deploy/aws-inference.json', '--yes'], { env: { STANDIN_FAIL: 'cdk' } });
+    expect(result.exitCode).toBe(1);
+    expect(result.error).toMatch(/^`cdk deploy gpt2-aws .*` failed with exit code 1/);
+    expect(output).toContain('[cdk] ❌  gpt2-aws failed');
+    expect(result.smoke).toBeUndefined();
+  });
+
+  it('fails with exit 1 and the smoke report when the deployed endpoint answers 500', async () => {
+    const { result } = await deploy(['--target', 'aws', '--spec', 'deploy/aws-inference.json', '--yes', '--timeout', '1'], { env: { STANDIN_URL: brokenUrl } });
+    expect(result.exitCode).toBe(1);
+    expect(result.url).toBe(brokenUrl);
+    expect(result.smoke?.passed).toBe(false);
+    expect(result.smoke?.checks[0]).toMatchObject({ name: 'ready', status: 'fail' });
+    expect(result.error).toContain('smoke test failed');
+  });
+
+  it('rejects --stack other than the spec name (exit 2)', async () => {
+    const { result, calls } = await deploy(['--target', 'aws', '--spec', 'deploy/aws-inference.json', '--stack', 'other', '--yes']);
+    expect(result.exitCode).toBe(2);
+    expect(result.error).toContain('"name" (gpt2-aws)');
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('deploy to azure and gcp (Pulumi)', () => {
+  it('selects (or creates) the stack named after the spec file, runs pulumi up with the spec and reads url from stack output', async () => {
+    const { result, calls } = await deploy(['--target', 'azure', '--spec', 'deploy/azure-inference.json', '--yes']);
+    expect(result.error).toBeUndefined();
+    expect(argsOf(calls, 'pulumi')).toEqual([
+      ['whoami', '--non-interactive'],
+      ['stack', 'select', '--create', '--stack', 'azure-inference', '--non-interactive'],
+      ['up', '--yes', '--stack', 'azure-inference', '--non-interactive', '--config', 'spec=deploy/azure-inference.json', '--config', 'registryOnly=false'],
+      ['stack', 'output', '--json', '--stack', 'azure-inference', '--non-interactive'],
+    ]);
+    expect(result).toMatchObject({ ok: true, stack: 'azure-inference', url: serviceUrl, registry: 'gpt2registry.azurecr.io' });
+    expect(result.smoke?.passed).toBe(true);
+  });
+
+  it('--image deploys a copy of the spec naming that image, on the --stack given', async () => {
+    const image = 'europe-west4-docker.pkg.dev/p/gpt2/gpt2-openai-toolkit:gpu-abc123';
+    const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-inference.json', '--stack', 'gcp-inference-staging', '--image', image, '--yes']);
+    expect(result.ok).toBe(true);
+    const up = calls.find((call) => call.tool === 'pulumi' && call.args[0] === 'up');
+    expect(up?.args).toContain('gcp-inference-staging');
+    expect(up?.spec).toMatchObject({ name: 'gpt2-gcp', target: 'gcp', image });
+  });
+
+  it('--registry-only updates with registryOnly=true and returns the registry without a smoke test', async () => {
+    const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-proxy.json', '--registry-only', '--yes']);
+    expect(calls.find((call) => call.args[0] === 'up')?.args).toContain('registryOnly=true');
+    expect(result).toMatchObject({ ok: true, action: 'registry-only', registry: 'gpt2registry.azurecr.io', variant: 'proxy' });
+    expect(result.url).toBeUndefined();
+    expect(result.smoke).toBeUndefined();
+  });
+
+  it('tears the stack down with pulumi destroy --yes', async () => {
+    const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-inference.json', '--destroy', '--yes']);
+    expect(argsOf(calls, 'pulumi')).toEqual([['whoami', '--non-interactive'], ['destroy', '--yes', '--stack', 'gcp-inference', '--non-interactive']]);
+    expect(result.ok).toBe(true);
+  });
+
+  it('--dry-run previews when pulumi is logged in', async () => {
+    const { result, calls } = await deploy(['--target', 'azure', '--spec', 'deploy/azure-proxy.json', '--dry-run']);
+    expect(argsOf(calls, 'pulumi').map((args) => args[0])).toEqual(['whoami', 'stack', 'preview']);
+    expect(result).toMatchObject({ ok: true, exitCode: 0 });
+  });
+
+  it('--dry-run without pulumi prints the commands, notes the skipped preview and exits 0', async () => {
+    const { result, output } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-inference.json', '--dry-run'], { tools: [] });
+    expect(output).toContain('pulumi up --yes --stack gcp-inference --non-interactive --config spec=deploy/gcp-inference.json --config registryOnly=false');
+    expect(output).toContain('note: preview skipped: pulumi not found on PATH');
+    expect(result).toMatchObject({ ok: true, exitCode: 0 });
+  });
+
+  it('says how to install pulumi when it is missing (exit 3)', async () => {
+    const { result } = await deploy(['--target', 'azure', '--spec', 'deploy/azure-inference.json', '--yes'], { tools: ['cdk'] });
+    expect(result.exitCode).toBe(3);
+    expect(result.error).toContain('https://get.pulumi.com');
+  });
+
+  it('says how to log in when pulumi whoami fails (exit 3), before changing anything', async () => {
+    const { result, calls } = await deploy(['--target', 'azure', '--spec', 'deploy/azure-inference.json', '--yes'], { env: { STANDIN_LOGGED_OUT: '1' } });
+    expect(result.exitCode).toBe(3);
+    expect(result.error).toContain('PULUMI_ACCESS_TOKEN must be set');
+    expect(result.error).toContain('pulumi login');
+    expect(argsOf(calls, 'pulumi')).toEqual([['whoami', '--non-interactive']]);
+  });
+
+  it('reports a failing pulumi up (exit 1) and reads no outputs', async () => {
+    const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-inference.json', '--yes'], { env: { STANDIN_FAIL: 'pulumi' } });
+    expect(result.exitCode).toBe(1);
+    expect(result.error).toContain('`pulumi up --yes --stack gcp-inference');
+    expect(calls.some((call) => call.args[1] === 'output')).toBe(false);
+  });
+
+  it('changes nothing when the confirmation is declined (exit 2)', async () => {
+    const { result, calls } = await deploy(['--target', 'azure', '--spec', 'deploy/azure-inference.json'], { confirm: false });
+    expect(result.exitCode).toBe(2);
+    expect(result.error).toContain('--yes');
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('deploy to local (compose.yaml)', () => {
+  it('runs docker compose up -d --build gpt2, reads the port from compose port and smoke-tests it', async () => {
+    const { result, calls } = await deploy(['--target', 'local', '--spec', 'deploy/local-inference.json']);
+    expect(result.error).toBeUndefined();
+    expect(argsOf(calls, 'docker')).toEqual([
+      ['compose', 'version'],
+      ['compose', '-f', 'compose.yaml', 'up', '-d', '--build', 'gpt2'],
+      ['compose', '-f', 'compose.yaml', 'port', 'gpt2', '8080'],
+    ]);
+    expect(result).toMatchObject({ ok: true, url: serviceUrl });
+    expect(result.smoke?.passed).toBe(true);
+  });
+
+  it('falls back to docker-compose, builds gpt2 image then starts the proxy for a proxy spec', async () => {
+    const { result, calls } = await deploy(['--target', 'local', '--spec', 'deploy/local-proxy.json', '--dry-run'], {
+      tools: ['docker', 'docker-compose'],
+      env: { STANDIN_NO_PLUGIN: '1' },
+    });
+    expect(result.commands).toEqual([
+      'docker-compose -f compose.yaml build gpt2',
+      'docker-compose -f compose.yaml up -d proxy',
+      'docker-compose -f compose.yaml port proxy 8080',
+    ]);
+    expect(argsOf(calls, 'docker-compose')).toEqual([['-f', 'compose.yaml', 'config', '-q']]);
+  });
+
+  it('--destroy runs compose down', async () => {
+    const { result, calls } = await deploy(['--target', 'local', '--spec', 'deploy/local-inference.json', '--destroy', '--yes']);
+    expect(argsOf(calls, 'docker').slice(1)).toEqual([['compose', '-f', 'compose.yaml', 'down']]);
+    expect(result.ok).toBe(true);
+  });
+
+  it('says how to get compose when neither docker compose nor docker-compose exists (exit 3)', async () => {
+    const { result } = await deploy(['--target', 'local', '--spec', 'deploy/local-inference.json'], { tools: [] });
+    expect(result.exitCode).toBe(3);
+    expect(result.error).toContain('https://docs.docker.com/compose/install/');
+  });
+
+  it('gives the daemon error and exit 1 when compose up fails', async () => {
+    const { result, output } = await deploy(['--target', 'local', '--spec', 'deploy/local-inference.json'], { env: { STANDIN_FAIL: 'docker' } });
+    expect(result.exitCode).toBe(1);
+    expect(output).toContain('[docker] Cannot connect to the Docker daemon');
+  });
+});
+
+describe('spec checks', () => {
+  it('rejects a spec whose target differs from --target (exit 2) and runs nothing', async () => {
+    const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/aws-inference.json', '--yes']);
+    expect(result.exitCode).toBe(2);
+    expect(result.error).toContain('targets "aws" but --target is "gcp"');
+    expect(calls).toEqual([]);
+  });
+
+  it('rejects a missing spec file with its path (exit 2)', async () => {
+    const { result } = await deploy(['--target', 'aws', '--spec', 'deploy/nope.json', '--dry-run']);
+    expect(result.exitCode).toBe(2);
+    expect(result.error).toContain('cannot read spec file');
+  });
+});
+
+describe('command line', () => {
+  function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((done, fail) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'deploy.ts'), ...args], {
+        cwd: REPO_ROOT,
+        env: { HOME: process.env.HOME ?? '', ...env },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (bytes: Buffer) => (stdout += bytes.toString()));
+      child.stderr.on('data', (bytes: Buffer) => (stderr += bytes.toString()));
+      child.on('error', fail);
+      child.on('close', (code) => done({ code, stdout, stderr }));
+    });
+  }
+
+  it('--dry-run exits 0 with the commands and a summary; a wrong option exits 2', async () => {
+    const standIns = await makeStandIns([]);
+    const [dry, wrong] = await Promise.all([
+      cli(['--target', 'azure', '--spec', 'deploy/azure-inference.json', '--dry-run'], { PATH: standIns.path }),
+      cli(['--target', 'moon', '--spec', 'deploy/azure-inference.json']),
+    ]);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('pulumi stack select --create --stack azure-inference --non-interactive');
+    expect(dry.stdout).toMatch(/deploy summary[\s\S]*result +ok/);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain('--target must be one of local, aws, azure, gcp');
+  });
+
+  it('refuses to deploy to a cloud without --yes when there is no terminal (exit 2)', async () => {
+    const standIns = await makeStandIns(ALL_TOOLS);
+    const run = await cli(['--target', 'gcp', '--spec', 'deploy/gcp-inference.json'], { PATH: standIns.path, STANDIN_LOG: standIns.log });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('pass --yes');
+    expect(await standIns.calls()).toEqual([]);
+  });
+});
+
+describe('options', () => {
+  it('--help, and combinations that make no sense are refused', () => {
+    expect(parseDeployArgs(['--help'], {})).toEqual({ help: true });
+    expect(() => parseDeployArgs(['--target', 'aws', '--spec', 'x.json', '--registry-only'], {})).toThrow(/Pulumi targets/);
+    expect(() => parseDeployArgs(['--target', 'local', '--spec', 'x.json', '--stack', 's'], {})).toThrow(/not for the local target/);
+    expect(() => parseDeployArgs(['--spec', 'x.json'], {})).toThrow(/--target is required/);
+    expect(() => parseDeployArgs(['--target', 'aws', '--spec', 'x.json', '--timeout', '0'], {})).toThrow(/more than 0/);
+  });
+
+  it('takes the smoke key from SMOKE_API_KEY when --api-key is absent', () => {
+    const parsed = parseDeployArgs(['--target', 'aws', '--spec', 'x.json'], { SMOKE_API_KEY: 'k1' });
+    expect(parsed.help === false && parsed.options.apiKey).toBe('k1');
+  });
+});
