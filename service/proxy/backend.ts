@@ -139,7 +139,10 @@ export class ProxyBackend implements Backend {
     for (const [name, value] of Object.entries(lease.headers)) ctx.setHeader(name, value);
     const deadline = new RequestDeadline(ctx.signal, this.options.config.upstream.totalTimeoutMs);
     this.inFlight.add(deadline);
+    let finished = false;
     const finish = (outcome: unknown, usage: Usage | null | undefined) => {
+      if (finished) return;
+      finished = true;
       if (usage) this.recordUsage(client, model, lease, usage);
       lease.release();
       deadline.dispose();
@@ -164,6 +167,15 @@ export class ProxyBackend implements Backend {
         const first = await iterator.next();
         return { iterator, first };
       });
+      // Whoever never reads the chunks still frees the key's slot once the client leaves or time runs out.
+      deadline.signal.addEventListener(
+        'abort',
+        () => {
+          attempt.abort('closed');
+          finish(classifyFailure(undefined, deadline.cause, null).error, undefined);
+        },
+        { once: true },
+      );
       return {
         stream: true,
         chunks: this.relay(value.first, value.iterator, { attempt, deadline, wantsUsage, finish }) as AsyncIterable<TChunk>,

@@ -85,7 +85,8 @@ function fromStatus(error: APIError, secret: string | null): AttemptFailure {
   if (status === 429 && retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
   return {
     ...base,
-    retryable: RETRYABLE_STATUSES.has(status) || status >= 500,
+    // An exhausted upstream quota does not come back in seconds: retrying only adds latency.
+    retryable: (RETRYABLE_STATUSES.has(status) || status >= 500) && body.code !== 'insufficient_quota',
     error: new ApiError({
       status: status >= 400 && status <= 599 ? status : 502,
       type: typeFor(status, error.type),

@@ -121,6 +121,17 @@ describe('concurrent requests', () => {
     await expect(proxy.backend.createCompletion(request(), testContext('alpha', proxy.log.logger))).resolves.toMatchObject({ stream: false });
     await proxy.backend.close();
   });
+
+  it('frees the slot of a stream nobody reads once its client disconnects', async () => {
+    const proxy = await proxyWith({ maxConcurrent: 1 });
+    const ctx = testContext('alpha', proxy.log.logger);
+    const unread = await proxy.backend.createCompletion(request({ stream: true }), ctx);
+    expect(unread.stream).toBe(true);
+    await expect(proxy.backend.createCompletion(request(), testContext('alpha', proxy.log.logger))).rejects.toMatchObject({ status: 429 });
+    ctx.controller.abort();
+    await expect(proxy.backend.createCompletion(request(), testContext('alpha', proxy.log.logger))).resolves.toMatchObject({ stream: false });
+    await proxy.backend.close();
+  });
 });
 
 describe('formatResetDuration', () => {

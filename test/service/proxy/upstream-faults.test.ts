@@ -130,6 +130,14 @@ describe('upstream faults', () => {
     expect(error.headers['retry-after']).toBe('30');
   });
 
+  it('does not retry a 429 insufficient_quota (the upstream quota will not come back in seconds)', async () => {
+    upstream.fallback = { kind: 'status', status: 429, message: 'You exceeded your current quota', code: 'insufficient_quota' };
+    const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
+    expect(error.status).toBe(429);
+    expect(error.code).toBe('insufficient_quota');
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('returns the upstream 500 envelope after retrying it', async () => {
     upstream.fallback = { kind: 'status', status: 500, message: 'The server had an error', code: 'internal' };
     const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));
