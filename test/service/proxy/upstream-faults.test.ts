@@ -1,5 +1,6 @@
 // The proxy backend against a fault-injecting upstream: what the client gets for each failure, and
 // how many upstream attempts it took.
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import type { Completion } from 'openai/resources/completions';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { ApiError } from '../../../service/http/api-error';
@@ -212,6 +213,30 @@ describe('upstream faults', () => {
     expect(error.status).toBe(400);
     expect(error.toEnvelope().error).toMatchObject({ message: 'max_tokens is too large', code: 'invalid_value', type: 'invalid_request_error' });
     expect(upstream.requests).toHaveLength(1);
+  });
+});
+
+describe('connect timeout', () => {
+  it('gives up on a connection that never completes its TLS handshake after PROXY_CONNECT_TIMEOUT_MS, not the first-byte timeout', async () => {
+    // A TCP server that accepts and never speaks: the https handshake stalls inside the connect phase.
+    const sockets: Socket[] = [];
+    const silent = createNetServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const stalled = await startProxy(
+      proxyEnv(`https://127.0.0.1:${port}/v1`, { PROXY_CONNECT_TIMEOUT_MS: '200', PROXY_FIRST_BYTE_TIMEOUT_MS: '5000', PROXY_MAX_RETRIES: '1' }),
+    );
+    const started = Date.now();
+    const error = await rejection(stalled.backend.createCompletion(completion(), testContext('alpha', stalled.log.logger)));
+    const elapsed = Date.now() - started;
+    await stalled.backend.close();
+    for (const socket of sockets) socket.destroy();
+    await new Promise((resolve) => silent.close(resolve));
+    expect(error.status).toBe(502);
+    expect(error.code).toBe('upstream_unreachable');
+    expect(sockets).toHaveLength(2);
+    expect(elapsed).toBeGreaterThanOrEqual(400);
+    expect(elapsed).toBeLessThan(4000);
   });
 });
 
