@@ -23,7 +23,8 @@ Usage: npm run deploy -- --target local|aws|azure|gcp --spec FILE [options]
                       proxy: gpt-3.5-turbo-instruct)
   --smoke-chat-model NAME  model for the chat check (default: --smoke-model; proxy: gpt-4o-mini)
   --registry-only     azure/gcp: create only the stack's registry and identity (pulumi registryOnly), to
-                      push a first image into; prints the registry, no smoke test
+                      push a first image into; prints the registry, no smoke test. A stack that already
+                      has its registry is left as it is (a registryOnly update would delete its service)
   --image REF         azure/gcp/aws: deploy this image instead of the spec's "image" (CI: the tag it pushed)
   --help              this text
 

@@ -128,6 +128,13 @@ export async function runDeploy(options: DeployOptions, deps: DeployDeps): Promi
       }
     }
     await plan.checkPrerequisites();
+    if (plan.reuse !== undefined && !options.destroy) {
+      const existing = plan.reuse.pick(await runSteps(plan.reuse.steps, runner, output, commands));
+      if (existing !== undefined) {
+        output(`stack ${plan.stack} already has its registry ${existing.registry ?? ''}: nothing to create`);
+        return (result = { ...result, ...existing, ok: true, exitCode: 0 });
+      }
+    }
     const results = await runSteps(steps, runner, output, commands);
     if (options.destroy) return (result = { ...result, ok: true, exitCode: 0 });
 

@@ -158,12 +158,28 @@ describe('deploy to azure and gcp (Pulumi)', () => {
     expect(up?.spec).toMatchObject({ name: 'gpt2-gcp', target: 'gcp', image });
   });
 
-  it('--registry-only updates with registryOnly=true and returns the registry without a smoke test', async () => {
+  it('--registry-only on a new stack updates with registryOnly=true and returns the registry without a smoke test', async () => {
     const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-proxy.json', '--registry-only', '--yes']);
+    expect(argsOf(calls, 'pulumi').map((args) => args.slice(0, 2).join(' '))).toEqual([
+      'whoami --non-interactive',
+      'stack select',
+      'stack output',
+      'stack select',
+      'up --yes',
+      'stack output',
+    ]);
     expect(calls.find((call) => call.args[0] === 'up')?.args).toContain('registryOnly=true');
     expect(result).toMatchObject({ ok: true, action: 'registry-only', registry: 'gpt2registry.azurecr.io', variant: 'proxy' });
     expect(result.url).toBeUndefined();
     expect(result.smoke).toBeUndefined();
+  });
+
+  it('--registry-only on a deployed stack only reads its registry: a registryOnly update would delete the service', async () => {
+    const { result, calls } = await deploy(['--target', 'azure', '--spec', 'deploy/azure-inference.json', '--registry-only', '--yes'], {
+      env: { STANDIN_DEPLOYED: '1' },
+    });
+    expect(calls.some((call) => call.args[0] === 'up')).toBe(false);
+    expect(result).toMatchObject({ ok: true, action: 'registry-only', registry: 'gpt2registry.azurecr.io' });
   });
 
   it('tears the stack down with pulumi destroy --yes', async () => {

@@ -5,7 +5,7 @@ import { PrerequisiteError, StepError } from '../errors';
 import { parsePulumiOutputs } from '../outputs';
 import type { Command } from '../runner';
 import { LOGIN_HINTS, resolveTool } from '../tools';
-import type { TargetContext, TargetPlan } from './target';
+import type { Step, TargetContext, TargetPlan } from './target';
 
 /** The stack: --stack, else the spec file's name, which matches the example stack files (Pulumi.azure-inference.yaml). */
 export function pulumiStackName(ctx: Pick<TargetContext, 'options'>): string {
@@ -19,14 +19,24 @@ export function pulumiPlan(ctx: TargetContext): TargetPlan {
   const config = ['--config', `spec=${ctx.specArg}`, '--config', `registryOnly=${ctx.options.registryOnly}`];
   const select: Command = { tool: 'pulumi', args: ['stack', 'select', '--create', ...onStack] };
   const whoami: Command = { tool: 'pulumi', args: ['whoami', '--non-interactive'] };
+  const outputs: Step = { title: `read stack ${stack} outputs`, command: { tool: 'pulumi', args: ['stack', 'output', '--json', ...onStack] }, quiet: true };
   const what = ctx.options.registryOnly ? 'the registry and identity only (registryOnly)' : `${ctx.spec.variant} on ${ctx.spec.target}`;
   return {
     stack,
     deploy: [
       { title: `select stack ${stack} (created when new)`, command: select },
       { title: `update stack ${stack}: ${what}`, command: { tool: 'pulumi', args: ['up', '--yes', ...onStack, ...config] } },
-      { title: `read stack ${stack} outputs`, command: { tool: 'pulumi', args: ['stack', 'output', '--json', ...onStack] }, quiet: true },
+      outputs,
     ],
+    reuse: ctx.options.registryOnly
+      ? {
+          steps: [{ title: `select stack ${stack} (created when new)`, command: select }, outputs],
+          pick: (results) => {
+            const existing = parsePulumiOutputs(results[results.length - 1]?.stdout ?? '', stack);
+            return existing.registry === undefined ? undefined : { registry: existing.registry, identity: existing.identity };
+          },
+        }
+      : undefined,
     destroy: [{ title: `destroy stack ${stack}`, command: { tool: 'pulumi', args: ['destroy', '--yes', ...onStack] } }],
     preview: async () => {
       if (resolveTool('pulumi', ctx.env) === undefined) return { skipped: 'pulumi not found on PATH (install it to preview)' };

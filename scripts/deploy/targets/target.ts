@@ -39,6 +39,12 @@ export interface TargetPlan {
   readonly preview: () => Promise<readonly Step[] | { readonly skipped: string }>;
   /** Throws PrerequisiteError when a tool is missing or not logged in. */
   readonly checkPrerequisites: () => Promise<void>;
+  /**
+   * Run before the deploy steps: when `pick` finds what the deployment would produce already there, the deploy
+   * steps are skipped (registry-only on a stack that has its registry, where a registryOnly update would
+   * delete the running service).
+   */
+  readonly reuse?: { readonly steps: readonly Step[]; readonly pick: (results: readonly CommandResult[]) => Endpoint | undefined };
   /** After the deploy steps: the endpoint, from their results (in step order). */
   readonly readEndpoint: (results: readonly CommandResult[]) => Promise<Endpoint>;
 }

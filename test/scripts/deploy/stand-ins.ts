@@ -20,6 +20,7 @@ export interface Call {
  *   STANDIN_FAIL         a tool whose deploy/up/destroy exits 1
  *   STANDIN_LOGGED_OUT   pulumi whoami / aws sts fail as when there are no credentials
  *   STANDIN_NO_PLUGIN    docker has no compose plugin (docker compose version fails)
+ *   STANDIN_DEPLOYED     the Pulumi stack was deployed before (stack output has url and registry)
  */
 const SCRIPT = String.raw`
 const fs = require('node:fs');
@@ -59,9 +60,10 @@ if (tool === 'cdk') {
     console.log('Updating (' + after('--stack') + ')');
     console.log('Resources: 9 created');
   } else if (args[0] === 'stack' && args[1] === 'output') {
-    const registryOnly = fs.existsSync(state) && fs.readFileSync(state, 'utf8') === 'true';
+    // A stack never updated has no outputs, unless STANDIN_DEPLOYED says it was deployed before.
+    const last = fs.existsSync(state) ? fs.readFileSync(state, 'utf8') : env.STANDIN_DEPLOYED ? 'false' : 'new';
     const outputs = { identity: 'id-123', registry: 'gpt2registry.azurecr.io' };
-    console.log(JSON.stringify(registryOnly ? outputs : { ...outputs, url }, null, 2));
+    console.log(JSON.stringify(last === 'new' ? {} : last === 'true' ? outputs : { ...outputs, url }, null, 2));
   } else if (args[0] === 'destroy') {
     if (failing) fail('error: destroy failed');
     console.log('Resources: 9 deleted');
