@@ -80,84 +80,108 @@ async function runSteps(steps: readonly Step[], runner: CommandRunner, output: O
     const result = await runner(step.command, { quiet: step.quiet });
     if (result.code !== 0) {
       const detail = step.quiet ? `: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}` : ' (its output is above)';
-      throw new StepError(`\`${shown}\` failed with exit code ${result.code}${detail}`);
+      const hint = step.hint === undefined ? '' : `; ${step.hint}`;
+      throw new StepError(`\`${shown}\` failed with exit code ${result.code}${detail}${hint}`);
     }
     results.push(result);
   }
   return results;
 }
 
-export async function runDeploy(options: DeployOptions, deps: DeployDeps): Promise<DeployResult> {
+/** What a run has found out so far; it becomes the DeployResult whether the run ends well or not. */
+type Findings = { -readonly [K in keyof DeployResult]?: DeployResult[K] };
+
+/** The run itself: fills `found` as it goes and throws on the first failure. */
+async function execute(
+  options: DeployOptions,
+  deps: DeployDeps,
+  runner: CommandRunner,
+  workDir: string,
+  found: Findings,
+  commands: string[],
+): Promise<void> {
   const output = deps.output;
-  const runner = deps.runner ?? createRunner({ cwd: REPO_ROOT, env: deps.env, output });
-  const action = actionOf(options);
+  const spec = loadSpec(options);
+  Object.assign(found, { name: spec.name, variant: spec.variant, model: { id: spec.model.id, revision: spec.model.revision } });
+  const specArg = options.image === undefined ? specArgFor(options.specPath) : await specWithImage(options, options.image, workDir);
+  const plan = await planFor({ spec, specArg, options, runner, output, env: deps.env, workDir });
+  found.stack = plan.stack;
+  const steps = options.destroy ? plan.destroy : plan.deploy;
+  output(`${actionOf(options)}: spec ${spec.name} (${spec.variant}) -> ${spec.target}, stack ${plan.stack}`);
+
+  if (options.dryRun) {
+    output(`spec ${options.specPath} is valid. Commands a real run would execute:`);
+    for (const step of steps) {
+      commands.push(formatCommand(step.command));
+      output(`  ${formatCommand(step.command)}`);
+    }
+    if (!options.destroy) output('  then: smoke test of the endpoint');
+    const preview = await plan.preview();
+    if ('skipped' in preview) {
+      output(`note: preview skipped: ${preview.skipped}`);
+      found.preview = `skipped: ${preview.skipped}`;
+      return;
+    }
+    found.preview = preview.map((step) => formatCommand(step.command)).join(' && ');
+    await runSteps(preview, runner, output, []);
+    return;
+  }
+
+  if (!options.yes && (options.target !== 'local' || options.destroy)) {
+    const verb = options.destroy ? 'Destroy' : 'Deploy';
+    if (!(await deps.confirm(`${verb} ${spec.name} (${spec.variant}) on ${spec.target}, stack ${plan.stack}? [y/N] `))) {
+      throw new UsageError('not confirmed: nothing was changed (pass --yes to skip the question)');
+    }
+  }
+  await plan.checkPrerequisites();
+  if (plan.reuse !== undefined && !options.destroy) {
+    const existing = plan.reuse.pick(await runSteps(plan.reuse.steps, runner, output, commands));
+    if (existing !== undefined) {
+      output(`stack ${plan.stack} already has its registry ${existing.registry ?? ''}: nothing to create`);
+      Object.assign(found, existing);
+      return;
+    }
+  }
+  const results = await runSteps(steps, runner, output, commands);
+  if (options.destroy) return;
+
+  const endpoint = await plan.readEndpoint(results);
+  Object.assign(found, endpoint);
+  if (endpoint.url === undefined) return;
+  output(`==> smoke test of ${endpoint.url} (waits for /ready)`);
+  const smoke = await runSmokeFor(spec, endpoint.url, options);
+  output(formatTable(smoke));
+  found.smoke = smoke;
+  if (!smoke.passed) throw new StepError(`the smoke test failed against ${endpoint.url} (the table above says which check and why)`);
+}
+
+export async function runDeploy(options: DeployOptions, deps: DeployDeps): Promise<DeployResult> {
+  const runner = deps.runner ?? createRunner({ cwd: REPO_ROOT, env: deps.env, output: deps.output });
   const commands: string[] = [];
-  let result: DeployResult = { ok: false, exitCode: 1, action, target: options.target, spec: options.specPath, commands };
+  const found: Findings = {};
   const workDir = await mkdtemp(join(tmpdir(), 'deploy-'));
+  let failure: { exitCode: number; error: string } | undefined;
   try {
-    const spec = loadSpec(options);
-    result = { ...result, name: spec.name, variant: spec.variant, model: { id: spec.model.id, revision: spec.model.revision } };
-    const specArg = options.image === undefined ? specArgFor(options.specPath) : await specWithImage(options, options.image, workDir);
-    const ctx: TargetContext = { spec, specArg, options, runner, output, env: deps.env, workDir };
-    const plan = await planFor(ctx);
-    result = { ...result, stack: plan.stack };
-    const steps = options.destroy ? plan.destroy : plan.deploy;
-    output(`${action}: spec ${spec.name} (${spec.variant}) -> ${spec.target}, stack ${plan.stack}`);
-
-    if (options.dryRun) {
-      output(`spec ${options.specPath} is valid. Commands a real run would execute:`);
-      for (const step of steps) {
-        commands.push(formatCommand(step.command));
-        output(`  ${formatCommand(step.command)}`);
-      }
-      if (!options.destroy) output('  then: smoke test of the endpoint');
-      const preview = await plan.preview();
-      if ('skipped' in preview) {
-        output(`note: preview skipped: ${preview.skipped}`);
-        return (result = { ...result, ok: true, exitCode: 0, preview: `skipped: ${preview.skipped}` });
-      }
-      await runSteps(preview, runner, output, []);
-      return (result = { ...result, ok: true, exitCode: 0, preview: preview.map((step) => formatCommand(step.command)).join(' && ') });
-    }
-
-    const needsConfirmation = !options.yes && (options.target !== 'local' || options.destroy);
-    if (needsConfirmation) {
-      const verb = options.destroy ? 'Destroy' : 'Deploy';
-      if (!(await deps.confirm(`${verb} ${spec.name} (${spec.variant}) on ${spec.target}, stack ${plan.stack}? [y/N] `))) {
-        throw new UsageError('not confirmed: nothing was changed (pass --yes to skip the question)');
-      }
-    }
-    await plan.checkPrerequisites();
-    if (plan.reuse !== undefined && !options.destroy) {
-      const existing = plan.reuse.pick(await runSteps(plan.reuse.steps, runner, output, commands));
-      if (existing !== undefined) {
-        output(`stack ${plan.stack} already has its registry ${existing.registry ?? ''}: nothing to create`);
-        return (result = { ...result, ...existing, ok: true, exitCode: 0 });
-      }
-    }
-    const results = await runSteps(steps, runner, output, commands);
-    if (options.destroy) return (result = { ...result, ok: true, exitCode: 0 });
-
-    const endpoint = await plan.readEndpoint(results);
-    result = { ...result, ...endpoint };
-    if (endpoint.url === undefined) return (result = { ...result, ok: true, exitCode: 0 });
-    output(`==> smoke test of ${endpoint.url} (waits for /ready)`);
-    const smoke = await runSmokeFor(spec, endpoint.url, options);
-    output(formatTable(smoke));
-    result = { ...result, smoke };
-    if (!smoke.passed) throw new StepError(`the smoke test failed against ${endpoint.url} (the table above says which check and why)`);
-    return (result = { ...result, ok: true, exitCode: 0 });
+    await execute(options, deps, runner, workDir, found, commands);
   } catch (error) {
-    const failure = error instanceof SpecError ? new UsageError(error.message) : error;
-    const known = failure instanceof DeployError;
-    return (result = {
-      ...result,
-      ok: false,
-      exitCode: known ? failure.exitCode : 1,
-      error: known ? failure.message : `unexpected: ${(failure as Error).stack ?? String(failure)}`,
-    });
+    const known = error instanceof SpecError ? new UsageError(error.message) : error;
+    failure =
+      known instanceof DeployError
+        ? { exitCode: known.exitCode, error: known.message }
+        : { exitCode: 1, error: `unexpected: ${(known as Error).stack ?? String(known)}` };
   } finally {
     await rm(workDir, { recursive: true, force: true });
-    if (options.jsonFile !== undefined) await writeFile(resolve(options.jsonFile), toJson(result));
   }
+  const result: DeployResult = {
+    ok: failure === undefined,
+    exitCode: failure?.exitCode ?? 0,
+    action: actionOf(options),
+    target: options.target,
+    spec: options.specPath,
+    ...found,
+    commands,
+    ...(failure === undefined ? {} : { error: failure.error }),
+  };
+  if (options.jsonFile !== undefined) await writeFile(resolve(options.jsonFile), toJson(result));
+  return result;
 }

@@ -22,6 +22,9 @@ export function awsPlan(ctx: TargetContext): TargetPlan {
       {
         title: `deploy stack ${stack} (CloudFormation; builds and pushes the image unless the spec names one)`,
         command: { tool: 'cdk', args: ['deploy', stack, ...app, '--require-approval', 'never', '--outputs-file', outputsFile] },
+        hint:
+          `first deploy to this account and region? \`npx cdk bootstrap aws://ACCOUNT/${ctx.spec.region}\` once; ` +
+          'a failed first deploy leaves the stack in ROLLBACK_COMPLETE: `--destroy` it, then deploy again',
       },
     ],
     destroy: [{ title: `destroy stack ${stack}`, command: { tool: 'cdk', args: ['destroy', stack, ...app, '--force'] } }],

@@ -38,19 +38,22 @@ export async function localPlan(ctx: TargetContext): Promise<TargetPlan> {
   const { service, profile } = composeService(ctx);
   const base = [...compose.prefix, '-f', 'compose.yaml', ...(profile === undefined ? [] : ['--profile', profile])];
   const run = (...args: string[]): Command => ({ tool: compose.tool, args: [...base, ...args] });
+  const hint =
+    'is the Docker engine running (`docker info`)? With podman: `podman system service --time=0 &` and ' +
+    'DOCKER_HOST=unix:///run/podman/podman.sock (scripts/containers/setup.sh sets it up)';
   const deploy: Step[] =
     service === 'proxy'
       ? [
           // The proxy runs gpt2's image (it has no build section of its own): build that, then start the proxy.
-          { title: 'build the image (service gpt2 builds gpt2-openai-toolkit:cpu)', command: run('build', 'gpt2') },
-          { title: 'start the proxy', command: run('up', '-d', 'proxy') },
+          { title: 'build the image (service gpt2 builds gpt2-openai-toolkit:cpu)', command: run('build', 'gpt2'), hint },
+          { title: 'start the proxy', command: run('up', '-d', 'proxy'), hint },
         ]
-      : [{ title: `build and start ${service}`, command: run('up', '-d', '--build', service) }];
+      : [{ title: `build and start ${service}`, command: run('up', '-d', '--build', service), hint }];
   deploy.push({ title: `read the host port of ${service}`, command: run('port', service, CONTAINER_PORT), quiet: true });
   return {
     stack: 'compose.yaml',
     deploy,
-    destroy: [{ title: 'stop and remove the compose services', command: run('down') }],
+    destroy: [{ title: 'stop and remove the compose services', command: run('down'), hint }],
     preview: async () =>
       found === undefined
         ? { skipped: 'neither docker compose nor docker-compose found (compose.yaml not checked)' }

@@ -25,7 +25,14 @@ export function pulumiPlan(ctx: TargetContext): TargetPlan {
     stack,
     deploy: [
       { title: `select stack ${stack} (created when new)`, command: select },
-      { title: `update stack ${stack}: ${what}`, command: { tool: 'pulumi', args: ['up', '--yes', ...onStack, ...config] } },
+      {
+        title: `update stack ${stack}: ${what}`,
+        command: { tool: 'pulumi', args: ['up', '--yes', ...onStack, ...config] },
+        hint:
+          ctx.spec.target === 'azure'
+            ? 'the azure-native provider needs `az login` (or ARM_USE_OIDC/ARM_CLIENT_ID/ARM_TENANT_ID/ARM_SUBSCRIPTION_ID in CI)'
+            : 'the gcp provider needs `gcloud auth application-default login` and a project (`pulumi config set gcp:project P` or GOOGLE_PROJECT)',
+      },
       outputs,
     ],
     reuse: ctx.options.registryOnly

@@ -10,6 +10,8 @@ export interface Step {
   readonly title: string;
   /** Its output is machine-readable (read by readEndpoint), not streamed. */
   readonly quiet?: boolean;
+  /** Added to the error when the command fails: the usual cause and its fix. */
+  readonly hint?: string;
 }
 
 export interface Endpoint {
