@@ -3,7 +3,7 @@
 // gets the right commands, arguments and spec, the URL comes from the tools' outputs, the smoke test runs
 // against it, and every failure ends with a message that says what to do and its exit code.
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -114,6 +114,7 @@ describe('deploy to aws (CDK)', () => {
     const { result, output } = await deploy(['--target', 'aws', '--spec', 'deploy/aws-inference.json', '--yes'], { env: { STANDIN_FAIL: 'cdk' } });
     expect(result.exitCode).toBe(1);
     expect(result.error).toMatch(/^`cdk deploy gpt2-aws .*` failed with exit code 1/);
+    expect(result.error).toContain('npx cdk bootstrap aws://ACCOUNT/us-east-1');
     expect(output).toContain('[cdk] ❌  gpt2-aws failed');
     expect(result.smoke).toBeUndefined();
   });
@@ -219,6 +220,7 @@ describe('deploy to azure and gcp (Pulumi)', () => {
     const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-inference.json', '--yes'], { env: { STANDIN_FAIL: 'pulumi' } });
     expect(result.exitCode).toBe(1);
     expect(result.error).toContain('`pulumi up --yes --stack gcp-inference');
+    expect(result.error).toContain('gcloud auth application-default login');
     expect(calls.some((call) => call.args[1] === 'output')).toBe(false);
   });
 
@@ -236,8 +238,8 @@ describe('deploy to local (compose.yaml)', () => {
     expect(result.error).toBeUndefined();
     expect(argsOf(calls, 'docker')).toEqual([
       ['compose', 'version'],
-      ['compose', '-f', 'compose.yaml', 'up', '-d', '--build', 'gpt2'],
-      ['compose', '-f', 'compose.yaml', 'port', 'gpt2', '8080'],
+      ['compose', 'up', '-d', '--build', 'gpt2'],
+      ['compose', 'port', 'gpt2', '8080'],
     ]);
     expect(result).toMatchObject({ ok: true, url: serviceUrl });
     expect(result.smoke?.passed).toBe(true);
@@ -249,16 +251,23 @@ describe('deploy to local (compose.yaml)', () => {
       env: { STANDIN_NO_PLUGIN: '1' },
     });
     expect(result.commands).toEqual([
-      'docker-compose -f compose.yaml build gpt2',
-      'docker-compose -f compose.yaml up -d proxy',
-      'docker-compose -f compose.yaml port proxy 8080',
+      'docker-compose build gpt2',
+      'docker-compose up -d proxy',
+      'docker-compose port proxy 8080',
     ]);
-    expect(argsOf(calls, 'docker-compose')).toEqual([['-f', 'compose.yaml', 'config', '-q']]);
+    expect(argsOf(calls, 'docker-compose')).toEqual([['config', '-q']]);
+  });
+
+  it('runs the gpu profile service for a local spec that names a GPU', async () => {
+    const spec = join(await mkdtemp(join(tmpdir(), 'deploy-spec-')), 'local-gpu.json');
+    await writeFile(spec, JSON.stringify({ name: 'gpt2-local-gpu', target: 'local', compute: { gpuType: 'nvidia' } }));
+    const { result } = await deploy(['--target', 'local', '--spec', spec, '--dry-run']);
+    expect(result.commands).toEqual(['docker compose --profile gpu up -d --build gpt2-gpu', 'docker compose --profile gpu port gpt2-gpu 8080']);
   });
 
   it('--destroy runs compose down', async () => {
     const { result, calls } = await deploy(['--target', 'local', '--spec', 'deploy/local-inference.json', '--destroy', '--yes']);
-    expect(argsOf(calls, 'docker').slice(1)).toEqual([['compose', '-f', 'compose.yaml', 'down']]);
+    expect(argsOf(calls, 'docker').slice(1)).toEqual([['compose', 'down']]);
     expect(result.ok).toBe(true);
   });
 
@@ -272,6 +281,7 @@ describe('deploy to local (compose.yaml)', () => {
     const { result, output } = await deploy(['--target', 'local', '--spec', 'deploy/local-inference.json'], { env: { STANDIN_FAIL: 'docker' } });
     expect(result.exitCode).toBe(1);
     expect(output).toContain('[docker] Cannot connect to the Docker daemon');
+    expect(result.error).toContain('is the Docker engine running');
   });
 });
 

@@ -36,7 +36,9 @@ export async function localPlan(ctx: TargetContext): Promise<TargetPlan> {
   // Shown in a dry run even without any compose installed: the commands are what you would run with Docker.
   const compose = found ?? { tool: 'docker', prefix: ['compose'] };
   const { service, profile } = composeService(ctx);
-  const base = [...compose.prefix, '-f', 'compose.yaml', ...(profile === undefined ? [] : ['--profile', profile])];
+  // No -f: run in the repository root, compose finds compose.yaml and also reads a compose.override.yaml
+  // (the README's way to mount a model), which naming the file would turn off.
+  const base = [...compose.prefix, ...(profile === undefined ? [] : ['--profile', profile])];
   const run = (...args: string[]): Command => ({ tool: compose.tool, args: [...base, ...args] });
   const hint =
     'is the Docker engine running (`docker info`)? With podman: `podman system service --time=0 &` and ' +
