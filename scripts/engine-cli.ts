@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { createEngine } from '../service/engine/engine';
 import { createSamplingParams } from '../service/engine/params';
 import type { SamplingParamsInput } from '../service/engine/types';
+import { validateFlags } from './cli-args';
 
 const USAGE = `Usage: npm run generate -- --model DIR --prompt TEXT [options]
 
@@ -53,28 +54,20 @@ async function main(argv: readonly string[]): Promise<void> {
       ...Object.fromEntries(Object.keys(NUMBER_FLAGS).map((flag) => [flag, { type: 'string' as const }])),
     },
   });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
-  const parsed = Args.safeParse(values);
-  if (!parsed.success) {
-    console.error(`${parsed.error.issues.map((i) => i.message).join('\n')}\n\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
+  const args = validateFlags(Args, values, USAGE);
+  if (!args) return;
   const input: Record<string, unknown> = { stop: values.stop ?? null, stopOnEos: values['ignore-eos'] !== true };
   for (const [flag, field] of Object.entries(NUMBER_FLAGS)) {
     const raw = (values as Record<string, unknown>)[flag];
     if (typeof raw === 'string') input[field] = Number(raw);
   }
   const engine = await createEngine({
-    modelDir: parsed.data.model,
-    ...(parsed.data.threads ? { intraOpThreads: parsed.data.threads } : {}),
+    modelDir: args.model,
+    ...(args.threads ? { intraOpThreads: args.threads } : {}),
   });
   try {
     const params = createSamplingParams(input as SamplingParamsInput, { vocabSize: engine.tokenizer.vocabSize });
-    const promptIds = engine.tokenizer.encode(parsed.data.prompt);
+    const promptIds = engine.tokenizer.encode(args.prompt);
     const started = performance.now();
     let firstToken = 0;
     let tokens = 0;

@@ -7,6 +7,7 @@ import { ModelFetchError } from '../service/models/errors';
 import { hubOptionsFromEnv } from '../service/models/hub-client';
 import { fetchModel } from '../service/models/hub-fetch';
 import { DEFAULT_CACHE_DIR } from '../service/models/resolve';
+import { validateFlags } from './cli-args';
 
 const USAGE = `Usage: npm run model:fetch -- --id gpt2 [--revision R] [--cache DIR]
 
@@ -55,21 +56,13 @@ async function main(argv: readonly string[]): Promise<void> {
     args: [...argv],
     options: { id: { type: 'string' }, revision: { type: 'string' }, cache: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
-  const parsed = Args.safeParse(values);
-  if (!parsed.success) {
-    console.error(`${parsed.error.issues.map((i) => i.message).join('\n')}\n\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
+  const args = validateFlags(Args, values, USAGE);
+  if (!args) return;
   const started = performance.now();
   const fetched = await fetchModel({
-    modelId: parsed.data.id,
-    revision: parsed.data.revision,
-    cacheDir: parsed.data.cache ?? process.env.MODEL_CACHE_DIR ?? DEFAULT_CACHE_DIR,
+    modelId: args.id,
+    revision: args.revision,
+    cacheDir: args.cache ?? process.env.MODEL_CACHE_DIR ?? DEFAULT_CACHE_DIR,
     hub: hubOptionsFromEnv(process.env),
     onProgress: progressReporter(process.stderr),
   });

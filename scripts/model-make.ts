@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { EXPORT_LAYOUTS, type ExportLayout } from './gpt2-onnx/gpt2-graph';
 import { PRESET_NAMES, type PresetName } from './gpt2-onnx/presets';
 import { ONNX_FILE, writeModelDir } from './gpt2-onnx/write-model-dir';
+import { validateFlags } from './cli-args';
 
 const USAGE = `Usage: npm run model:make -- --preset tiny|gpt2 --out DIR [--seed N] [--export with-past|merged]
 
@@ -30,18 +31,10 @@ async function main(argv: readonly string[]): Promise<void> {
     args: [...argv],
     options: { preset: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, export: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
-  if (values.help) {
-    console.log(USAGE);
-    return;
-  }
-  const parsed = Args.safeParse(values);
-  if (!parsed.success) {
-    console.error(`${parsed.error.issues.map((i) => i.message).join('\n')}\n\n${USAGE}`);
-    process.exitCode = 2;
-    return;
-  }
-  const { preset, seed, export: layout } = parsed.data;
-  const out = resolve(parsed.data.out);
+  const args = validateFlags(Args, values, USAGE);
+  if (!args) return;
+  const { preset, seed, export: layout } = args;
+  const out = resolve(args.out);
   // Written beside the target and renamed, so a reader never sees a half-written model folder.
   const staging = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   const started = performance.now();
