@@ -1,7 +1,6 @@
 // Benchmark: our engine against a minimal raw onnxruntime-node greedy loop and transformers.js on
 // the same model folder, each measurement in its own child process (own peak RSS), interleaved.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -10,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { createEngine } from '../service/engine/engine';
 import { createSamplingParams } from '../service/engine/params';
-import { writeModelDir } from './gpt2-onnx/write-model-dir';
+import { ensureModelDir } from './gpt2-onnx/write-model-dir';
 
 const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
 
@@ -210,12 +209,6 @@ const median = (values: readonly number[]): number => {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
 
-async function ensureModel(dir: string, preset: 'tiny' | 'gpt2'): Promise<void> {
-  if (existsSync(join(dir, 'onnx', 'model.onnx'))) return;
-  console.error(`generating ${dir} (preset ${preset})...`);
-  await writeModelDir(dir, { preset });
-}
-
 async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
@@ -240,7 +233,7 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   const quick = values.quick === true;
   const modelDir = resolve(values.model ?? join(REPO_ROOT, 'models', quick ? 'bench-tiny' : 'bench-gpt2'));
-  if (!values.model) await ensureModel(modelDir, quick ? 'tiny' : 'gpt2');
+  if (!values.model) await ensureModelDir(modelDir, quick ? 'tiny' : 'gpt2');
   const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : '3'));
 
   const runs: Measurement[] = [];

@@ -1,4 +1,5 @@
 // Writes a complete Hugging Face-layout GPT-2 folder (config, tokenizer, onnx/model.onnx) for a preset.
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
@@ -50,4 +51,11 @@ export async function writeModelDir(dir: string, options: WriteModelOptions): Pr
   }
   await writeFile(join(dir, MARKER_FILE), JSON.stringify({ generatorVersion: GENERATOR_VERSION, preset: options.preset, seed, layout }, null, 2));
   return { dir, onnxBytes: bytes.byteLength, parameters };
+}
+
+/** For benchmarks: generates the preset into `dir` unless a model is already there. */
+export async function ensureModelDir(dir: string, preset: WriteModelOptions['preset']): Promise<void> {
+  if (existsSync(join(dir, ONNX_FILE['with-past']))) return;
+  console.error(`generating ${dir} (preset ${preset})...`);
+  await writeModelDir(dir, { preset });
 }
