@@ -1,6 +1,6 @@
 // Benchmark of the HTTP surface: the same engine driven in-process and through HTTP streaming
 // (real app, inference backend, 127.0.0.1) side by side, TTFT, and RSS over many short requests.
-import { existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -13,13 +13,15 @@ import type { Engine } from '../service/engine/types';
 import { buildApp } from '../service/http/app';
 import { createKeyAuthenticator } from '../service/http/auth';
 import { createInferenceBackend } from '../service/inference/backend';
-import { writeModelDir } from './gpt2-onnx/write-model-dir';
+import { ensureModelDir } from './gpt2-onnx/write-model-dir';
 
 const USAGE = `Usage: npm run bench:http [-- --quick] [--model DIR] [--reps N] [--threads N] [--short N] [--write]
 
-In one process, one engine, interleaved repetitions of:
+One engine, interleaved repetitions of:
   engine in-process, 1 client     vs  HTTP streaming (SSE), 1 client
   engine in-process, 8 clients    vs  HTTP streaming (SSE), 8 clients
+(the HTTP clients run in a child process, as real clients do, so their parsing does not share the
+server's event loop)
 (32-token prompts as token ids, 64 new tokens, EOS ignored, greedy), then N short HTTP requests
 (max_tokens 1, 8 at a time) with RSS before and after (after a GC).
   --quick      the tiny model (models/bench-tiny), 2 repetitions, 1,000 short requests
@@ -115,6 +117,17 @@ async function httpRun(url: string, clients: number): Promise<RunResult> {
   return { tokens: sum(perClient.map((c) => c.tokens)), seconds: (performance.now() - started) / 1000, ttftMs: perClient.map((c) => c.ttft) };
 }
 
+/** Runs `httpRun` in a child process; its timings exclude the child's start-up. */
+function httpRunInChild(url: string, clients: number): Promise<RunResult> {
+  const args = [...process.execArgv, __filename, '--client', url, '--clients', String(clients)];
+  return new Promise((resolvePromise, reject) => {
+    execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`HTTP client process failed: ${error.message}\n${stderr}`));
+      else resolvePromise(JSON.parse(stdout) as RunResult);
+    });
+  });
+}
+
 async function shortRequests(url: string, count: number, concurrency: number): Promise<{ seconds: number; latenciesMs: number[] }> {
   const latenciesMs: number[] = [];
   let next = 0;
@@ -146,12 +159,6 @@ function rssMb(): number {
   return process.memoryUsage().rss / (1024 * 1024);
 }
 
-async function ensureModel(dir: string, preset: 'tiny' | 'gpt2'): Promise<void> {
-  if (existsSync(join(dir, 'onnx', 'model.onnx'))) return;
-  console.error(`generating ${dir} (preset ${preset})...`);
-  await writeModelDir(dir, { preset });
-}
-
 async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
@@ -162,11 +169,19 @@ async function main(argv: readonly string[]): Promise<void> {
       reps: { type: 'string' },
       threads: { type: 'string' },
       short: { type: 'string' },
+      client: { type: 'string' },
+      clients: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
   if (values.help) {
     console.log(USAGE);
+    return;
+  }
+  if (values.client !== undefined) {
+    // A fresh process pays for loading fetch on its first request: do that before timing.
+    await (await fetch(`${values.client}/health`)).arrayBuffer();
+    process.stdout.write(JSON.stringify(await httpRun(values.client, Number(values.clients ?? 1))));
     return;
   }
   const quick = values.quick ?? false;
@@ -177,7 +192,7 @@ async function main(argv: readonly string[]): Promise<void> {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number >= 1 (got ${value})\n\n${USAGE}`);
   }
   const modelDir = resolve(values.model ?? join(REPO_ROOT, 'models', quick ? 'bench-tiny' : 'bench-gpt2'));
-  if (values.model === undefined) await ensureModel(modelDir, quick ? 'tiny' : 'gpt2');
+  if (values.model === undefined) await ensureModelDir(modelDir, quick ? 'tiny' : 'gpt2');
   if ((globalThis as { gc?: unknown }).gc === undefined) console.error('note: no --expose-gc; RSS is measured without forcing a collection');
 
   const engine = await createEngine({ modelDir, intraOpThreads: threads, maxBatchSize: 8, maxQueue: 64, modelId: SERVED });
@@ -191,11 +206,11 @@ async function main(argv: readonly string[]): Promise<void> {
   try {
     // Warm-up of both paths so neither pays for first-call compilation.
     await engineRun(engine, 1);
-    await httpRun(url, 1);
+    await httpRunInChild(url, 1);
     const runs: Record<string, RunResult[]> = {};
     for (let rep = 0; rep < reps; rep += 1) {
       for (const clients of CLIENTS) {
-        for (const [mode, run] of [['engine', () => engineRun(engine, clients)], ['http', () => httpRun(url, clients)]] as const) {
+        for (const [mode, run] of [['engine', () => engineRun(engine, clients)], ['http', () => httpRunInChild(url, clients)]] as const) {
           const result = await run();
           (runs[`${mode}:${clients}`] ??= []).push(result);
           loads.push(loadavg()[0] ?? 0);
@@ -256,13 +271,13 @@ async function main(argv: readonly string[]): Promise<void> {
     const s = report.shortRequests;
     const markdown =
       `# HTTP benchmark\n\n${report.date}; model \`${report.model}\`; ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens (EOS ignored, greedy), ` +
-      `${threads} intra-op threads; medians of ${reps} interleaved repetitions in one process (same engine for both columns).\n\n` +
+      `${threads} intra-op threads; medians of ${reps} interleaved repetitions (one engine serves both columns).\n\n` +
       `| clients | engine in-process tok/s | HTTP streaming tok/s | overhead (target <= 5%) | engine TTFT p50 / p99 ms | HTTP TTFT p50 / p99 ms |\n` +
       `|---|---|---|---|---|---|\n${rows.join('\n')}\n\n` +
       `${s.count} short requests (max_tokens 1, ${s.concurrency} at a time): ${f(s.requestsPerSec)} req/s, latency p50 ${f(s.latencyMs.p50)} ms, p99 ${f(s.latencyMs.p99)} ms; ` +
       `RSS ${f(s.rssBeforeMb)} MB before, ${f(s.rssAfterMb)} MB after: ${f(s.rssGrowthPercent)}% (target < 10%${s.gcForced ? '' : '; no forced GC'}).\n\n` +
       `Load average (1 min) during the runs: min ${f(report.loadAvg1m.min, 2)}, mean ${f(report.loadAvg1m.mean, 2)}, max ${f(report.loadAvg1m.max, 2)} ` +
-      `on a shared machine with ${report.cores} cores. The HTTP client runs in the same process as the server.\n`;
+      `on a shared machine with ${report.cores} cores. The streaming clients run in a child process (warmed up before timing); the short requests are sent from the server's process.\n`;
     console.log(markdown);
     if (!quick || values.write) {
       const out = join(REPO_ROOT, 'bench', 'results');

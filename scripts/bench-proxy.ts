@@ -90,6 +90,8 @@ function runChild(mode: '--serve-upstream' | '--serve-proxy', url?: string): voi
   const serve = mode === '--serve-upstream' ? serveUpstream() : serveProxy(url!);
   void serve.then((listening) => process.send?.({ kind: 'listening', url: listening } satisfies ChildMessage));
   process.on('message', () => {
+    // Collect first, so RSS tracks live memory rather than when V8 last chose to collect.
+    (globalThis as { gc?: () => void }).gc?.();
     const cpu = process.cpuUsage();
     process.send?.({ kind: 'usage', rssBytes: process.memoryUsage().rss, cpuMicros: cpu.user + cpu.system } satisfies ChildMessage);
   });
@@ -105,7 +107,7 @@ class Child {
   }
 
   static async start(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ child: Child; url: string }> {
-    const child = new Child(fork(__filename, args, { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+    const child = new Child(fork(__filename, args, { env, execArgv: [...process.execArgv, '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const message = await child.next();
     if (message.kind !== 'listening') throw new Error(`child ${args.join(' ')} did not start`);
     return { child, url: message.url };
