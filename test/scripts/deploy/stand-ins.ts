@@ -34,57 +34,61 @@ let spec;
 if (specArg) spec = JSON.parse(fs.readFileSync(path.resolve(specArg[1]), 'utf8'));
 fs.appendFileSync(env.STANDIN_LOG, JSON.stringify({ tool, args, spec }) + '\n');
 const state = env.STANDIN_LOG + '.registry-only';
-const fail = (message) => { process.stderr.write(message + '\n'); process.exit(1); };
+const fail = (message) => { process.stderr.write(message + '\n'); process.exitCode = 1; };
 const failing = env.STANDIN_FAIL === tool;
 const after = (flag) => args[args.indexOf(flag) + 1];
 
-if (tool === 'cdk') {
-  if (args[0] === 'deploy') {
-    if (failing) fail('❌  ' + args[1] + ' failed: ValidationError: Template format error');
-    console.log(args[1] + ': deploying... [1/1]');
-    console.log(' ✅  ' + args[1]);
-    fs.writeFileSync(after('--outputs-file'), JSON.stringify({ [args[1]]: { EndpointUrl: url, LoadBalancerDnsName: 'lb.example' } }, null, 2));
-  } else if (args[0] === 'destroy') {
-    if (failing) fail('destroy failed');
-    console.log(' ✅  ' + args[1] + ': destroyed');
-  } else if (args[0] === 'synth') {
-    console.log('Successfully synthesized to cdk.out');
+// One function, so that a failure can return early and leave with exit code 1.
+function main() {
+  if (tool === 'cdk') {
+    if (args[0] === 'deploy') {
+      if (failing) return fail('❌  ' + args[1] + ' failed: ValidationError: Template format error');
+      console.log(args[1] + ': deploying... [1/1]');
+      console.log(' ✅  ' + args[1]);
+      fs.writeFileSync(after('--outputs-file'), JSON.stringify({ [args[1]]: { EndpointUrl: url, LoadBalancerDnsName: 'lb.example' } }, null, 2));
+    } else if (args[0] === 'destroy') {
+      if (failing) return fail('destroy failed');
+      console.log(' ✅  ' + args[1] + ': destroyed');
+    } else if (args[0] === 'synth') {
+      console.log('Successfully synthesized to cdk.out');
+    }
+  } else if (tool === 'pulumi') {
+    if (args[0] === 'whoami') {
+      if (env.STANDIN_LOGGED_OUT) return fail('error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions');
+      console.log('tester');
+    } else if (args[0] === 'up') {
+      if (failing) return fail('error: update failed');
+      fs.writeFileSync(state, String(args.includes('registryOnly=true')));
+      console.log('Updating (' + after('--stack') + ')');
+      console.log('Resources: 9 created');
+    } else if (args[0] === 'stack' && args[1] === 'output') {
+      // A stack never updated has no outputs, unless STANDIN_DEPLOYED says it was deployed before.
+      const last = fs.existsSync(state) ? fs.readFileSync(state, 'utf8') : env.STANDIN_DEPLOYED ? 'false' : 'new';
+      const outputs = { identity: 'id-123', registry: 'gpt2registry.azurecr.io' };
+      console.log(JSON.stringify(last === 'new' ? {} : last === 'true' ? outputs : { ...outputs, url }, null, 2));
+    } else if (args[0] === 'destroy') {
+      if (failing) return fail('error: destroy failed');
+      console.log('Resources: 9 deleted');
+    } else if (args[0] === 'preview') {
+      console.log('Previewing update (' + after('--stack') + ')');
+    }
+  } else if (tool === 'docker' || tool === 'docker-compose') {
+    const rest = tool === 'docker' ? args.slice(1) : args;
+    if (tool === 'docker' && args[0] !== 'compose') return fail('unknown command');
+    if (tool === 'docker' && rest[0] === 'version') {
+      if (env.STANDIN_NO_PLUGIN) return fail("docker: unknown command: docker compose");
+      console.log('Docker Compose version v2.29.7');
+    } else if (rest.includes('port')) {
+      console.log(new URL(url).host);
+    } else if (rest.includes('up') && failing) {
+      return fail('Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?');
+    }
+  } else if (tool === 'aws') {
+    if (env.STANDIN_LOGGED_OUT) return fail('Unable to locate credentials. You can configure credentials by running "aws configure".');
+    console.log(JSON.stringify({ UserId: 'AIDA', Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/tester' }));
   }
-} else if (tool === 'pulumi') {
-  if (args[0] === 'whoami') {
-    if (env.STANDIN_LOGGED_OUT) fail('error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions');
-    console.log('tester');
-  } else if (args[0] === 'up') {
-    if (failing) fail('error: update failed');
-    fs.writeFileSync(state, String(args.includes('registryOnly=true')));
-    console.log('Updating (' + after('--stack') + ')');
-    console.log('Resources: 9 created');
-  } else if (args[0] === 'stack' && args[1] === 'output') {
-    // A stack never updated has no outputs, unless STANDIN_DEPLOYED says it was deployed before.
-    const last = fs.existsSync(state) ? fs.readFileSync(state, 'utf8') : env.STANDIN_DEPLOYED ? 'false' : 'new';
-    const outputs = { identity: 'id-123', registry: 'gpt2registry.azurecr.io' };
-    console.log(JSON.stringify(last === 'new' ? {} : last === 'true' ? outputs : { ...outputs, url }, null, 2));
-  } else if (args[0] === 'destroy') {
-    if (failing) fail('error: destroy failed');
-    console.log('Resources: 9 deleted');
-  } else if (args[0] === 'preview') {
-    console.log('Previewing update (' + after('--stack') + ')');
-  }
-} else if (tool === 'docker' || tool === 'docker-compose') {
-  const rest = tool === 'docker' ? args.slice(1) : args;
-  if (tool === 'docker' && args[0] !== 'compose') fail('unknown command');
-  if (tool === 'docker' && rest[0] === 'version') {
-    if (env.STANDIN_NO_PLUGIN) fail("docker: unknown command: docker compose");
-    console.log('Docker Compose version v2.29.7');
-  } else if (rest.includes('port')) {
-    console.log(new URL(url).host);
-  } else if (rest.includes('up') && failing) {
-    fail('Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?');
-  }
-} else if (tool === 'aws') {
-  if (env.STANDIN_LOGGED_OUT) fail('Unable to locate credentials. You can configure credentials by running "aws configure".');
-  console.log(JSON.stringify({ UserId: 'AIDA', Account: '123456789012', Arn: 'arn:aws:iam::123456789012:user/tester' }));
 }
+main();
 `;
 
 export interface StandIns {
