@@ -3,9 +3,10 @@
 import type { Logger } from 'pino';
 import { ModelRunner } from './batch';
 import { loadModel, type LoadedModel } from './model';
+import { createSamplingParams } from './params';
 import { Scheduler } from './scheduler';
 import { createGpt2Tokenizer } from './tokenizer';
-import type { Engine, EngineStats, GenerationEvent, GenerationRequest, SamplingParams, Tokenizer } from './types';
+import type { Engine, EngineStats, GenerationEvent, GenerationRequest, Tokenizer } from './types';
 
 export interface EngineOptions {
   /** A Hugging Face-layout folder with `onnx/model.onnx` (see `npm run model:make`). */
@@ -27,26 +28,6 @@ export interface EngineOptions {
   readonly prefillTokens?: number;
   readonly log?: Logger;
 }
-
-const WARMUP_PARAMS: SamplingParams = {
-  maxTokens: 2,
-  temperature: 0,
-  topK: 0,
-  topP: 1,
-  minP: 0,
-  repetitionPenalty: 1,
-  presencePenalty: 0,
-  frequencyPenalty: 0,
-  logitBias: new Map(),
-  seed: 0,
-  n: 1,
-  numBeams: 1,
-  lengthPenalty: 1,
-  stop: [],
-  stopOnEos: false,
-  logprobs: undefined,
-  promptLogprobs: false,
-};
 
 class OnnxEngine implements Engine {
   readonly contextLength: number;
@@ -91,7 +72,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     ...(options.log ? { log: options.log } : {}),
   });
   const engine = new OnnxEngine(options.modelId ?? 'gpt2', tokenizer, model, scheduler);
-  for await (const event of engine.generate({ promptIds: tokenizer.encode('Hello'), params: WARMUP_PARAMS })) void event;
+  const warmup = createSamplingParams({ maxTokens: 2, temperature: 0, seed: 0, stopOnEos: false }, { vocabSize: model.config.vocabSize });
+  for await (const event of engine.generate({ promptIds: tokenizer.encode('Hello'), params: warmup })) void event;
   options.log?.info({ modelDir: model.dir, onnxPath: model.onnxPath }, 'engine ready');
   return engine;
 }
