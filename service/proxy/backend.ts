@@ -1,16 +1,7 @@
 // The proxy Backend: model allowlist and aliases -> the client key's limits -> the upstream (timeouts,
 // retries) -> the upstream's response, or its chunks relayed as they arrive. Also the factory main.ts calls.
-import type {
-  ChatCompletion,
-  ChatCompletionChunk,
-  ChatCompletionCreateParamsNonStreaming,
-  ChatCompletionCreateParamsStreaming,
-} from 'openai/resources/chat/completions';
-import type {
-  Completion,
-  CompletionCreateParamsNonStreaming,
-  CompletionCreateParamsStreaming,
-} from 'openai/resources/completions';
+import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
+import type { Completion } from 'openai/resources/completions';
 import type { Model } from 'openai/resources/models';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -25,6 +16,7 @@ import { ProxyMetrics } from './metrics';
 import { ModelCatalog } from './models';
 import { estimateTokens } from './token-estimate';
 import { type Attempt, RequestDeadline, Upstream } from './upstream';
+import type { UpstreamPath } from './upstream-client';
 import { classifyFailure, InvalidUpstreamResponse } from './upstream-errors';
 
 const ANONYMOUS = 'anonymous';
@@ -44,10 +36,6 @@ function validated<T>(schema: z.ZodType, value: unknown, what: string): T {
   if (!parsed.success) throw new InvalidUpstreamResponse(`upstream ${what} is not OpenAI-shaped: ${parsed.error.message}`);
   return parsed.data as T;
 }
-
-/** The two endpoints differ only in which client method they call. */
-type Send = (body: Record<string, unknown>, signal: AbortSignal) => Promise<unknown>;
-type SendStream = (body: Record<string, unknown>, signal: AbortSignal) => Promise<AsyncIterable<unknown>>;
 
 export interface ProxyBackendOptions {
   readonly config: ProxyConfig;
@@ -88,26 +76,14 @@ export class ProxyBackend implements Backend {
   }
 
   createCompletion(request: CompletionRequest, ctx: RequestContext): Promise<BackendResult<Completion, CompletionChunk>> {
-    const completions = this.upstream.client.completions;
-    return this.forward(
-      request,
-      ctx,
-      (body, signal) => completions.create(body as unknown as CompletionCreateParamsNonStreaming, { signal }),
-      (body, signal) => completions.create(body as unknown as CompletionCreateParamsStreaming, { signal }),
-    );
+    return this.forward(request, ctx, '/completions');
   }
 
   createChatCompletion(
     request: ChatCompletionRequest,
     ctx: RequestContext,
   ): Promise<BackendResult<ChatCompletion, ChatCompletionChunk>> {
-    const completions = this.upstream.client.chat.completions;
-    return this.forward(
-      request,
-      ctx,
-      (body, signal) => completions.create(body as unknown as ChatCompletionCreateParamsNonStreaming, { signal }),
-      (body, signal) => completions.create(body as unknown as ChatCompletionCreateParamsStreaming, { signal }),
-    );
+    return this.forward(request, ctx, '/chat/completions');
   }
 
   /** Refuses new requests, waits for in-flight ones (the caller bounds the wait by aborting their signals), then closes the pool. */
@@ -120,8 +96,7 @@ export class ProxyBackend implements Backend {
   private async forward<TBody, TChunk>(
     request: CompletionRequest | ChatCompletionRequest,
     ctx: RequestContext,
-    send: Send,
-    sendStream: SendStream,
+    path: UpstreamPath,
   ): Promise<BackendResult<TBody, TChunk>> {
     const client = ctx.client?.name ?? ANONYMOUS;
     let model = 'unknown';
@@ -154,7 +129,7 @@ export class ProxyBackend implements Backend {
     try {
       if (request.stream !== true) {
         const { value } = await this.upstream.call(model, deadline, ctx.log, async (signal) =>
-          validated<TBody & { usage?: Usage | null }>(bodySchema, await send(body, signal), 'response'),
+          validated<TBody & { usage?: Usage | null }>(bodySchema, await this.upstream.client.post(path, body, signal), 'response'),
         );
         finish(undefined, value.usage);
         return { stream: false, body: value };
@@ -163,7 +138,7 @@ export class ProxyBackend implements Backend {
       // Usage is always asked for, to reconcile the token estimate; it is passed on only if the client asked.
       const streamBody = { ...body, stream_options: { ...request.stream_options, include_usage: true } };
       const { value, attempt } = await this.upstream.call(model, deadline, ctx.log, async (signal) => {
-        const iterator = (await sendStream(streamBody, signal))[Symbol.asyncIterator]();
+        const iterator = (await this.upstream.client.postStream(path, streamBody, signal))[Symbol.asyncIterator]();
         const first = await iterator.next();
         return { iterator, first };
       });
@@ -208,7 +183,7 @@ export class ProxyBackend implements Backend {
         if (run.wantsUsage || chunk.choices.length > 0) yield run.wantsUsage ? chunk : { ...chunk, usage: undefined };
         next = await iterator.next();
       }
-      // The openai client ends a stream quietly when its signal aborts (disconnect, total timeout).
+      // A stream can end quietly when its signal aborts (disconnect, total timeout).
       if (run.deadline.signal.aborted) throw run.deadline.signal.reason;
       outcome = undefined;
     } catch (error) {

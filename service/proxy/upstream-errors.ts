@@ -1,7 +1,6 @@
 // What one failed upstream attempt means: whether to retry it, how long the upstream asked us to
 // wait, and the ApiError the client gets if it was the last attempt. Upstream key and auth details
 // never reach the client: a 401/403 upstream is the proxy's fault, not the caller's.
-import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 import { ApiError, type ApiErrorType } from '../http/api-error';
 
 /** Why the proxy aborted an upstream attempt (the AbortSignal's reason). */
@@ -12,6 +11,23 @@ export class UpstreamAbort extends Error {
   constructor(readonly abortCause: AbortCause) {
     super(`upstream request aborted: ${abortCause}`);
   }
+}
+
+/** The upstream answered with a status outside 2xx; `error` is the `error` object of its JSON body, if it had one. */
+export class UpstreamStatusError extends Error {
+  override readonly name = 'UpstreamStatusError';
+  constructor(
+    readonly status: number,
+    readonly headers: Readonly<Record<string, string | string[] | undefined>>,
+    readonly error: Readonly<Record<string, unknown>> | undefined,
+  ) {
+    super(`upstream answered HTTP ${status}`);
+  }
+}
+
+/** The upstream's stream carried an error event instead of a chunk. */
+export class UpstreamStreamError extends Error {
+  override readonly name = 'UpstreamStreamError';
 }
 
 /** The upstream answered 2xx with something that is not the OpenAI shape (bad JSON, missing fields). */
@@ -39,10 +55,18 @@ const API_ERROR_TYPES: ReadonlySet<string> = new Set<ApiErrorType>([
   'service_unavailable',
 ]);
 
-export function parseRetryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
-  const milliseconds = Number.parseFloat(headers?.get('retry-after-ms') ?? '');
+type ResponseHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+function header(headers: ResponseHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** From undici's lower-cased response headers. */
+export function parseRetryAfterMs(headers: ResponseHeaders, now = Date.now()): number | undefined {
+  const milliseconds = Number.parseFloat(header(headers, 'retry-after-ms') ?? '');
   if (Number.isFinite(milliseconds) && milliseconds >= 0) return milliseconds;
-  const value = headers?.get('retry-after');
+  const value = header(headers, 'retry-after');
   if (value == null) return undefined;
   const seconds = Number.parseFloat(value);
   if (Number.isFinite(seconds) && seconds >= 0) return seconds * 1000;
@@ -63,8 +87,8 @@ function typeFor(status: number, upstreamType: unknown): ApiErrorType {
   return status >= 500 ? 'server_error' : 'invalid_request_error';
 }
 
-function fromStatus(error: APIError, secret: string | null): AttemptFailure {
-  const status = error.status ?? 502;
+function fromStatus(error: UpstreamStatusError, secret: string | null): AttemptFailure {
+  const status = error.status;
   const retryAfterMs = parseRetryAfterMs(error.headers);
   const base = { retryAfterMs, metricStatus: String(status) };
   if (status === 401 || status === 403) {
@@ -79,7 +103,7 @@ function fromStatus(error: APIError, secret: string | null): AttemptFailure {
       }),
     };
   }
-  const body = (error.error ?? {}) as { message?: unknown; code?: unknown; param?: unknown };
+  const body = error.error ?? {};
   const message = typeof body.message === 'string' && body.message.length > 0 ? body.message : `Upstream returned HTTP ${status}.`;
   const headers: Record<string, string> = {};
   if (status === 429 && retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
@@ -89,7 +113,7 @@ function fromStatus(error: APIError, secret: string | null): AttemptFailure {
     retryable: (RETRYABLE_STATUSES.has(status) || status >= 500) && body.code !== 'insufficient_quota',
     error: new ApiError({
       status: status >= 400 && status <= 599 ? status : 502,
-      type: typeFor(status, error.type),
+      type: typeFor(status, body.type),
       code: typeof body.code === 'string' ? redact(body.code, secret) : null,
       param: typeof body.param === 'string' ? body.param : null,
       message: redact(message, secret),
@@ -134,8 +158,8 @@ export function classifyFailure(error: unknown, abortCause: AbortCause | undefin
       }),
     };
   }
-  // APIConnectionError covers refused/reset connections and undici's connect timeout.
-  if (error instanceof APIConnectionError || error instanceof APIUserAbortError || !(error instanceof APIError)) {
+  // Anything but a status: refused/reset connections, undici's connect timeout, an error event in the stream.
+  if (!(error instanceof UpstreamStatusError)) {
     return {
       ...none,
       retryable: true,

@@ -1,14 +1,13 @@
-// The connection to the OpenAI-compatible upstream: the official `openai` client (its own retries
-// off) over an undici pool with a connect timeout, and the proxy's retry loop with first-byte and
-// total timeouts, exponential backoff with full jitter, and the upstream's Retry-After (capped).
-import OpenAI from 'openai';
+// The connection to the OpenAI-compatible upstream: our client over an undici pool with a connect
+// timeout, and the proxy's retry loop with first-byte and total timeouts, exponential backoff with
+// full jitter, and the upstream's Retry-After (capped).
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import type { ApiError } from '../http/api-error';
 import type { UpstreamConfig } from './config';
 import type { ProxyMetrics } from './metrics';
 import { type AbortCause, classifyFailure, UpstreamAbort } from './upstream-errors';
-import { dispatcherFetch } from './upstream-fetch';
+import { UpstreamClient } from './upstream-client';
 
 /**
  * One client request's lifetime towards the upstream: aborted when the client disconnects, when the
@@ -79,7 +78,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 export class Upstream {
-  readonly client: OpenAI;
+  readonly client: UpstreamClient;
   private readonly agent: Agent;
   private readonly random: () => number;
 
@@ -89,18 +88,7 @@ export class Upstream {
   ) {
     this.random = deps.random ?? Math.random;
     this.agent = new Agent({ connect: { timeout: config.connectTimeoutMs }, keepAliveTimeout: 30_000 });
-    this.client = new OpenAI({
-      baseURL: config.baseURL,
-      // The client insists on a credential; for a keyless local upstream the header is removed below.
-      apiKey: config.apiKey ?? 'no-key',
-      organization: config.organization ?? null,
-      project: config.project ?? null,
-      defaultHeaders: config.apiKey === null ? { Authorization: null } : undefined,
-      maxRetries: 0,
-      timeout: config.totalTimeoutMs,
-      fetch: dispatcherFetch(this.agent),
-      logLevel: 'off',
-    });
+    this.client = new UpstreamClient(config, this.agent);
   }
 
   /**
@@ -119,7 +107,7 @@ export class Upstream {
       const stopLatency = this.deps.metrics.upstreamLatency.startTimer({ model });
       try {
         const value = await send(attempt.signal);
-        // The client's streams end quietly when aborted; an abort still means this attempt failed.
+        // A stream can end quietly when aborted; an abort still means this attempt failed.
         if (attempt.signal.aborted) throw attempt.signal.reason;
         attempt.firstByteArrived();
         stopLatency();
