@@ -20,11 +20,13 @@ import { createProxyBackend } from '../service/proxy/backend';
 
 const USAGE = `Usage: npm run bench:proxy [-- --quick] [--rates 100,500] [--seconds 10] [--rss-requests 50000]
 
-Starts a fast local OpenAI-compatible upstream and the proxy in front of it (each in its own child
-process), then from this process:
+Starts a fast local OpenAI-compatible upstream, the proxy and a bare relay in front of it (each in
+its own child process), then from this process:
+  0. a warm-up of 10,000 requests through the proxy (2,000 with --quick), not reported;
   1. for each rate: an open-loop load for --seconds; every request is sent at the same instant
      directly to the upstream and through the proxy; reports p50/p99 of the per-pair difference
-     (proxy - direct), each side's p50/p99 and achieved throughput;
+     (proxy - direct), each side's p50/p99 and achieved throughput; then the same through a bare
+     undici relay (no auth, limits, logs or metrics) as the machine's floor for any Node proxy;
   2. --rss-requests requests through the proxy (64 concurrent, closed loop): the proxy's RSS at
      the start, peak and end, and its throughput.
   --quick   rates 100,500 for 2 s each and 5,000 requests for the memory run (development)
@@ -33,6 +35,7 @@ Writes bench/results/proxy.json and bench/results/proxy.md.`;
 const REPO_ROOT = resolve(__dirname, '..');
 const CLIENT_KEY = 'bench-client-key';
 const MEMORY_CONCURRENCY = 64;
+const WARMUP_REQUESTS = 10_000;
 const REQUEST_BODY = JSON.stringify({ model: 'bench-model', prompt: 'Say hello to the benchmark.', max_tokens: 16 });
 const UPSTREAM_BODY = JSON.stringify({
   id: 'cmpl-bench',
@@ -65,8 +68,8 @@ async function serveUpstream(): Promise<string> {
 }
 
 async function serveProxy(upstreamUrl: string): Promise<string> {
-  // Access logs at info, as in production, but to /dev/null so the terminal does not set the pace.
-  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
+  // Access logs at info, written synchronously as main.ts's logger does, but to /dev/null so the terminal does not set the pace.
+  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
   const registry = new Registry();
   // Limits high enough not to throttle the benchmark; the limiter still runs on every request.
   const configFile = join(mkdtempSync(join(tmpdir(), 'bench-proxy-')), 'proxy.json');
@@ -86,8 +89,36 @@ async function serveProxy(upstreamUrl: string): Promise<string> {
   return built.app.listen({ host: '127.0.0.1', port: 0 });
 }
 
-function runChild(mode: '--serve-upstream' | '--serve-proxy', url?: string): void {
-  const serve = mode === '--serve-upstream' ? serveUpstream() : serveProxy(url!);
+/**
+ * The floor any Node proxy sits on here: node:http in, an undici pool out, the body relayed with no
+ * auth, validation, limits, logs or metrics. Measured in the same run, it separates what this
+ * machine costs per hop from what our proxy adds on top.
+ */
+async function serveBareRelay(upstreamUrl: string): Promise<string> {
+  const pool = new Pool(upstreamUrl, { connections: 256 });
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      pool
+        .request({ path: '/v1/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) })
+        .then(async (upstream) => {
+          const body = await upstream.body.text();
+          response.writeHead(upstream.statusCode, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+          response.end(body);
+        })
+        .catch(() => response.writeHead(502).end());
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+type ChildMode = '--serve-upstream' | '--serve-proxy' | '--serve-bare-relay';
+
+function runChild(mode: ChildMode, url?: string): void {
+  const serve = mode === '--serve-upstream' ? serveUpstream() : mode === '--serve-proxy' ? serveProxy(url!) : serveBareRelay(url!);
   void serve.then((listening) => process.send?.({ kind: 'listening', url: listening } satisfies ChildMessage));
   process.on('message', () => {
     // Collect first, so RSS tracks live memory rather than when V8 last chose to collect.
@@ -162,6 +193,8 @@ interface Side {
 }
 
 interface RatePhase {
+  /** What the second request of each pair went through. */
+  readonly through: 'proxy' | 'bare relay';
   readonly targetRps: number;
   readonly seconds: number;
   readonly pairs: number;
@@ -184,7 +217,14 @@ function side(latencies: (number | undefined)[], elapsedS: number): Side {
   };
 }
 
-async function ratePhase(direct: Pool, proxy: Pool, proxyChild: Child, rate: number, seconds: number): Promise<RatePhase> {
+async function ratePhase(
+  through: RatePhase['through'],
+  direct: Pool,
+  proxy: Pool,
+  proxyChild: Child,
+  rate: number,
+  seconds: number,
+): Promise<RatePhase> {
   const cpuBefore = (await proxyChild.usage()).cpuMs;
   const total = Math.round(rate * seconds);
   const intervalMs = 1000 / rate;
@@ -206,6 +246,7 @@ async function ratePhase(direct: Pool, proxy: Pool, proxyChild: Child, rate: num
     .map(([d, p]) => p - d)
     .sort((a, b) => a - b);
   return {
+    through,
     targetRps: rate,
     seconds,
     pairs: total,
@@ -253,7 +294,7 @@ async function memoryRun(proxy: Pool, child: Child, requests: number) {
 function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
   const rows = result.phases.map(
     (phase) =>
-      `| ${phase.targetRps} | ${phase.seconds} | ${phase.overheadP50Ms} | ${phase.overheadP99Ms} | ${phase.direct.p50Ms} / ${phase.direct.p99Ms} | ` +
+      `| ${phase.through} | ${phase.targetRps} | ${phase.seconds} | ${phase.overheadP50Ms} | ${phase.overheadP99Ms} | ${phase.direct.p50Ms} / ${phase.direct.p99Ms} | ` +
       `${phase.proxy.p50Ms} / ${phase.proxy.p99Ms} | ${phase.direct.throughputRps} | ${phase.proxy.throughputRps} | ${phase.proxyCpuMsPerRequest} | ` +
       `${phase.direct.errors + phase.proxy.errors} |`,
   );
@@ -264,9 +305,11 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
     `${result.date}; ${result.machine.cpus} x ${result.machine.cpuModel}; Node ${result.machine.node}; load average before: ${result.machine.loadAvg1m}.`,
     'Upstream: a local node:http server answering a fixed completion at once. Proxy: the real HTTP app and proxy backend',
     '(auth, limits, metrics, access logs at info to /dev/null), each in its own process; the load generator in a third.',
+    'Bare relay: node:http in, an undici pool out, nothing else (the floor of any Node proxy on this machine), measured',
+    'right after the proxy at each rate. "added" is the per-pair difference (through - direct) for requests sent at the same instant.',
     '',
-    '| target req/s | s | overhead p50 ms | overhead p99 ms | direct p50 / p99 ms | proxy p50 / p99 ms | direct req/s | proxy req/s | proxy CPU ms/req | errors |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| through | target req/s | s | added p50 ms | added p99 ms | direct p50 / p99 ms | through p50 / p99 ms | direct req/s | through req/s | its CPU ms/req | errors |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
     `Memory: ${memory.requests} requests through the proxy, ${memory.concurrency} concurrent: ${memory.throughputRps} req/s, ${memory.errors} errors,`,
@@ -276,26 +319,32 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
   ].join('\n');
 }
 
-async function benchmark(options: { rates: number[]; seconds: number; rssRequests: number; quick: boolean }) {
+async function benchmark(options: { rates: number[]; seconds: number; rssRequests: number; warmupRequests: number; quick: boolean }) {
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAvg1m: round(loadavg()[0] ?? 0, 2) };
   const upstream = await Child.start(['--serve-upstream']);
   const proxy = await Child.start(['--serve-proxy', upstream.url]);
+  const relay = await Child.start(['--serve-bare-relay', upstream.url]);
   const direct = new Pool(upstream.url, { connections: 256 });
   const viaProxy = new Pool(proxy.url, { connections: 256 });
+  const viaRelay = new Pool(relay.url, { connections: 256 });
   try {
-    await ratePhase(direct, viaProxy, proxy.child, 200, 1);
+    // Measured phases see a warm proxy, as in production: its hot paths optimized by V8, pools open.
+    process.stderr.write(`warm-up: ${options.warmupRequests} requests...\n`);
+    await memoryRun(viaProxy, proxy.child, options.warmupRequests);
+    await memoryRun(viaRelay, relay.child, options.warmupRequests);
+    await ratePhase('proxy', direct, viaProxy, proxy.child, 200, 1);
     const phases: RatePhase[] = [];
     for (const rate of options.rates) {
-      process.stderr.write(`rate ${rate} req/s for ${options.seconds} s...\n`);
-      phases.push(await ratePhase(direct, viaProxy, proxy.child, rate, options.seconds));
+      process.stderr.write(`rate ${rate} req/s for ${options.seconds} s, through the proxy, then the bare relay...\n`);
+      phases.push(await ratePhase('proxy', direct, viaProxy, proxy.child, rate, options.seconds));
+      phases.push(await ratePhase('bare relay', direct, viaRelay, relay.child, rate, options.seconds));
     }
     process.stderr.write(`memory run: ${options.rssRequests} requests...\n`);
     const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests);
     return { date: new Date().toISOString(), quick: options.quick, machine, phases, memory };
   } finally {
-    await Promise.all([direct.close(), viaProxy.close()]);
-    upstream.child.process.disconnect();
-    proxy.child.process.disconnect();
+    await Promise.all([direct.close(), viaProxy.close(), viaRelay.close()]);
+    for (const child of [upstream, proxy, relay]) child.child.process.disconnect();
   }
 }
 
@@ -323,7 +372,7 @@ async function main(): Promise<void> {
     seconds: Number(values.seconds ?? (values.quick ? 2 : 10)),
     rssRequests: Number(values['rss-requests'] ?? (values.quick ? 5000 : 50_000)),
   });
-  const result = await benchmark({ ...options, quick: values.quick });
+  const result = await benchmark({ ...options, warmupRequests: values.quick ? 2000 : WARMUP_REQUESTS, quick: values.quick });
   const outDir = join(REPO_ROOT, 'bench', 'results');
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'proxy.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -332,7 +381,7 @@ async function main(): Promise<void> {
 }
 
 const mode = process.argv[2];
-if (mode === '--serve-upstream' || mode === '--serve-proxy') runChild(mode, process.argv[3]);
+if (mode === '--serve-upstream' || mode === '--serve-proxy' || mode === '--serve-bare-relay') runChild(mode, process.argv[3]);
 else
   main().catch((error: unknown) => {
     process.stderr.write(`bench:proxy failed: ${(error as Error).stack ?? String(error)}\n`);
