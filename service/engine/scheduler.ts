@@ -68,6 +68,16 @@ interface ActiveRequest {
 }
 
 const DEFAULT_PREFILL_TOKENS = 256;
+
+/**
+ * An idle engine waits this long after a request arrives, and again while more keep arriving (up
+ * to ARRIVAL_WAIT_MAX_MS, or until the batch is full), so that a burst of requests shares one
+ * prefill run. Without it the first request's prefill blocks the event loop (onnxruntime runs on
+ * this thread) while the rest of the burst waits to be read, and each straggler group then needs
+ * its own prefill. A lone request pays about 1 ms.
+ */
+const ARRIVAL_GAP_MS = 1;
+const ARRIVAL_WAIT_MAX_MS = 10;
 const STEP_TIME_SMOOTHING = 0.1;
 
 export class Scheduler {
@@ -83,6 +93,8 @@ export class Scheduler {
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private closing = false;
+  /** Requests submitted so far: the idle wait watches it to see a burst still arriving. */
+  private arrivals = 0;
   /** Smoothed seconds per decode step, for the overload retry-after estimate. */
   private stepSeconds = 0.05;
   private readonly beamScratch: Float32Array[] = [];
@@ -152,6 +164,7 @@ export class Scheduler {
     }
     if (fitsNow) this.reserve(active);
     else this.queue.push(active);
+    this.arrivals += 1;
     this.ensureLoop();
     return active.channel;
   }
@@ -199,7 +212,8 @@ export class Scheduler {
       this.wake();
       return;
     }
-    this.loop ??= this.runLoop()
+    this.loop ??= this.arrivalsSettled()
+      .then(() => this.runLoop())
       .catch((error: unknown) => {
         // A bug, not a model error (those fail only their batch): fail everything rather than hang callers.
         this.options.log?.error({ err: error }, 'scheduler loop failed');
@@ -239,6 +253,7 @@ export class Scheduler {
           this.wake = resolve;
         });
         this.wake = undefined;
+        await this.arrivalsSettled();
         continue;
       }
       try {
@@ -250,6 +265,16 @@ export class Scheduler {
         this.planned = [];
         this.cache = undefined;
       }
+    }
+  }
+
+  /** Resolves once no request arrived for ARRIVAL_GAP_MS, the batch is full, or ARRIVAL_WAIT_MAX_MS passed. */
+  private async arrivalsSettled(): Promise<void> {
+    const until = performance.now() + ARRIVAL_WAIT_MAX_MS;
+    let seen = -1;
+    while (seen !== this.arrivals && this.rowsInUse < this.options.maxBatchSize && !this.closing && performance.now() < until) {
+      seen = this.arrivals;
+      await new Promise((resolve) => setTimeout(resolve, ARRIVAL_GAP_MS));
     }
   }
 
