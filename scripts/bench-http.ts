@@ -1,12 +1,13 @@
 // Benchmark of the HTTP surface: the same engine driven in-process and through HTTP streaming
 // (real app, inference backend, 127.0.0.1) side by side, TTFT, and RSS over many short requests.
-import { execFile } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { Registry } from 'prom-client';
+import { Pool } from 'undici';
 import { createEngine } from '../service/engine/engine';
 import { createSamplingParams } from '../service/engine/params';
 import type { Engine } from '../service/engine/types';
@@ -20,8 +21,8 @@ const USAGE = `Usage: npm run bench:http [-- --quick] [--model DIR] [--reps N] [
 One engine, interleaved repetitions of:
   engine in-process, 1 client     vs  HTTP streaming (SSE), 1 client
   engine in-process, 8 clients    vs  HTTP streaming (SSE), 8 clients
-(the HTTP clients run in a child process, as real clients do, so their parsing does not share the
-server's event loop)
+(the HTTP clients run in one child process, as real clients do, so their parsing does not share the
+server's event loop; it is started and warmed up before any timing)
 (32-token prompts as token ids, 64 new tokens, EOS ignored, greedy), then N short HTTP requests
 (max_tokens 1, 8 at a time) with RSS before and after (after a GC).
   --quick      the tiny model (models/bench-tiny), 2 repetitions, 1,000 short requests
@@ -76,56 +77,90 @@ async function engineRun(engine: Engine, clients: number): Promise<RunResult> {
   return { tokens: sum(perClient.map((c) => c.tokens)), seconds: (performance.now() - started) / 1000, ttftMs: perClient.map((c) => c.ttft) };
 }
 
-async function httpRun(url: string, clients: number): Promise<RunResult> {
+/** Keep-alive connections for the streaming clients (undici's request API: far less client CPU than fetch). */
+let clientPool: Pool | undefined;
+
+async function httpRun(url: string, clients: number, newTokens = NEW_TOKENS): Promise<RunResult> {
+  const pool = (clientPool ??= new Pool(url, { connections: CLIENTS.at(-1)! }));
   const started = performance.now();
   const perClient = await Promise.all(
     Array.from({ length: clients }, async (_, row) => {
       const begin = performance.now();
-      const response = await fetch(`${url}/v1/completions`, {
+      const response = await pool.request({
+        path: '/v1/completions',
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
           model: SERVED,
           prompt: promptIds(row),
-          max_tokens: NEW_TOKENS,
+          max_tokens: newTokens,
           temperature: 0,
           ignore_eos: true,
           stream: true,
           stream_options: { include_usage: true },
         }),
       });
-      if (response.status !== 200 || response.body === null) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+      if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}: ${await response.body.text()}`);
       let ttft = Number.NaN;
       let tokens = 0;
       let buffered = '';
-      const decoder = new TextDecoder();
-      for await (const bytes of response.body) {
-        buffered += decoder.decode(bytes, { stream: true });
+      response.body.setEncoding('utf8');
+      for await (const text of response.body as AsyncIterable<string>) {
+        buffered += text;
         let end = buffered.indexOf('\n\n');
         for (; end >= 0; end = buffered.indexOf('\n\n')) {
           const data = buffered.slice('data: '.length, end);
           buffered = buffered.slice(end + 2);
           if (data === '[DONE]') continue;
-          const chunk = JSON.parse(data) as { choices: { text: string }[]; usage?: { completion_tokens: number } | null };
-          if (Number.isNaN(ttft) && (chunk.choices[0]?.text ?? '') !== '') ttft = performance.now() - begin;
+          const chunk = JSON.parse(data) as { choices: { text: string; finish_reason: string | null }[]; usage?: { completion_tokens: number } | null };
+          // The first token's chunk, as in-process: its text may still be empty (a partial UTF-8
+          // character is held back until it is whole), so the text is not what marks it.
+          if (Number.isNaN(ttft) && chunk.choices[0]?.finish_reason === null) ttft = performance.now() - begin;
           if (chunk.usage) tokens = chunk.usage.completion_tokens;
         }
       }
-      return { ttft, tokens: tokens || NEW_TOKENS };
+      return { ttft, tokens: tokens || newTokens };
     }),
   );
   return { tokens: sum(perClient.map((c) => c.tokens)), seconds: (performance.now() - started) / 1000, ttftMs: perClient.map((c) => c.ttft) };
 }
 
-/** Runs `httpRun` in a child process; its timings exclude the child's start-up. */
-function httpRunInChild(url: string, clients: number): Promise<RunResult> {
-  const args = [...process.execArgv, __filename, '--client', url, '--clients', String(clients)];
-  return new Promise((resolvePromise, reject) => {
-    execFile(process.execPath, args, { maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`HTTP client process failed: ${error.message}\n${stderr}`));
-      else resolvePromise(JSON.parse(stdout) as RunResult);
+/**
+ * The streaming clients' process: started once and warmed up before any timing, so its own start-up
+ * (module loading, compilation on background threads) does not compete with the engine for the cores.
+ */
+class ClientProcess {
+  private readonly child: ChildProcess;
+  private readonly replies: ((result: RunResult) => void)[] = [];
+
+  constructor(url: string) {
+    this.child = fork(__filename, ['--client', url], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child.on('message', (message) => this.replies.shift()?.(message as RunResult));
+  }
+
+  run(clients: number, newTokens = NEW_TOKENS): Promise<RunResult> {
+    return new Promise((resolvePromise, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`HTTP client process exited (${code}) during a run`));
+      this.child.once('exit', onExit);
+      this.replies.push((result) => {
+        this.child.off('exit', onExit);
+        resolvePromise(result);
+      });
+      this.child.send({ clients, newTokens });
     });
+  }
+
+  close(): void {
+    this.child.disconnect();
+  }
+}
+
+/** The client process's side: one run per message from the parent. */
+function serveClientRuns(url: string): void {
+  process.on('message', (message: { clients: number; newTokens: number }) => {
+    void httpRun(url, message.clients, message.newTokens).then((result) => process.send?.(result));
   });
+  process.on('disconnect', () => process.exit(0));
 }
 
 async function shortRequests(url: string, count: number, concurrency: number): Promise<{ seconds: number; latenciesMs: number[] }> {
@@ -179,9 +214,7 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   if (values.client !== undefined) {
-    // A fresh process pays for loading fetch on its first request: do that before timing.
-    await (await fetch(`${values.client}/health`)).arrayBuffer();
-    process.stdout.write(JSON.stringify(await httpRun(values.client, Number(values.clients ?? 1))));
+    serveClientRuns(values.client);
     return;
   }
   const quick = values.quick ?? false;
@@ -201,16 +234,19 @@ async function main(argv: readonly string[]): Promise<void> {
   // Access logs stay on (at info, to /dev/null): their cost is part of the HTTP overhead.
   const built = await buildApp({ backend, authenticator: createKeyAuthenticator([]), registry, logger: pino({ level: 'info' }, pino.destination('/dev/null')) });
   const url = await built.app.listen({ host: '127.0.0.1', port: 0 });
+  const clientProcess = new ClientProcess(url);
   const loads: number[] = [];
 
   try {
     // Warm-up of both paths so neither pays for first-call compilation.
     await engineRun(engine, 1);
-    await httpRunInChild(url, 1);
+    await clientProcess.run(1, 2);
+    await clientProcess.run(1);
+    await clientProcess.run(CLIENTS.at(-1)!);
     const runs: Record<string, RunResult[]> = {};
     for (let rep = 0; rep < reps; rep += 1) {
       for (const clients of CLIENTS) {
-        for (const [mode, run] of [['engine', () => engineRun(engine, clients)], ['http', () => httpRunInChild(url, clients)]] as const) {
+        for (const [mode, run] of [['engine', () => engineRun(engine, clients)], ['http', () => clientProcess.run(clients)]] as const) {
           const result = await run();
           (runs[`${mode}:${clients}`] ??= []).push(result);
           loads.push(loadavg()[0] ?? 0);
@@ -277,7 +313,7 @@ async function main(argv: readonly string[]): Promise<void> {
       `${s.count} short requests (max_tokens 1, ${s.concurrency} at a time): ${f(s.requestsPerSec)} req/s, latency p50 ${f(s.latencyMs.p50)} ms, p99 ${f(s.latencyMs.p99)} ms; ` +
       `RSS ${f(s.rssBeforeMb)} MB before, ${f(s.rssAfterMb)} MB after: ${f(s.rssGrowthPercent)}% (target < 10%${s.gcForced ? '' : '; no forced GC'}).\n\n` +
       `Load average (1 min) during the runs: min ${f(report.loadAvg1m.min, 2)}, mean ${f(report.loadAvg1m.mean, 2)}, max ${f(report.loadAvg1m.max, 2)} ` +
-      `on a shared machine with ${report.cores} cores. The streaming clients run in a child process (warmed up before timing); the short requests are sent from the server's process.\n`;
+      `on a shared machine with ${report.cores} cores. The streaming clients run in one child process, started and warmed up before any timing; the short requests are sent from the server's process.\n`;
     console.log(markdown);
     if (!quick || values.write) {
       const out = join(REPO_ROOT, 'bench', 'results');
@@ -287,6 +323,7 @@ async function main(argv: readonly string[]): Promise<void> {
       console.error(`wrote ${join(out, 'http.json')} and http.md`);
     }
   } finally {
+    clientProcess.close();
     await built.app.close();
     await backend.close();
   }
