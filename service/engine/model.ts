@@ -116,9 +116,6 @@ async function createSession(dir: string, onnxPath: string, options: LoadModelOp
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
-    // Weights from the CPU allocator's arena instead of one allocation each: decode steps measured
-    // about 5% faster with GPT-2 small on this machine (scripts/bench-engine.ts), same peak RSS.
-    ...(provider === 'cpu' ? { extra: { session: { use_device_allocator_for_initializers: '1' } } } : {}),
     ...(options.intraOpThreads === undefined ? {} : { intraOpNumThreads: options.intraOpThreads }),
   };
   try {
