@@ -31,10 +31,11 @@ const bodySchema = z.looseObject({
 });
 const chunkSchema = z.looseObject({ object: z.string(), choices: z.array(z.looseObject({})), usage: usageSchema.nullish() });
 
+/** Checks the upstream's shape and returns the value itself, so its fields are relayed in the upstream's order. */
 function validated<T>(schema: z.ZodType, value: unknown, what: string): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw new InvalidUpstreamResponse(`upstream ${what} is not OpenAI-shaped: ${parsed.error.message}`);
-  return parsed.data as T;
+  return value as T;
 }
 
 export interface ProxyBackendOptions {

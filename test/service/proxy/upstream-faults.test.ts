@@ -45,6 +45,8 @@ describe('successful relay', () => {
     const result = await proxy.backend.createCompletion(completion({ model: 'default' }), ctx);
     expect(result.stream).toBe(false);
     expect(result.stream === false && (result.body as Completion).choices[0]?.text).toBe('Hello, world!');
+    // Relayed as the upstream wrote it (validation does not rebuild the object in schema order).
+    expect(Object.keys(result.stream === false ? (result.body as object) : {}).slice(0, 4)).toEqual(['id', 'created', 'model', 'object']);
     expect(upstream.requests).toHaveLength(1);
     expect(upstream.requests[0]!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
     expect(upstream.requests[0]!.body.model).toBe('gpt-4o-mini');
