@@ -200,6 +200,31 @@ describe('upstream faults', () => {
     expect(upstream.requests).toHaveLength(1);
   });
 
+  it('retries a stream whose first event is an upstream error event, and succeeds on the next attempt', async () => {
+    upstream.enqueue({ kind: 'error-event', chunksBefore: 0 });
+    const result = await proxy.backend.createCompletion(completion({ stream: true }), testContext('alpha', proxy.log.logger));
+    if (!result.stream) throw new Error('expected a stream');
+    const texts: string[] = [];
+    for await (const chunk of result.chunks) texts.push(chunk.choices[0]?.text ?? '');
+    expect(texts.join('')).toBe('Hello, world!');
+    expect(upstream.requests).toHaveLength(2);
+  });
+
+  it('ends a stream with 502 upstream_stream_interrupted when the upstream sends an error event after chunks', async () => {
+    upstream.enqueue({ kind: 'error-event', chunksBefore: 2 });
+    const result = await proxy.backend.createCompletion(completion({ stream: true }), testContext('alpha', proxy.log.logger));
+    if (!result.stream) throw new Error('expected a stream');
+    const received: string[] = [];
+    const error = await rejection(
+      (async () => {
+        for await (const chunk of result.chunks) received.push(chunk.choices[0]?.text ?? '');
+      })(),
+    );
+    expect(received).toEqual(['Hello', ',']);
+    expect(error.code).toBe('upstream_stream_interrupted');
+    expect(upstream.requests).toHaveLength(1);
+  });
+
   it('turns an upstream 401 into 502 upstream_authentication_failed without echoing the upstream message', async () => {
     upstream.enqueue({ kind: 'status', status: 401, message: `Incorrect API key provided: ${UPSTREAM_KEY}`, code: 'invalid_api_key' });
     const error = await rejection(proxy.backend.createCompletion(completion(), testContext('alpha', proxy.log.logger)));

@@ -9,7 +9,9 @@ export type Behaviour =
   | { kind: 'hang' }
   | { kind: 'reset-before-headers' }
   | { kind: 'reset-mid-stream' }
-  | { kind: 'malformed-json' };
+  | { kind: 'malformed-json' }
+  /** A stream that sends an `error` event after `chunksBefore` chunks (0: instead of the first). */
+  | { kind: 'error-event'; chunksBefore: number };
 
 export interface RecordedRequest {
   readonly path: string;
@@ -136,6 +138,11 @@ export class FakeUpstream {
           response.writeHead(200, { 'content-type': 'application/json' });
           response.end('{"id": "cmpl-fake", "choices": [');
         }
+        return;
+      case 'error-event':
+        response.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (const piece of COMPLETION_TEXT.slice(0, behaviour.chunksBefore)) response.write(`data: ${JSON.stringify(chunkFor(path, body, piece, false))}\n\n`);
+        response.end('event: error\ndata: {"error":{"message":"The server had an error while processing your request.","type":"server_error"}}\n\n');
         return;
       case 'reset-mid-stream':
         response.writeHead(200, { 'content-type': 'text/event-stream' });
