@@ -29,6 +29,19 @@ async function rejection(promise: Promise<unknown>): Promise<ApiError> {
   return error as ApiError;
 }
 
+/** Streams a completion through the proxy until the stream fails: the texts relayed before, and the error. */
+async function streamUntilError(): Promise<{ received: string[]; error: ApiError }> {
+  const result = await proxy.backend.createCompletion(completion({ stream: true }), testContext('alpha', proxy.log.logger));
+  if (!result.stream) throw new Error('expected a stream');
+  const received: string[] = [];
+  const error = await rejection(
+    (async () => {
+      for await (const chunk of result.chunks) received.push(chunk.choices[0]?.text ?? '');
+    })(),
+  );
+  return { received, error };
+}
+
 beforeAll(async () => {
   url = await upstream.start();
   proxy = await startProxy(proxyEnv(url));
@@ -178,14 +191,7 @@ describe('upstream faults', () => {
 
   it('does not retry a connection reset after chunks reached the client; the stream ends with 502 upstream_stream_interrupted', async () => {
     upstream.enqueue({ kind: 'reset-mid-stream' });
-    const result = await proxy.backend.createCompletion(completion({ stream: true }), testContext('alpha', proxy.log.logger));
-    if (!result.stream) throw new Error('expected a stream');
-    const received: string[] = [];
-    const error = await rejection(
-      (async () => {
-        for await (const chunk of result.chunks) received.push(chunk.choices[0]?.text ?? '');
-      })(),
-    );
+    const { received, error } = await streamUntilError();
     expect(received).toEqual(['Hello']);
     expect(error.code).toBe('upstream_stream_interrupted');
     expect(error.status).toBe(502);
@@ -212,14 +218,7 @@ describe('upstream faults', () => {
 
   it('ends a stream with 502 upstream_stream_interrupted when the upstream sends an error event after chunks', async () => {
     upstream.enqueue({ kind: 'error-event', chunksBefore: 2 });
-    const result = await proxy.backend.createCompletion(completion({ stream: true }), testContext('alpha', proxy.log.logger));
-    if (!result.stream) throw new Error('expected a stream');
-    const received: string[] = [];
-    const error = await rejection(
-      (async () => {
-        for await (const chunk of result.chunks) received.push(chunk.choices[0]?.text ?? '');
-      })(),
-    );
+    const { received, error } = await streamUntilError();
     expect(received).toEqual(['Hello', ',']);
     expect(error.code).toBe('upstream_stream_interrupted');
     expect(upstream.requests).toHaveLength(1);
