@@ -2,20 +2,19 @@
 // executables first on PATH that "deploy" a real service (the tiny model on an ephemeral port): each target
 // gets the right commands, arguments and spec, the URL comes from the tools' outputs, the smoke test runs
 // against it, and every failure ends with a message that says what to do and its exit code.
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseDeployArgs, type DeployOptions } from '../../scripts/deploy/options';
 import { runDeploy } from '../../scripts/deploy/run';
 import type { DeployResult } from '../../scripts/deploy/summary';
 import { tinyModelDir } from '../support/models';
+import { runScript } from '../support/run-script';
 import { startService, waitForReady, type ServiceProcess } from '../support/service-process';
 import { makeStandIns, type Call, type StandInTool } from './deploy/stand-ins';
 
-const REPO_ROOT = resolve(__dirname, '..', '..');
 const ALL_TOOLS: StandInTool[] = ['cdk', 'pulumi', 'docker', 'aws'];
 
 let service: ServiceProcess;
@@ -301,20 +300,7 @@ describe('spec checks', () => {
 });
 
 describe('command line', () => {
-  function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    return new Promise((done, fail) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'deploy.ts'), ...args], {
-        cwd: REPO_ROOT,
-        env: { HOME: process.env.HOME ?? '', ...env },
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (bytes: Buffer) => (stdout += bytes.toString()));
-      child.stderr.on('data', (bytes: Buffer) => (stderr += bytes.toString()));
-      child.on('error', fail);
-      child.on('close', (code) => done({ code, stdout, stderr }));
-    });
-  }
+  const cli = (args: string[], env: Record<string, string> = {}) => runScript('deploy', args, { HOME: process.env.HOME ?? '', ...env });
 
   it('--dry-run exits 0 with the commands and a summary; a wrong option exits 2', async () => {
     const standIns = await makeStandIns([]);

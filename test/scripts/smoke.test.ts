@@ -11,6 +11,7 @@ import { parseSmokeArgs, type SmokeOptions } from '../../scripts/smoke/options';
 import { formatTable } from '../../scripts/smoke/report';
 import { runSmoke, type SmokeReport } from '../../scripts/smoke/runner';
 import { tinyModelDir } from '../support/models';
+import { runScript } from '../support/run-script';
 
 const REPO_ROOT = resolve(__dirname, '..', '..');
 
@@ -35,23 +36,7 @@ async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ se
 
 const close = (server: Server) => new Promise<void>((done) => server.close(() => done()));
 
-interface CliResult {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runCli(args: string[]): Promise<CliResult> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'scripts', 'smoke.ts'), ...args], { cwd: REPO_ROOT });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (bytes: Buffer) => (stdout += bytes.toString()));
-    child.stderr.on('data', (bytes: Buffer) => (stderr += bytes.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const runCli = (args: string[]) => runScript('smoke', args);
 
 /** A port free right now: the service binds it itself (its PORT), so the test knows the URL up front. */
 function freePort(): Promise<number> {
