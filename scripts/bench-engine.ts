@@ -9,7 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { createEngine } from '../service/engine/engine';
 import { createSamplingParams } from '../service/engine/params';
-import { ensureModelDir } from './gpt2-onnx/write-model-dir';
+import { benchModelDir } from './gpt2-onnx/write-model-dir';
 
 const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
 
@@ -248,8 +248,7 @@ async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const quick = values.quick === true;
-  const modelDir = resolve(values.model ?? join(REPO_ROOT, 'models', quick ? 'bench-tiny' : 'bench-gpt2'));
-  if (!values.model) await ensureModelDir(modelDir, quick ? 'tiny' : 'gpt2');
+  const modelDir = await benchModelDir(values.model, quick);
   const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : String(MODES.length)));
 
   const runs: Measurement[] = [];

@@ -14,7 +14,7 @@ import type { Engine } from '../service/engine/types';
 import { buildApp } from '../service/http/app';
 import { createKeyAuthenticator } from '../service/http/auth';
 import { createInferenceBackend } from '../service/inference/backend';
-import { ensureModelDir } from './gpt2-onnx/write-model-dir';
+import { benchModelDir } from './gpt2-onnx/write-model-dir';
 
 const USAGE = `Usage: npm run bench:http [-- --quick] [--model DIR] [--reps N] [--threads N] [--short N] [--write]
 
@@ -228,8 +228,7 @@ async function main(argv: readonly string[]): Promise<void> {
   for (const [name, value] of Object.entries({ reps, threads, short: shortCount })) {
     if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a whole number >= 1 (got ${value})\n\n${USAGE}`);
   }
-  const modelDir = resolve(values.model ?? join(REPO_ROOT, 'models', quick ? 'bench-tiny' : 'bench-gpt2'));
-  if (values.model === undefined) await ensureModelDir(modelDir, quick ? 'tiny' : 'gpt2');
+  const modelDir = await benchModelDir(values.model, quick);
   if ((globalThis as { gc?: unknown }).gc === undefined) console.error('note: no --expose-gc; RSS is measured without forcing a collection');
 
   const engine = await createEngine({ modelDir, intraOpThreads: threads, maxBatchSize: 8, maxQueue: 64, modelId: SERVED });

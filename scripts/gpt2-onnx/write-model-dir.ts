@@ -1,7 +1,7 @@
 // Writes a complete Hugging Face-layout GPT-2 folder (config, tokenizer, onnx/model.onnx) for a preset.
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { generationConfigJson, gpt2ConfigJson } from './config-files';
 import { buildGpt2Model, type ExportLayout } from './gpt2-graph';
@@ -53,9 +53,16 @@ export async function writeModelDir(dir: string, options: WriteModelOptions): Pr
   return { dir, onnxBytes: bytes.byteLength, parameters };
 }
 
-/** For benchmarks: generates the preset into `dir` unless a model is already there. */
-export async function ensureModelDir(dir: string, preset: WriteModelOptions['preset']): Promise<void> {
-  if (existsSync(join(dir, ONNX_FILE['with-past']))) return;
+/**
+ * The benchmarks' model: `model` when given, else models/bench-gpt2 (models/bench-tiny when `quick`),
+ * generated from its preset on first use. Returns the absolute folder.
+ */
+export async function benchModelDir(model: string | undefined, quick: boolean): Promise<string> {
+  if (model !== undefined) return resolve(model);
+  const preset: PresetName = quick ? 'tiny' : 'gpt2';
+  const dir = resolve(__dirname, '..', '..', 'models', `bench-${preset}`);
+  if (existsSync(join(dir, ONNX_FILE['with-past']))) return dir;
   console.error(`generating ${dir} (preset ${preset})...`);
   await writeModelDir(dir, { preset });
+  return dir;
 }
