@@ -184,7 +184,7 @@ export class ProxyBackend implements Backend {
         if (run.wantsUsage || chunk.choices.length > 0) yield run.wantsUsage ? chunk : { ...chunk, usage: undefined };
         next = await iterator.next();
       }
-      // A stream can end quietly when its signal aborts (disconnect, total timeout).
+      // The deadline may pass just as the upstream ends the stream (disconnect, total timeout): still a failure.
       if (run.deadline.signal.aborted) throw run.deadline.signal.reason;
       outcome = undefined;
     } catch (error) {

@@ -107,7 +107,7 @@ export class Upstream {
       const stopLatency = this.deps.metrics.upstreamLatency.startTimer({ model });
       try {
         const value = await send(attempt.signal);
-        // A stream can end quietly when aborted; an abort still means this attempt failed.
+        // An abort racing the answer's arrival (e.g. the first-byte timeout) still means this attempt failed.
         if (attempt.signal.aborted) throw attempt.signal.reason;
         attempt.firstByteArrived();
         stopLatency();
