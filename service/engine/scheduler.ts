@@ -25,6 +25,11 @@ export interface SchedulerOptions {
    * @default 256
    */
   readonly prefillTokens?: number;
+  /**
+   * How an idle engine waits for a burst: until no request arrived for `gapMs`, `maxMs` passed, or
+   * the batch is full. @default { gapMs: 1, maxMs: 10 }
+   */
+  readonly arrivalWait?: { readonly gapMs: number; readonly maxMs: number };
   readonly log?: Logger;
 }
 
@@ -70,14 +75,13 @@ interface ActiveRequest {
 const DEFAULT_PREFILL_TOKENS = 256;
 
 /**
- * An idle engine waits this long after a request arrives, and again while more keep arriving (up
- * to ARRIVAL_WAIT_MAX_MS, or until the batch is full), so that a burst of requests shares one
- * prefill run. Without it the first request's prefill blocks the event loop (onnxruntime runs on
- * this thread) while the rest of the burst waits to be read, and each straggler group then needs
- * its own prefill. A lone request pays about 1 ms.
+ * An idle engine waits `gapMs` after a request arrives, and again while more keep arriving (up to
+ * `maxMs`, or until the batch is full), so that a burst of requests shares one prefill run. Without
+ * it the first request's prefill blocks the event loop (onnxruntime runs on this thread) while the
+ * rest of the burst waits to be read, and each straggler group then needs its own prefill. A lone
+ * request pays about `gapMs`.
  */
-const ARRIVAL_GAP_MS = 1;
-const ARRIVAL_WAIT_MAX_MS = 10;
+const DEFAULT_ARRIVAL_WAIT = { gapMs: 1, maxMs: 10 } as const;
 const STEP_TIME_SMOOTHING = 0.1;
 
 export class Scheduler {
@@ -268,13 +272,14 @@ export class Scheduler {
     }
   }
 
-  /** Resolves once no request arrived for ARRIVAL_GAP_MS, the batch is full, or ARRIVAL_WAIT_MAX_MS passed. */
+  /** Resolves once no request arrived for `gapMs`, the batch is full, or `maxMs` passed (see DEFAULT_ARRIVAL_WAIT). */
   private async arrivalsSettled(): Promise<void> {
-    const until = performance.now() + ARRIVAL_WAIT_MAX_MS;
+    const { gapMs, maxMs } = this.options.arrivalWait ?? DEFAULT_ARRIVAL_WAIT;
+    const until = performance.now() + maxMs;
     let seen = -1;
     while (seen !== this.arrivals && this.rowsInUse < this.options.maxBatchSize && !this.closing && performance.now() < until) {
       seen = this.arrivals;
-      await new Promise((resolve) => setTimeout(resolve, ARRIVAL_GAP_MS));
+      await new Promise((resolve) => setTimeout(resolve, gapMs));
     }
   }
 

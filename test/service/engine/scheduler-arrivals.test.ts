@@ -34,7 +34,15 @@ describe('scheduler arrivals', () => {
       runs.push({ rows: ids.length / seq, seq });
       return forward(past, ids, seq, lengths);
     });
-    const instance = new Scheduler({ runner, maxBatchSize: 4, maxQueue: 4, contextLength: 1024, eosTokenId: model.config.eosTokenId });
+    // A gap far above an event-loop turn even on a loaded CI machine (the 1 ms default is for serving).
+    const instance = new Scheduler({
+      runner,
+      maxBatchSize: 4,
+      maxQueue: 4,
+      contextLength: 1024,
+      eosTokenId: model.config.eosTokenId,
+      arrivalWait: { gapMs: 100, maxMs: 1_000 },
+    });
     return { instance, runs };
   }
   const params = createSamplingParams({ maxTokens: 3, temperature: 0, stopOnEos: false }, { vocabSize: 50257 });
