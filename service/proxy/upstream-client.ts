@@ -66,8 +66,15 @@ export class UpstreamClient {
 }
 
 async function* streamPayloads(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
+  let ended = false;
   for await (const { event, data } of readServerSentEvents(body)) {
-    if (data === STREAM_END) return;
+    // Read on to the end of the response after [DONE]: leaving the body half-read left the upstream
+    // holding the connection as busy (its graceful shutdown then waited for our keep-alive timeout).
+    if (ended) continue;
+    if (data === STREAM_END) {
+      ended = true;
+      continue;
+    }
     const payload: unknown = JSON.parse(data);
     if (event === 'error' || (typeof payload === 'object' && payload !== null && 'error' in payload)) {
       throw new UpstreamStreamError('the upstream sent an error event instead of a chunk');

@@ -91,6 +91,22 @@ describe('UpstreamClient', () => {
     expect(seen[0]!.headers.accept).toBe('text/event-stream');
   });
 
+  it('reads a stream to the end of the response after [DONE] instead of leaving the connection half-read', async () => {
+    let responseEnded = false;
+    routes.set('/v1/completions', (response) => {
+      response.writeHead(200, { 'content-type': 'text/event-stream' });
+      response.write('data: {"n":1}\n\ndata: [DONE]\n\n');
+      setTimeout(() => {
+        responseEnded = true;
+        response.end();
+      }, 50);
+    });
+    const payloads: unknown[] = [];
+    for await (const payload of await client().postStream('/completions', { stream: true }, signal())) payloads.push(payload);
+    expect(payloads).toEqual([{ n: 1 }]);
+    expect(responseEnded).toBe(true);
+  });
+
   it('throws UpstreamStreamError on an error event instead of a chunk', async () => {
     routes.set('/v1/completions', (response) => {
       response.writeHead(200, { 'content-type': 'text/event-stream' });
