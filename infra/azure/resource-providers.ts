@@ -24,8 +24,7 @@ export function requiredResourceProviders(spec: DeploymentSpec): string[] {
 }
 
 /** The fields of `az provider show --namespace X --output json` (one object) or `az provider list` (an array) this reads. */
-const providerSchema = z.object({ namespace: z.string().min(1), registrationState: z.string().min(1) }).loose();
-const providerShowOutputSchema = z.union([providerSchema, z.array(providerSchema)]);
+const providersSchema = z.array(z.object({ namespace: z.string().min(1), registrationState: z.string().min(1) }).loose());
 
 export interface ProviderRegistrationCheck {
   /** Required namespaces that are not Registered (Registering counts as missing: resources still fail until it ends). */
@@ -39,16 +38,15 @@ export interface ProviderRegistrationCheck {
  * A required namespace absent from the output counts as missing. Namespaces compare case-insensitively, as ARM does.
  */
 export function missingResourceProviders(required: readonly string[], azProviderShowOutput: unknown): ProviderRegistrationCheck {
-  const parsed = providerShowOutputSchema.safeParse(azProviderShowOutput);
+  const parsed = providersSchema.safeParse(Array.isArray(azProviderShowOutput) ? azProviderShowOutput : [azProviderShowOutput]);
   if (!parsed.success) {
     throw new Error(
       'expected the JSON of `az provider show --namespace NAME --output json` (or an array of them, or `az provider list`): ' +
         parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`).join('; '),
     );
   }
-  const providers = Array.isArray(parsed.data) ? parsed.data : [parsed.data];
   const registered = new Set(
-    providers.filter((provider) => provider.registrationState === 'Registered').map((provider) => provider.namespace.toLowerCase()),
+    parsed.data.filter((provider) => provider.registrationState === 'Registered').map((provider) => provider.namespace.toLowerCase()),
   );
   const missing = required.filter((namespace) => !registered.has(namespace.toLowerCase()));
   return { missing, commands: missing.map((namespace) => `az provider register --namespace ${namespace} --wait`) };

@@ -392,7 +392,7 @@ describe('Azure monitoring', () => {
 
   it('alerts on a saturated GPU, the replica ceiling, memory and 5xx, scoped to the app', () => {
     const appId = `${onlyOfType(of('az-inf'), 'azure-native:app:ContainerApp').name}-id`;
-    const byMetric = Object.fromEntries(alerts('az-inf').map((alert) => [alert.criteria.allOf[0].metricName, alert]));
+    const byMetric: Record<string, any> = Object.fromEntries(alerts('az-inf').map((alert) => [alert.criteria.allOf[0].metricName, alert]));
     expect(Object.keys(byMetric).sort()).toEqual(['GpuUtilizationPercentage', 'MemoryPercentage', 'Replicas', 'Requests']);
     for (const alert of Object.values(byMetric)) {
       expect(alert.scopes).toEqual([appId]);

@@ -244,9 +244,14 @@ describe('GCP Prometheus sidecar', () => {
 
 describe('GCP monitoring', () => {
   const policies = (prefix: string) => ofType(of(prefix), 'gcp:monitoring/alertPolicy:AlertPolicy').map((policy) => policy.inputs);
+  const policy = (prefix: string, displayName: string): Record<string, any> => {
+    const found = policies(prefix).find((candidate) => candidate.displayName === displayName);
+    if (found === undefined) throw new Error(`no alert policy "${displayName}" in ${prefix}`);
+    return found;
+  };
 
   it('alerts on GPU memory from Cloud Run\'s built-in metric', () => {
-    const gpu = policies('gcp-inf').find((policy) => policy.displayName === 'gcp-inf: GPU memory high');
+    const gpu = policy('gcp-inf', 'gcp-inf: GPU memory high');
     expect(gpu.conditions[0].conditionThreshold).toMatchObject({
       filter: 'resource.type = "cloud_run_revision" AND resource.labels.service_name = "gcp-inf" AND metric.type = "run.googleapis.com/container/gpu/memory_utilizations"',
       comparison: 'COMPARISON_GT',
@@ -256,7 +261,7 @@ describe('GCP monitoring', () => {
   });
 
   it('alerts on queue depth with PromQL over the sidecar\'s vllm:num_requests_waiting', () => {
-    const queue = policies('gcp-inf').find((policy) => policy.displayName === 'gcp-inf: requests queueing');
+    const queue = policy('gcp-inf', 'gcp-inf: requests queueing');
     expect(queue.conditions[0].conditionPrometheusQueryLanguage).toEqual({
       query: 'max(vllm:num_requests_waiting{cluster="__run__",namespace="gcp-inf"}) > 6',
       duration: '300s',
@@ -265,7 +270,7 @@ describe('GCP monitoring', () => {
   });
 
   it('alerts the proxy on 5xx, the instance ceiling and memory, without GPU or queue policies', () => {
-    expect(policies('gcp-proxy').map((policy) => policy.displayName).sort()).toEqual([
+    expect(policies('gcp-proxy').map((inputs) => inputs.displayName).sort()).toEqual([
       'gcp-proxy: 5xx responses',
       'gcp-proxy: at max instances',
       'gcp-proxy: memory high',
@@ -275,8 +280,8 @@ describe('GCP monitoring', () => {
   it('mails alarmEmail through one channel every policy notifies', () => {
     const channel = onlyOfType(of('gcp-alarm'), 'gcp:monitoring/notificationChannel:NotificationChannel');
     expect(channel.inputs).toMatchObject({ type: 'email', labels: { email_address: 'oncall@example.com' } });
-    expect(policies('gcp-alarm').every((policy) => policy.notificationChannels.length === 1)).toBe(true);
-    expect(policies('gcp-inf').every((policy) => policy.notificationChannels.length === 0)).toBe(true);
+    expect(policies('gcp-alarm').every((inputs) => inputs.notificationChannels.length === 1)).toBe(true);
+    expect(policies('gcp-inf').every((inputs) => inputs.notificationChannels.length === 0)).toBe(true);
   });
 
   it('charts GPU utilization, GPU memory, queue depth and instances on a dashboard', () => {
