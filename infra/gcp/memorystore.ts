@@ -38,22 +38,24 @@ export class Memorystore extends pulumi.ComponentResource {
   constructor(name: string, args: MemorystoreArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gpt2:gcp:Memorystore', name, {}, opts);
     const labels = { ...args.labels };
+    // Cloud Run holds a Direct VPC egress subnet's addresses for 1-2 hours after the service is gone, and the
+    // subnet cannot be deleted until then. So `pulumi destroy` leaves the network and subnet (they cost
+    // nothing) instead of failing, and both are auto-named so a new stack of the same name never collides.
     const network = new gcp.compute.Network(
       `${name}-vpc`,
-      { project: args.project, name: `${args.name}-vpc`, autoCreateSubnetworks: false },
-      { parent: this, dependsOn: args.dependsOn },
+      { project: args.project, autoCreateSubnetworks: false },
+      { parent: this, dependsOn: args.dependsOn, retainOnDelete: true },
     );
     const subnet = new gcp.compute.Subnetwork(
-      `${name}-run-subnet`,
+      `${name}-${REDIS_NETWORK.runSubnet.name}`,
       {
         project: args.project,
-        name: `${args.name}-${REDIS_NETWORK.runSubnet.name}`,
         region: args.region,
         network: network.id,
         ipCidrRange: REDIS_NETWORK.runSubnet.cidr,
         privateIpGoogleAccess: true,
       },
-      { parent: this },
+      { parent: this, retainOnDelete: true },
     );
     this.networkName = network.name;
     this.subnetworkName = subnet.name;

@@ -67,7 +67,8 @@ export class PrometheusSidecar extends pulumi.ComponentResource {
       image: PROMETHEUS_SIDECAR_IMAGE,
       // Scrapes start once the server's startup probe passes.
       dependsOns: [args.scrapedContainer],
-      resources: { limits: { cpu: '1', memory: '512Mi' } },
+      // CPU stays allocated between requests, as on the GPU server it sits beside, so scrapes keep their schedule.
+      resources: { limits: { cpu: '1', memory: '512Mi' }, cpuIdle: false },
       volumeMounts: [{ name: 'gmp-config', mountPath: PROMETHEUS_SIDECAR_CONFIG_DIRECTORY }],
     };
     this.registerOutputs({});

@@ -375,9 +375,12 @@ describe('GCP proxy shared state', () => {
     const subnet = onlyOfType(of('gcp-proxy'), 'gcp:compute/subnetwork:Subnetwork').inputs;
     expect(subnet).toMatchObject({ network: `${network.name}-id`, ipCidrRange: '10.43.0.0/24', region: 'us-central1' });
     expect(service('gcp-proxy').template.vpcAccess).toEqual({
-      networkInterfaces: [{ network: network.inputs.name, subnetwork: subnet.name }],
+      networkInterfaces: [{ network: `${network.name}-1a2b3c4`, subnetwork: 'gcp-proxy-run-1a2b3c4' }],
       egress: 'PRIVATE_RANGES_ONLY',
     });
+    // Auto-named: a stack created again under the same name does not collide with a network the last destroy left.
+    expect(network.inputs.name).toBeUndefined();
+    expect(subnet.name).toBeUndefined();
   });
 
   it('stores REDIS_URL as rediss:// with the percent-encoded AUTH string on the TLS port', () => {

@@ -53,7 +53,8 @@ function computedOutputs(type: string, name: string, inputs: Record<string, any>
       return { host: '10.9.0.3', port: 6378, authString: MEMORYSTORE_AUTH, serverCaCerts: [{ cert: MEMORYSTORE_CA }] };
     case 'gcp:compute/network:Network':
     case 'gcp:compute/subnetwork:Subnetwork':
-      return { name: inputs.name };
+      // Without a name in the inputs, the provider auto-names the resource after its Pulumi name.
+      return { name: inputs.name ?? `${name}-1a2b3c4` };
     case 'gcp:serviceaccount/account:Account':
       return { email: `${inputs.accountId}@demo-project.iam.gserviceaccount.com` };
     case 'gcp:cloudrunv2/service:Service':
