@@ -89,6 +89,12 @@ export const deploymentSpecSchema = z
         playground: z.boolean().default(true),
       })
       .prefault({}),
+    auth: z
+      .object({
+        /** Existing secret holding the inference API keys (ARN / Key Vault secret URI / Secret Manager id); else the stack creates one holding a generated key. */
+        apiKeysSecret: z.string().min(1).optional(),
+      })
+      .prefault({}),
     /** Where alarms go (email subscription to the alarm topic). */
     alarmEmail: z.email().optional(),
     /** A prebuilt image to deploy; when absent the stack builds the repository's Dockerfile. */
@@ -170,4 +176,12 @@ export function loadDeploymentSpec(path: string): DeploymentSpec {
     throw new SpecError(`spec file ${path} is not valid JSON: ${(error as Error).message}`);
   }
   return parseDeploymentSpec(json, path);
+}
+
+/**
+ * Sequences one replica runs at once (MAX_BATCH_SIZE): the autoscaler's per-replica target, so a replica batches
+ * what it is sent instead of queueing it. The one rule every target uses.
+ */
+export function maxBatchSize(spec: DeploymentSpec): number {
+  return spec.scaling.targetConcurrency;
 }

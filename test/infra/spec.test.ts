@@ -1,4 +1,4 @@
-import { parseDeploymentSpec, SpecError, TARGET_DEFAULTS } from '../../infra/spec';
+import { maxBatchSize, parseDeploymentSpec, SpecError, TARGET_DEFAULTS } from '../../infra/spec';
 
 describe('parseDeploymentSpec', () => {
   it('fills per-target defaults for GPU type and region', () => {
@@ -31,5 +31,17 @@ describe('parseDeploymentSpec', () => {
 
   it('rejects an unknown target', () => {
     expect(() => parseDeploymentSpec({ name: 'gpt2-dev', target: 'heroku' })).toThrow(/target/);
+  });
+});
+
+describe('auth and batch size', () => {
+  it('leaves auth.apiKeysSecret unset unless given, so stacks create the key secret', () => {
+    expect(parseDeploymentSpec({ name: 'gpt2-dev', target: 'gcp' }).auth.apiKeysSecret).toBeUndefined();
+    const given = parseDeploymentSpec({ name: 'gpt2-dev', target: 'gcp', auth: { apiKeysSecret: 'projects/p/secrets/keys' } });
+    expect(given.auth.apiKeysSecret).toBe('projects/p/secrets/keys');
+  });
+
+  it('runs as many sequences per replica as the autoscaler targets', () => {
+    expect(maxBatchSize(parseDeploymentSpec({ name: 'gpt2-dev', target: 'azure', scaling: { targetConcurrency: 12 } }))).toBe(12);
   });
 });
