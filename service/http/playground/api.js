@@ -56,7 +56,7 @@ export class PlaygroundError extends Error {
  * @param {string | null} requestId
  * @returns {PlaygroundError}
  */
-export function errorFrom(status, body, requestId) {
+function errorFrom(status, body, requestId) {
   const envelope = /** @type {{ error?: { message?: unknown, type?: unknown, code?: unknown, param?: unknown } }} */ (
     typeof body === 'object' && body !== null ? body : {}
   ).error;

@@ -20,6 +20,8 @@ import { buildApp, type BuiltApp } from '../../../service/http/app';
 import { createKeyAuthenticator, hashKey } from '../../../service/http/auth';
 import { createInferenceBackend } from '../../../service/inference/backend';
 import { launchBrowser, watchedPage, type TestBrowser, type WatchedPage } from '../../support/browser';
+import { createFakeBackend, FAKE_MODEL } from '../../support/fake-backend';
+import { startTestServer, type TestServer } from '../../support/http-server';
 import { tinyModelDir } from '../../support/models';
 import { writeProxyConfig } from '../proxy/support/config-file';
 import { serveProxy, type ServedProxy } from '../proxy/support/harness';
@@ -38,6 +40,8 @@ const apps: BuiltApp[] = [];
 let openUrl: string;
 let keyedUrl: string;
 let proxy: ServedProxy;
+/** A scripted backend (test/support/fake-backend.ts) for failures the tiny model cannot be made to produce. */
+let scripted: TestServer;
 let browser: TestBrowser;
 
 async function listen(authenticator: ReturnType<typeof createKeyAuthenticator>, registry: Registry): Promise<string> {
@@ -60,12 +64,14 @@ beforeAll(async () => {
     PROXY_FIRST_BYTE_TIMEOUT_MS: '30000',
     PROXY_TOTAL_TIMEOUT_MS: '60000',
   });
+  scripted = await startTestServer(createFakeBackend());
   browser = await launchBrowser();
 });
 
 afterAll(async () => {
   await browser?.close();
   await proxy?.close();
+  await scripted?.close();
   for (const built of apps) await built.app.close();
   await backend?.close();
 });
@@ -338,6 +344,28 @@ describe('the playground on the inference service', () => {
     })()`);
     expect(events).toEqual(['{"a":1}', 'line one\nline two', 'no-space', '[DONE]', 'unterminated']);
     await watched.page.close();
+  });
+});
+
+describe('the playground when the backend fails', () => {
+  it('shows an error event that ends a stream after its first chunks, and a 429 with its code', async () => {
+    const watched = await open(scripted.url);
+    const { page } = watched;
+    await page.selectOption('#model', FAKE_MODEL);
+    await page.click('#tab-completion');
+    await page.fill('#prompt', 'fail-mid-stream');
+    await page.click('#send');
+    await page.waitForSelector('#error:not([hidden])', WAIT);
+    expect(await page.locator('#error-message').innerText()).toBe('fake failure mid-stream');
+    expect(await page.locator('#error-detail').innerText()).toMatch(/^during the stream · code engine_failed · type server_error · request id \S+$/);
+
+    await page.fill('#prompt', 'rate-limit');
+    await page.click('#send');
+    await page.locator('#error-detail', { hasText: 'HTTP 429' }).waitFor(WAIT);
+    expect(await page.locator('#error-detail').innerText()).toMatch(/^HTTP 429 · code rate_limit_exceeded · type rate_limit_error/);
+    expect(await page.locator('#completion-output .answer').count()).toBe(0);
+    expect({ uncaught: watched.problems.pageErrors, csp: await watched.problems.cspViolations() }).toEqual({ uncaught: [], csp: [] });
+    await page.close();
   });
 });
 
