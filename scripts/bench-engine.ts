@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { createEngine } from '../service/engine/engine';
 import { createSamplingParams } from '../service/engine/params';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
+import { progressBar } from './progress';
 
 const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
 
@@ -252,6 +253,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : String(MODES.length)));
 
   const runs: Measurement[] = [];
+  const progress = progressBar(process.stderr, { label: 'runs', total: reps * MODES.length });
+  progress.update(0);
   for (let rep = 0; rep < reps; rep++) {
     // Each repetition starts one mode later (a b c d e, b c d e a, ...): over len(MODES) repetitions
     // every mode runs once in every position, so whatever the previous run leaves behind (a hot or
@@ -260,12 +263,14 @@ async function main(argv: readonly string[]): Promise<void> {
     for (const mode of order) {
       const m = runChild(mode, modelDir, threads);
       runs.push(m);
-      console.error(
+      progress.log(
         `rep ${rep + 1}/${reps} ${MODE_NAMES[mode]}: decode ${m.decodeTokPerSec.toFixed(1)} tok/s, e2e ${m.e2eTokPerSec.toFixed(1)} tok/s, ` +
           `TTFT ${m.timeToFirstTokenMs.toFixed(0)} ms, peak RSS ${m.peakRssMb.toFixed(0)} MB, load ${m.loadAvg1m.toFixed(2)}`,
       );
+      progress.update(runs.length);
     }
   }
+  progress.finish();
   const summary = Object.fromEntries(
     MODES.map((mode) => {
       const mine = runs.filter((r) => r.mode === mode);

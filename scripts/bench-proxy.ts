@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { buildApp } from '../service/http/app';
 import { hashKey } from '../service/http/auth';
 import { createProxyBackend } from '../service/proxy/backend';
+import { progressBar } from './progress';
 
 const USAGE = `Usage: npm run bench:proxy [-- --quick] [--rates 100,500] [--seconds 10] [--rss-requests 50000]
 
@@ -258,7 +259,9 @@ async function ratePhase(
   };
 }
 
-async function memoryRun(proxy: Pool, child: Child, requests: number) {
+/** Closed-loop requests through `proxy`, sampling the child's RSS; a progress bar under `label`. */
+async function memoryRun(proxy: Pool, child: Child, requests: number, label: string) {
+  const progress = progressBar(process.stderr, { label, total: requests });
   const startUsage = await child.usage();
   const samples: { requests: number; rssMb: number }[] = [{ requests: 0, rssMb: round(startUsage.rssMb, 1) }];
   const sampleEvery = Math.max(1, Math.floor(requests / 10));
@@ -271,10 +274,12 @@ async function memoryRun(proxy: Pool, child: Child, requests: number) {
       issued += 1;
       if ((await timedRequest(proxy, `Bearer ${CLIENT_KEY}`)) === undefined) errors += 1;
       done += 1;
+      progress.update(done);
       if (done % sampleEvery === 0) samples.push({ requests: done, rssMb: round(await child.rssMb(), 1) });
     }
   };
   await Promise.all(Array.from({ length: MEMORY_CONCURRENCY }, worker));
+  progress.finish();
   const elapsedS = (performance.now() - start) / 1000;
   const proxyCpuMsPerRequest = round(((await child.usage()).cpuMs - startUsage.cpuMs) / requests);
   const rss = samples.map((sample) => sample.rssMb);
@@ -329,9 +334,8 @@ async function benchmark(options: { rates: number[]; seconds: number; rssRequest
   const viaRelay = new Pool(relay.url, { connections: 256 });
   try {
     // Measured phases see a warm proxy, as in production: its hot paths optimized by V8, pools open.
-    process.stderr.write(`warm-up: ${options.warmupRequests} requests...\n`);
-    await memoryRun(viaProxy, proxy.child, options.warmupRequests);
-    await memoryRun(viaRelay, relay.child, options.warmupRequests);
+    await memoryRun(viaProxy, proxy.child, options.warmupRequests, 'warm-up through the proxy');
+    await memoryRun(viaRelay, relay.child, options.warmupRequests, 'warm-up through the bare relay');
     await ratePhase('proxy', direct, viaProxy, proxy.child, 200, 1);
     const phases: RatePhase[] = [];
     for (const rate of options.rates) {
@@ -339,8 +343,7 @@ async function benchmark(options: { rates: number[]; seconds: number; rssRequest
       phases.push(await ratePhase('proxy', direct, viaProxy, proxy.child, rate, options.seconds));
       phases.push(await ratePhase('bare relay', direct, viaRelay, relay.child, rate, options.seconds));
     }
-    process.stderr.write(`memory run: ${options.rssRequests} requests...\n`);
-    const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests);
+    const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests, 'memory run');
     return { date: new Date().toISOString(), quick: options.quick, machine, phases, memory };
   } finally {
     await Promise.all([direct.close(), viaProxy.close(), viaRelay.close()]);

@@ -8,6 +8,7 @@ import { hubOptionsFromEnv } from '../service/models/hub-client';
 import { fetchModel } from '../service/models/hub-fetch';
 import { DEFAULT_CACHE_DIR } from '../service/models/resolve';
 import { validateFlags } from './cli-args';
+import { progressBar, type ProgressBar, type ProgressStream } from './progress';
 
 const USAGE = `Usage: npm run model:fetch -- --id gpt2 [--revision R] [--cache DIR]
 
@@ -25,29 +26,16 @@ const Args = z.object({
   cache: z.string().min(1).optional(),
 });
 
-/** A bar redrawn in place on a terminal; elsewhere (CI logs) a line per file and per 25%. */
-export function progressReporter(stream: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>): (p: DownloadProgress) => void {
-  const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
-  let lastQuarter = -1;
-  let lastFile = '';
+/** One progress bar per file (see scripts/progress.ts), ended when the file is complete. */
+export function progressReporter(stream: ProgressStream, now?: () => number): (p: DownloadProgress) => void {
+  let current: { file: string; bar: ProgressBar } | undefined;
   return ({ file, received, total }) => {
-    const fraction = total === 0 ? 1 : received / total;
-    if (stream.isTTY) {
-      const width = 30;
-      const filled = Math.round(fraction * width);
-      stream.write(`\r${file} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${mb(received)}/${mb(total)} MB`);
-      if (received === total) stream.write('\n');
-      return;
+    if (current?.file !== file) {
+      current?.bar.finish();
+      current = { file, bar: progressBar(stream, { label: file, total, unit: 'bytes', ...(now ? { now } : {}) }) };
     }
-    if (file !== lastFile) {
-      lastFile = file;
-      lastQuarter = -1;
-    }
-    const quarter = Math.floor(fraction * 4);
-    if (quarter !== lastQuarter) {
-      lastQuarter = quarter;
-      stream.write(`${file}: ${mb(received)}/${mb(total)} MB (${Math.round(fraction * 100)}%)\n`);
-    }
+    current.bar.update(received);
+    if (received === total) current.bar.finish();
   };
 }
 

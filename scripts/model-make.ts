@@ -4,10 +4,11 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { EXPORT_LAYOUTS, type ExportLayout } from './gpt2-onnx/gpt2-graph';
-import { PRESET_NAMES, type PresetName } from './gpt2-onnx/presets';
+import { EXPORT_LAYOUTS, randomWeightCount, type ExportLayout } from './gpt2-onnx/gpt2-graph';
+import { PRESET_NAMES, PRESETS, type PresetName } from './gpt2-onnx/presets';
 import { ONNX_FILE, writeModelDir } from './gpt2-onnx/write-model-dir';
 import { validateFlags } from './cli-args';
+import { progressBar } from './progress';
 
 const USAGE = `Usage: npm run model:make -- --preset tiny|gpt2 --out DIR [--seed N] [--export with-past|merged]
 
@@ -39,7 +40,17 @@ async function main(argv: readonly string[]): Promise<void> {
   const staging = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   const started = performance.now();
   try {
-    const written = await writeModelDir(staging, { preset, seed, layout });
+    const bar = progressBar(process.stderr, { label: 'weights', total: randomWeightCount(PRESETS[preset]) });
+    const written = await writeModelDir(staging, {
+      preset,
+      seed,
+      layout,
+      onProgress: (progress) => {
+        if (progress.stage === 'weights') return bar.update(progress.drawn);
+        bar.finish();
+        process.stderr.write(`encoding and writing ${ONNX_FILE[layout]}...\n`);
+      },
+    });
     await rm(out, { recursive: true, force: true });
     await rename(staging, out);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -44,6 +44,7 @@ const envSchema = z.object({
   LOG_CONTENT: flag.default(false),
   TLS_CERT_FILE: nonEmpty.optional(),
   TLS_KEY_FILE: nonEmpty.optional(),
+  PLAYGROUND: flag.default(true),
 });
 
 export interface Config {
@@ -70,6 +71,8 @@ export interface Config {
   readonly logLevel: string;
   readonly logContent: boolean;
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  /** Serve the playground page at GET / (PLAYGROUND). */
+  readonly playground: boolean;
 }
 
 /** Reads NAME, or the file NAME_FILE points at (for secrets mounted as files); not both. */
@@ -133,6 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       values.TLS_CERT_FILE !== undefined && values.TLS_KEY_FILE !== undefined
         ? { cert: readConfigFile('TLS_CERT_FILE', values.TLS_CERT_FILE), key: readConfigFile('TLS_KEY_FILE', values.TLS_KEY_FILE) }
         : undefined,
+    playground: values.PLAYGROUND,
   };
 }
 

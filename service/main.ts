@@ -89,6 +89,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger,
     logContent: config.logContent,
     bodyLimitBytes: config.bodyLimitBytes,
+    playground: config.playground,
     ...(config.tls ? { https: config.tls } : {}),
   });
   try {

@@ -20,12 +20,30 @@ const TOTAL = 'past_sequence_length + sequence_length';
 export type ExportLayout = 'with-past' | 'merged';
 export const EXPORT_LAYOUTS: readonly ExportLayout[] = ['with-past', 'merged'];
 
-export function buildGpt2Model(shape: Gpt2Shape, seed: number, layout: ExportLayout = 'with-past'): onnx.ModelProto {
+/** How many random weights buildGpt2Model draws (embeddings and every matrix; norms and biases are constant). */
+export function randomWeightCount({ nLayer, nEmbd, nPositions, vocabSize }: Gpt2Shape): number {
+  // Per layer: c_attn E x 3E, attn.c_proj E x E, mlp.c_fc E x 4E, mlp.c_proj 4E x E.
+  return (vocabSize + nPositions) * nEmbd + nLayer * 12 * nEmbd * nEmbd;
+}
+
+/** `onWeights` hears the running count of random weights drawn (drawing them is most of the time). */
+export function buildGpt2Model(
+  shape: Gpt2Shape,
+  seed: number,
+  layout: ExportLayout = 'with-past',
+  onWeights?: (drawn: number) => void,
+): onnx.ModelProto {
   const { nLayer, nHead, nEmbd, nPositions, vocabSize, initStd } = shape;
   if (nEmbd % nHead !== 0) throw new Error(`n_embd (${nEmbd}) must be a multiple of n_head (${nHead})`);
   const headDim = nEmbd / nHead;
   const random = uniformGenerator(seed);
-  const normal = (...dims: number[]) => fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), initStd, random);
+  let drawn = 0;
+  const normal = (...dims: number[]) => {
+    const values = fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), initStd, random);
+    drawn += values.length;
+    onWeights?.(drawn);
+    return values;
+  };
   const filled = (length: number, value: number) => new Float32Array(length).fill(value);
 
   const g = new GraphBuilder();

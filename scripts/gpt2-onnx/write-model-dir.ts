@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { onnx } from 'onnx-proto';
 import { generationConfigJson, gpt2ConfigJson } from './config-files';
-import { buildGpt2Model, type ExportLayout } from './gpt2-graph';
+import { buildGpt2Model, randomWeightCount, type ExportLayout } from './gpt2-graph';
 import { PRESETS, type PresetName } from './presets';
 import { gpt2TokenizerFiles } from './tokenizer-files';
 
@@ -21,7 +21,11 @@ export interface WriteModelOptions {
   readonly seed?: number;
   /** @default 'with-past' */
   readonly layout?: ExportLayout;
+  /** Progress: the random weights drawn so far of their total, then the start of encoding and writing. */
+  readonly onProgress?: (progress: ModelWriteProgress) => void;
 }
+
+export type ModelWriteProgress = { readonly stage: 'weights'; readonly drawn: number; readonly total: number } | { readonly stage: 'writing' };
 
 /** Where each layout's graph lives in the folder, as the hub's exports name it. */
 export const ONNX_FILE: Record<ExportLayout, string> = { 'with-past': 'onnx/model.onnx', merged: 'onnx/decoder_model_merged.onnx' };
@@ -36,7 +40,10 @@ export async function writeModelDir(dir: string, options: WriteModelOptions): Pr
   const seed = options.seed ?? 42;
   const shape = PRESETS[options.preset];
   const layout = options.layout ?? 'with-past';
-  const model = buildGpt2Model(shape, seed, layout);
+  const total = randomWeightCount(shape);
+  const onProgress = options.onProgress;
+  const model = buildGpt2Model(shape, seed, layout, onProgress && ((drawn) => onProgress({ stage: 'weights', drawn, total })));
+  onProgress?.({ stage: 'writing' });
   const parameters = (model.graph?.initializer ?? [])
     .filter((t) => t.name?.startsWith('transformer.'))
     .reduce((sum, t) => sum + (t.dims ?? []).reduce<number>((a, b) => a * Number(b), 1), 0);

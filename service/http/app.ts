@@ -18,6 +18,7 @@ import { createHttpMetrics } from './metrics';
 import { abortOnDisconnect, requestIdFor } from './request-context';
 import { registerOpenAiRoutes } from './routes/openai';
 import { registerOpsRoutes } from './routes/ops';
+import { registerPlaygroundRoutes } from './routes/playground';
 import { isApiRoute } from './routes/route-kinds';
 
 export interface AppOptions {
@@ -31,6 +32,8 @@ export interface AppOptions {
   readonly bodyLimitBytes?: number;
   /** Serve HTTPS with this certificate and key (PEM). @default plain HTTP */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Serve the playground page at GET / (PLAYGROUND). @default true */
+  readonly playground?: boolean;
 }
 
 export interface BuiltApp {
@@ -163,6 +166,7 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
 
   registerOpsRoutes(app, { backend, registry, isDraining: () => draining });
   registerOpenAiRoutes(app, { backend, logContent: options.logContent ?? false });
+  if (options.playground ?? true) registerPlaygroundRoutes(app, { variant: backend.variant, authRequired: authenticator.enabled });
 
   const startDraining = (): void => {
     draining = true;

@@ -42,7 +42,7 @@ describe('compose.yaml', () => {
     expect(await run('docker-compose', ['config', '-q'])).toMatchObject({ code: 0, stderr: '' });
   });
 
-  it('runs gpt2 and the OpenAI proxy by default; gpu, local-upstream and monitoring are profiles', () => {
+  it('runs gpt2 and the OpenAI proxy by default; gpu, local-upstream and monitoring (Prometheus, Grafana) are profiles', () => {
     const byProfile = Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.profiles ?? []]));
     expect(byProfile).toEqual({
       gpt2: [],
@@ -50,6 +50,7 @@ describe('compose.yaml', () => {
       'gpt2-gpu': ['gpu'],
       'proxy-local': ['local-upstream'],
       prometheus: ['monitoring'],
+      grafana: ['monitoring'],
     });
   });
 
@@ -61,6 +62,7 @@ describe('compose.yaml', () => {
       'gpt2-gpu': ['127.0.0.1:8082:8080/tcp'],
       'proxy-local': ['127.0.0.1:8083:8080/tcp'],
       prometheus: ['127.0.0.1:9090:9090/tcp'],
+      grafana: ['127.0.0.1:3000:3000/tcp'],
     });
   });
 

@@ -1,12 +1,14 @@
 // The cpu target built from the real Dockerfile with podman and run on the host network with the tiny
-// model mounted: both variants pass the smoke test; the image runs as non-root with production
+// model mounted: both variants pass the smoke test and serve the playground; the image runs as non-root with production
 // dependencies only, reports healthy, and stops cleanly on SIGTERM. A model baked in at build time
 // (MODEL_ID, fetched from a stand-in hub given as HF_ENDPOINT) is served with nothing mounted.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSmokeArgs, type SmokeOptions } from '../../scripts/smoke/options';
 import { formatTable } from '../../scripts/smoke/report';
 import { runSmoke } from '../../scripts/smoke/runner';
+import { PLAYGROUND_DIR } from '../../service/http/routes/playground';
 import { startFakeHub } from '../service/models/fake-hub';
 import { tinyModelDir } from '../support/models';
 import { REPO_ROOT } from './dockerfile';
@@ -83,6 +85,14 @@ describe('the cpu image', () => {
     if (!report.passed) console.log(await logsOf(inferenceId));
     expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
     expect(report.checks.map((check) => check.name)).toContain('auth: wrong key');
+  });
+
+  it('serves the playground at / from the files in the image, byte for byte the repository\'s', async () => {
+    for (const [path, file] of [['/', 'index.html'], ['/playground/playground.js', 'playground.js'], ['/playground/api.js', 'api.js'], ['/playground/sse.js', 'sse.js'], ['/playground/playground.css', 'playground.css']] as const) {
+      const response = await fetch(`${inferenceUrl}${path}`);
+      expect({ path, status: response.status }).toEqual({ path, status: 200 });
+      expect(Buffer.from(await response.arrayBuffer()).equals(readFileSync(join(PLAYGROUND_DIR, file)))).toBe(true);
+    }
   });
 
   it('passes the smoke test as the proxy in front of the inference container', async () => {

@@ -10,7 +10,7 @@ import { AutoTokenizer, env, pipeline, type TextGenerationPipeline } from '@hugg
 import { encode as r50kEncode } from 'gpt-tokenizer/encoding/r50k_base';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { buildGpt2Model } from '../../scripts/gpt2-onnx/gpt2-graph';
+import { buildGpt2Model, randomWeightCount } from '../../scripts/gpt2-onnx/gpt2-graph';
 import { PRESETS } from '../../scripts/gpt2-onnx/presets';
 import { tinyMergedModelDir, tinyModelDir } from '../support/models';
 
@@ -234,6 +234,14 @@ describe('buildGpt2Model', () => {
     expect(counted).toBe(parameterCount(PRESETS.tiny));
     expect(parameterCount(PRESETS.gpt2)).toBe(124_439_808);
   });
+
+  it('reports a running count of random weights drawn that ends at randomWeightCount (the progress bar total)', () => {
+    const reported: number[] = [];
+    buildGpt2Model(PRESETS.tiny, 1, 'with-past', (drawn) => reported.push(drawn));
+    expect(reported.length).toBeGreaterThan(nLayer * 4);
+    expect(reported).toEqual([...reported].sort((a, b) => a - b));
+    expect(reported.at(-1)).toBe(randomWeightCount(PRESETS.tiny));
+  });
 });
 
 describe('npm run model:make', () => {
@@ -247,8 +255,11 @@ describe('npm run model:make', () => {
 
   it('writes a complete folder and reports the parameter count', async () => {
     const target = join(out, 'tiny');
-    const { stdout } = await run(TSX, ['scripts/model-make.ts', '--preset', 'tiny', '--out', target, '--seed', '3'], { cwd: REPO_ROOT });
+    const { stdout, stderr } = await run(TSX, ['scripts/model-make.ts', '--preset', 'tiny', '--out', target, '--seed', '3'], { cwd: REPO_ROOT });
     expect(stdout).toMatch(/wrote .*tiny \(preset tiny, seed 3, 3382080 parameters/);
+    // Not a terminal here: plain progress lines, no carriage returns.
+    expect(stderr).toMatch(/^weights: 3\.4M\/3\.4M \(100%\) in \d+\.\d s\nencoding and writing onnx\/model\.onnx\.\.\.$/m);
+    expect(stderr).not.toContain('\r');
     for (const file of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'onnx/model.onnx']) {
       expect((await stat(join(target, file))).size).toBeGreaterThan(0);
     }

@@ -25,6 +25,7 @@ describe('loadConfig', () => {
       logLevel: 'info',
       logContent: false,
       tls: undefined,
+      playground: true,
     });
   });
 
@@ -43,6 +44,7 @@ describe('loadConfig', () => {
       DRAIN_TIMEOUT_SECONDS: '5',
       LOG_LEVEL: 'debug',
       LOG_CONTENT: 'TRUE',
+      PLAYGROUND: 'false',
     });
     expect(config).toMatchObject({
       variant: 'proxy',
@@ -54,6 +56,7 @@ describe('loadConfig', () => {
       drainTimeoutSeconds: 5,
       logLevel: 'debug',
       logContent: true,
+      playground: false,
     });
   });
 
@@ -66,6 +69,7 @@ describe('loadConfig', () => {
     ['PORT', '70000', /PORT="70000": expected at most 65535/],
     ['VARIANT', 'gateway', /VARIANT="gateway": expected inference or proxy/],
     ['LOG_CONTENT', 'maybe', /LOG_CONTENT="maybe": expected true or false/],
+    ['PLAYGROUND', 'off', /PLAYGROUND="off": expected true or false/],
     ['MAX_BATCH_SIZE', '0', /MAX_BATCH_SIZE="0": expected at least 1/],
     ['EXECUTION_PROVIDER', 'tpu', /EXECUTION_PROVIDER="tpu": expected cpu or cuda/],
   ])('stops with a message naming %s for a bad value', (name, value, message) => {

@@ -74,3 +74,19 @@ it.concurrent('refuses to start on a bad variable, naming it', async () => {
   expect(await service.exited).toBe(2);
   expect(service.output()).toContain('PORT="eighty": expected a whole number');
 }, 60_000);
+
+it.concurrent('serves the playground at GET / by default and answers 404 unknown_url there with PLAYGROUND=false', async () => {
+  // The proxy variant starts without a model, so both processes are quick to bring up.
+  const env = { VARIANT: 'proxy', PROXY_ALLOW_ANONYMOUS: 'true', PROXY_UPSTREAM_NO_AUTH: 'true', UPSTREAM_BASE_URL: 'http://127.0.0.1:9/v1' };
+  const on = start(env);
+  const off = start({ ...env, PLAYGROUND: 'false' });
+  const [onUrl, offUrl] = await Promise.all([on.listening, off.listening]);
+  const page = await fetch(`${onUrl}/`);
+  expect(page.status).toBe(200);
+  expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+  const missing = await fetch(`${offUrl}/`);
+  expect(missing.status).toBe(404);
+  expect(await missing.json()).toMatchObject({ error: { code: 'unknown_url' } });
+  for (const service of [on, off]) service.child.kill('SIGTERM');
+  expect(await Promise.all([on.exited, off.exited])).toEqual([0, 0]);
+}, 60_000);

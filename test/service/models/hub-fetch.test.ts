@@ -145,6 +145,6 @@ describe('npm run model:fetch', () => {
     });
     expect(stdout).toContain(`MODEL_DIR=${join(cacheDir, REPO, 'main')}\n`);
     expect(stdout).toMatch(/fetched onnx-community\/gpt2@main \(commit [0-9a-f]{40}, 8 files, 16\.\d MB\)/);
-    expect(stderr).toMatch(/^onnx\/model\.onnx: 13\.5\/13\.5 MB \(100%\)$/m);
+    expect(stderr).toMatch(/^onnx\/model\.onnx: 13\.5\/13\.5 MB \(100%\) in \d+\.\d s$/m);
   });
 });
