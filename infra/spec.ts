@@ -76,8 +76,8 @@ export const deploymentSpecSchema = z
       }),
     endpoint: z
       .object({
-        /** false: reachable only inside the network (AWS internal ALB) or by authorized callers (GCP IAM). */
-        public: z.boolean().default(true),
+        /** false (the default): reachable only inside the network (AWS internal ALB) or by authorized callers (GCP IAM). */
+        public: z.boolean().default(false),
         domainName: z.string().min(1).optional(),
         /** AWS: the Route 53 hosted zone of `domainName`; with it the stack creates a DNS-validated certificate and the record. */
         hostedZoneId: z.string().min(1).optional(),
@@ -87,6 +87,12 @@ export const deploymentSpecSchema = z
         allowHttp: z.boolean().default(false),
         /** The built-in playground page at GET / (PLAYGROUND); reachable exactly where the endpoint is. */
         playground: z.boolean().default(true),
+      })
+      .prefault({}),
+    auth: z
+      .object({
+        /** Existing secret holding the inference API keys (API_KEYS, comma- or newline-separated); else the stack creates one with a generated key. */
+        apiKeysSecret: z.string().min(1).optional(),
       })
       .prefault({}),
     /** Where alarms go (email subscription to the alarm topic). */
