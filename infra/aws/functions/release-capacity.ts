@@ -8,7 +8,7 @@ import {
   UpdateAutoScalingGroupCommand,
 } from '@aws-sdk/client-auto-scaling';
 
-/** The CloudFormation custom resource request, as much of it as this resource reads. */
+/** The CloudFormation custom resource request: what this resource reads, and the physical id CloudFormation echoes back. */
 export interface CustomResourceEvent {
   readonly RequestType: 'Create' | 'Update' | 'Delete';
   readonly ResponseURL: string;
@@ -72,8 +72,9 @@ export async function sendResponse(url: string, response: CustomResourceResponse
 
 /**
  * Handles one request and always answers CloudFormation (a resource that never answers holds the stack until the
- * service timeout). Create and Update only record the group; a failed release answers FAILED with the reason, so
- * the deletion stops with a message instead of waiting on an undeletable group.
+ * service timeout). Create and Update only record the group: its name is the physical id, so when an update replaces
+ * the group CloudFormation sends Delete for the old one, which releases it before it goes. A failed release answers
+ * FAILED with the reason, so the deletion stops with a message instead of waiting on an undeletable group.
  */
 export async function handleEvent(event: CustomResourceEvent, autoScaling: AutoScalingApi, respond = sendResponse): Promise<CustomResourceResponse> {
   const groupName = event.ResourceProperties.AutoScalingGroupName;
@@ -91,7 +92,7 @@ export async function handleEvent(event: CustomResourceEvent, autoScaling: AutoS
   const response: CustomResourceResponse = {
     Status: status,
     Reason: reason,
-    PhysicalResourceId: event.PhysicalResourceId ?? groupName,
+    PhysicalResourceId: groupName,
     StackId: event.StackId,
     RequestId: event.RequestId,
     LogicalResourceId: event.LogicalResourceId,

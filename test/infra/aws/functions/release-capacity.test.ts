@@ -116,6 +116,12 @@ describe('handleEvent', () => {
     }
   });
 
+  it('takes the new group as its physical id when an update replaces the group, so the old one gets a Delete of its own', async () => {
+    const { client } = fakeAutoScaling([]);
+    const replaced = { ...event('Update'), PhysicalResourceId: 'old-group', ResourceProperties: { AutoScalingGroupName: 'new-group' } };
+    expect((await handleEvent(replaced, client, respond)).PhysicalResourceId).toBe('new-group');
+  });
+
   it('answers FAILED with the reason when the release fails, instead of leaving CloudFormation waiting', async () => {
     const { client } = fakeAutoScaling([instance('i-1', true)], { failOn: 'UpdateAutoScalingGroupCommand' });
     const response = await handleEvent(event('Delete'), client, respond);
