@@ -14,8 +14,11 @@ import { CapacityRelease } from './capacity-release';
 /** Where the CloudWatch agent publishes the GPU metrics (its default namespace). */
 export const GPU_METRICS_NAMESPACE = 'CWAgent';
 
-/** The agent's `nvidia_gpu` measurements; CloudWatch names each `nvidia_smi_<measurement>` (memory in MiB). */
-const GPU_MEASUREMENTS = ['utilization_gpu', 'utilization_memory', 'memory_used', 'memory_total', 'temperature_gpu', 'power_draw'];
+/**
+ * The agent's `nvidia_gpu` measurements the dashboard and alarms read; CloudWatch names each `nvidia_smi_<name>`
+ * (memory in MiB). Each is a custom metric per instance plus one per group, billed per metric-month: no more.
+ */
+const GPU_MEASUREMENTS = ['utilization_gpu', 'memory_used', 'memory_total'];
 
 const AGENT_CONFIG_PATH = '/opt/aws/amazon-cloudwatch-agent/etc/gpu-metrics.json';
 
