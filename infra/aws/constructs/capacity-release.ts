@@ -1,15 +1,45 @@
 // A delete-time custom resource that releases an Auto Scaling group ECS protects with managed termination
 // protection: before CloudFormation deletes the group it is set to 0 and its instances lose scale-in protection.
 import * as path from 'node:path';
-import { CustomResource, Duration, Names, RemovalPolicy, Tags } from 'aws-cdk-lib';
+import { CustomResource, DockerImage, Duration, Names, RemovalPolicy, Tags } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { buildSync } from 'esbuild';
 
-const HANDLER = path.join(__dirname, '..', 'functions', 'release-capacity.ts');
+const FUNCTIONS_DIR = path.join(__dirname, '..', 'functions');
+const HANDLER = path.join(FUNCTIONS_DIR, 'release-capacity.ts');
+
+/**
+ * The handler bundled in-process with esbuild's API (milliseconds, no npx or Docker per synth). The Lambda
+ * runtime ships the AWS SDK v3, so the bundle is only this handler.
+ */
+function handlerCode(): lambda.Code {
+  return lambda.Code.fromAsset(FUNCTIONS_DIR, {
+    bundling: {
+      // Never used: local bundling always succeeds where the CDK app runs (esbuild is a dependency of it).
+      image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
+      local: {
+        tryBundle(outputDir: string): boolean {
+          buildSync({
+            entryPoints: [HANDLER],
+            outfile: path.join(outputDir, 'index.js'),
+            bundle: true,
+            platform: 'node',
+            target: 'node24',
+            format: 'cjs',
+            external: ['@aws-sdk/*'],
+            minify: true,
+            logLevel: 'silent',
+          });
+          return true;
+        },
+      },
+    },
+  });
+}
 
 /** Tag that names the group this resource may change: the group's ARN holds an id unknown until it exists. */
 export const RELEASE_TAG = 'gpt2-openai-toolkit:capacity-release';
@@ -23,7 +53,7 @@ export interface CapacityReleaseProps {
  * first, this next (releasing the group), and the group last, on stack deletion and on a failed create's rollback.
  */
 export class CapacityRelease extends Construct {
-  readonly function: nodejs.NodejsFunction;
+  readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly resource: CustomResource;
 
@@ -47,17 +77,15 @@ export class CapacityRelease extends Construct {
         conditions: { StringEquals: { [`autoscaling:ResourceTag/${RELEASE_TAG}`]: groupTag } },
       }),
     );
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry: HANDLER,
-      handler: 'handler',
+    this.function = new lambda.Function(this, 'Function', {
+      code: handlerCode(),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       role: this.role,
       logGroup,
       timeout: Duration.minutes(1),
       memorySize: 256,
       description: 'CloudFormation custom resource: releases the GPU Auto Scaling group before it is deleted (aws-cdk issue 18179)',
-      // The Lambda runtime ships the AWS SDK v3; the bundle is only this handler.
-      bundling: { externalModules: ['@aws-sdk/*'], minify: true, sourceMap: false },
     });
     this.resource = new CustomResource(this, 'Resource', {
       serviceToken: this.function.functionArn,
