@@ -59,7 +59,6 @@ export class ProxyStack extends Stack {
     super(scope, id, props);
     const { spec } = props;
 
-    let configDigest: string | undefined;
     this.openaiKeySecret = spec.proxy.openaiKeySecret === undefined
       ? new secretsmanager.Secret(this, 'OpenAiKey', {
           description: `${this.stackName}: the OpenAI API key the proxy sends upstream. Generated as a placeholder: put the real key here.`,
@@ -73,6 +72,7 @@ export class ProxyStack extends Stack {
       : importSecret(this, 'ClientKeys', spec.proxy.clientKeysSecret, 'proxy.clientKeysSecret');
 
     const config = spec.proxy.config;
+    let configDigest: string | undefined;
     if (config !== undefined && 'file' in config) {
       const content = readProxyConfigFile(config.file);
       this.configSecret = new secretsmanager.Secret(this, 'ProxyConfig', {
