@@ -52,6 +52,9 @@ FROM ${NODE_IMAGE} AS cpu
 # A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
 ARG MODEL_ID=""
 ARG MODEL_REVISION=main
+ARG MODEL_DTYPE=fp32
+# Which weights the image carries: the stacks pass MODEL_REVISION as the commit the branch resolved to.
+LABEL gpt2-openai-toolkit.model.id="${MODEL_ID}" gpt2-openai-toolkit.model.revision="${MODEL_REVISION}" gpt2-openai-toolkit.model.dtype="${MODEL_DTYPE}"
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference \
     MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION}
 RUN groupadd --gid 10001 app \
@@ -74,6 +77,9 @@ COPY --from=node /usr/local/bin/node /usr/local/bin/node
 # A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
 ARG MODEL_ID=""
 ARG MODEL_REVISION=main
+ARG MODEL_DTYPE=fp32
+# Which weights the image carries: the stacks pass MODEL_REVISION as the commit the branch resolved to.
+LABEL gpt2-openai-toolkit.model.id="${MODEL_ID}" gpt2-openai-toolkit.model.revision="${MODEL_REVISION}" gpt2-openai-toolkit.model.dtype="${MODEL_DTYPE}"
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference \
     MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION}
 ENV EXECUTION_PROVIDER=cuda

@@ -76,8 +76,8 @@ export const deploymentSpecSchema = z
       }),
     endpoint: z
       .object({
-        /** false: reachable only inside the network (AWS internal ALB) or by authorized callers (GCP IAM). */
-        public: z.boolean().default(true),
+        /** false (the default): reachable only inside the network (AWS internal ALB) or by authorized callers (GCP IAM). */
+        public: z.boolean().default(false),
         domainName: z.string().min(1).optional(),
         /** AWS: the Route 53 hosted zone of `domainName`; with it the stack creates a DNS-validated certificate and the record. */
         hostedZoneId: z.string().min(1).optional(),

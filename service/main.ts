@@ -10,6 +10,7 @@ import { createKeyAuthenticator, hashKey, type Authenticator } from './http/auth
 import { createInferenceBackend } from './inference/backend';
 import { loadingBackend } from './loading-backend';
 import { resolveModelDir } from './models/resolve';
+import { startEmfMetrics } from './ops/emf-metrics';
 import { createProxyBackend } from './proxy/backend';
 
 interface Variant {
@@ -78,6 +79,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   let variant: Variant;
   try {
     variant = config.variant === 'proxy' ? await proxyVariant(env, registry, logger) : inferenceVariant(config, registry, logger);
+    startEmfMetrics(env, registry, logger);
   } catch (error) {
     return fail(error, `cannot start the ${config.variant} backend`);
   }

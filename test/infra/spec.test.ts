@@ -29,6 +29,19 @@ describe('parseDeploymentSpec', () => {
     }
   });
 
+  it('makes endpoints private unless the spec says public, with TLS required and the playground on', () => {
+    const spec = parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws' });
+    expect(spec.endpoint).toEqual({ public: false, allowHttp: false, playground: true });
+    expect(parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws', endpoint: { public: true } }).endpoint.public).toBe(true);
+  });
+
+  it('leaves the inference keys to the stack unless the spec names an existing secret', () => {
+    expect(parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws' }).auth).toEqual({});
+    const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:gpt2-keys-AbC123';
+    expect(parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws', auth: { apiKeysSecret: arn } }).auth.apiKeysSecret).toBe(arn);
+    expect(() => parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws', auth: { apiKeysSecret: '' } })).toThrow(/auth\.apiKeysSecret/);
+  });
+
   it('rejects an unknown target', () => {
     expect(() => parseDeploymentSpec({ name: 'gpt2-dev', target: 'heroku' })).toThrow(/target/);
   });
