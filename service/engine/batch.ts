@@ -1,6 +1,7 @@
 // One forward pass of the model over a batch: builds input_ids, attention_mask, position_ids and the
 // past feeds from a KvCache, runs the session, and returns the logits with the grown cache.
 import * as ort from 'onnxruntime-node';
+import { float16Bits, widenFloat16 } from './float16';
 import { KvCache, type KvShape } from './kv-cache';
 import type { LoadedModel } from './model';
 
@@ -69,14 +70,16 @@ export class ModelRunner {
     });
     const outputs = await this.model.session.run(feeds);
     const logits = outputs.logits;
-    if (!logits || logits.type !== 'float32') throw new Error(`the model's logits are ${logits?.type ?? 'missing'}, not float32: use an fp32 export (onnx/model.onnx)`);
+    if (!logits) throw new Error('the model returned no logits output');
     const present = this.presentNames.map(([keyName, valueName]) => {
       const key = outputs[keyName];
       const value = outputs[valueName];
       if (!key || !value) throw new Error(`the model returned no ${keyName}/${valueName} output`);
       return [key, value] as const;
     });
-    return { logits: logits.data as Float32Array, seqLength: seq, cache: KvCache.fromPresent(this.kvShape, present, lengths) };
+    // loadModel accepted only float32 or float16 logits; sampling works on float32.
+    const values = logits.type === 'float16' ? widenFloat16(float16Bits(logits.data as Uint16Array)) : (logits.data as Float32Array);
+    return { logits: values, seqLength: seq, cache: KvCache.fromPresent(this.kvShape, present, lengths) };
   }
 
   /** View (no copy) of the logits at position `position` of row `row`. */

@@ -11,7 +11,7 @@ describe('IncrementalDecoder', () => {
   it('holds back the bytes of a character split across tokens until it completes', () => {
     // GPT-2 splits ' 👍' into ' \xf0\x9f\x91' and '\x8d'.
     const ids = tokenizer.encode('ok 👍 done');
-    const decoder = new IncrementalDecoder();
+    const decoder = tokenizer.createDecoder();
     const deltas = ids.map((id) => decoder.push(id));
     expect(deltas).toEqual(['ok', ' ', '👍', ' done']);
     expect(deltas.join('') + decoder.flush()).toBe('ok 👍 done');
@@ -22,7 +22,7 @@ describe('IncrementalDecoder', () => {
 
   it('streams multilingual text in whole characters that add up to the full decode', () => {
     const text = '日本語のテキスト, 👨‍👩‍👧‍👦 family, e\u0301, שלום, Ελληνικά';
-    const decoder = new IncrementalDecoder();
+    const decoder = tokenizer.createDecoder();
     const deltas = tokenizer.encode(text).map((id) => decoder.push(id));
     expect(deltas.every((d) => !d.includes('\ufffd') && !endsMidCharacter(d))).toBe(true);
     expect(deltas.join('') + decoder.flush()).toBe(text);
@@ -32,7 +32,7 @@ describe('IncrementalDecoder', () => {
     const rng = createRng(3);
     for (let trial = 0; trial < 200; trial++) {
       const ids = Array.from({ length: 1 + (rng.nextUint32() % 40) }, () => rng.nextUint32() % GPT2_VOCAB_SIZE);
-      const decoder = new IncrementalDecoder();
+      const decoder = tokenizer.createDecoder();
       const streamed = ids.map((id) => decoder.push(id)).join('') + decoder.flush();
       expect(streamed).toBe(decodeTokens(ids));
     }
@@ -40,7 +40,7 @@ describe('IncrementalDecoder', () => {
 
   it('flushes an unfinished character as U+FFFD and can start a new sequence', () => {
     const [first] = tokenizer.encode('👍');
-    const decoder = new IncrementalDecoder();
+    const decoder = tokenizer.createDecoder();
     expect(decoder.push(first!)).toBe('');
     expect(decoder.flush()).toBe('\ufffd');
     expect(decoder.push(tokenizer.encode('hi')[0]!)).toBe('hi');

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { ModelLoadError } from '../../../service/engine/errors';
-import { loadModel, readConfig } from '../../../service/engine/model';
+import { loadModel } from '../../../service/engine/model';
+import { readConfig } from '../../../service/engine/model-config';
 import { tinyMergedModelDir, tinyModelDir } from '../../support/models';
 
 let tiny: string;
@@ -98,7 +99,7 @@ describe('loadModel', () => {
     const dir = await brokenCopy('no-onnx', (d) => rm(join(d, 'onnx'), { recursive: true }));
     const error = await loadError(dir);
     expect(error.message).toBe(
-      `MODEL_DIR=${dir} has no onnx/model.onnx or onnx/decoder_model_merged.onnx (expected an Optimum export of gpt2; run npm run model:make -- --preset tiny --out DIR for a test model)`,
+      `MODEL_DIR=${dir} has no fp32 graph (looked for onnx/model.onnx, onnx/decoder_model_merged.onnx); it has no graph named as transformers.js names them (expected an ONNX export of a GPT-2 model; run npm run model:make -- --preset tiny --out DIR for a test model)`,
     );
   });
 
@@ -112,17 +113,24 @@ describe('loadModel', () => {
     expect((await loadError(dir)).message).toMatch(new RegExp(`^MODEL_DIR=${dir}: config.json is not valid JSON`));
   });
 
-  it('rejects a config.json of another architecture or with missing fields, naming the fields', async () => {
+  it('refuses a config.json of another architecture, naming the model_type it found', async () => {
+    const dir = await brokenCopy('llama-config', (d) => editConfig(d, (c) => (c.model_type = 'llama')));
+    expect((await loadError(dir)).message).toBe(
+      `MODEL_DIR=${dir}: config.json has model_type "llama": this engine runs GPT-2 architecture models only (model_type "gpt2": gpt2, distilgpt2, gpt2-medium/large/xl and their fine-tunes)`,
+    );
+  });
+
+  it('rejects a GPT-2 config.json with missing fields, naming them', async () => {
     const dir = await brokenCopy('bad-config', (d) =>
       editConfig(d, (c) => {
-        c.model_type = 'llama';
         delete c.n_layer;
+        delete c.vocab_size;
       }),
     );
     const { message } = await loadError(dir);
     expect(message).toContain(`MODEL_DIR=${dir}: config.json is not a GPT-2 config (`);
-    expect(message).toContain('model_type: ');
     expect(message).toContain('n_layer: ');
+    expect(message).toContain('vocab_size: ');
   });
 
   it('rejects a config.json whose n_layer does not match the graph', async () => {

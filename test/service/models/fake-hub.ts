@@ -30,11 +30,11 @@ export interface FakeHub {
 
 const LFS_SUFFIXES = ['.onnx', '.onnx_data'];
 
-/** Serves `modelDir`'s files as repository `repo` at revision `main`, plus `extraFiles` (never needed). */
-export async function startFakeHub(repo: string, modelDir: string, extraFiles: Record<string, string> = {}): Promise<FakeHub> {
+/** Serves `modelDir`'s files as repository `repo` at revision `main`, plus (or replaced by) `extraFiles`. */
+export async function startFakeHub(repo: string, modelDir: string, extraFiles: Record<string, string | Buffer> = {}): Promise<FakeHub> {
   const files = new Map<string, Buffer>();
   for (const path of await listFiles(modelDir)) files.set(relative(modelDir, path), await readFile(path));
-  for (const [path, text] of Object.entries(extraFiles)) files.set(path, Buffer.from(text));
+  for (const [path, content] of Object.entries(extraFiles)) files.set(path, Buffer.isBuffer(content) ? content : Buffer.from(content));
   const commit = createHash('sha1').update('fake commit').digest('hex');
   const requests: HubRequest[] = [];
   const cuts = new Map<string, number>();
