@@ -26,7 +26,8 @@ const BYTE_TOKEN = /^<0x([0-9A-Fa-f]{2})>$/;
 
 /** @param hf the library's tokenizer built from `json` and tokenizer_config.json */
 export function createHfTokenizer(hf: HfTokenizer, json: TokenizerJson, options: HfTokenizerOptions): Tokenizer {
-  const decode = (ids: readonly number[]): string => hf.decode([...ids], { skip_special_tokens: false });
+  // The library refuses an empty list; its text is ''.
+  const decode = (ids: readonly number[]): string => (ids.length === 0 ? '' : hf.decode([...ids], { skip_special_tokens: false }));
   const added = new Set((json.added_tokens ?? []).map((token) => token.id));
   const byteLevel = usesDecoder(json, 'ByteLevel');
   const byteFallback = json.model.byte_fallback === true;

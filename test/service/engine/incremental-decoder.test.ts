@@ -1,4 +1,4 @@
-import { IncrementalDecoder } from '../../../service/engine/incremental-decoder';
+import { CONTEXT_TOKENS, IncrementalDecoder, WindowDecoder } from '../../../service/engine/incremental-decoder';
 import { createRng } from '../../../service/engine/rng';
 import { createGpt2Tokenizer, decodeTokens, GPT2_VOCAB_SIZE } from '../../../service/engine/tokenizer';
 
@@ -50,5 +50,34 @@ describe('IncrementalDecoder', () => {
     const table = [Uint8Array.of(0xe2, 0x82), Uint8Array.of(0xac), Uint8Array.of(0x41)];
     const decoder = new IncrementalDecoder((id) => table[id]!);
     expect([0, 1, 2].map((id) => decoder.push(id))).toEqual(['', '€', 'A']);
+  });
+});
+
+describe('WindowDecoder', () => {
+  // A decoder that joins words with spaces (as WordPiece does) and shows an unfinished word as U+FFFD.
+  const words = ['alpha', 'beta', 'gam', 'ma', 'delta'];
+  const decode = (ids: readonly number[]) =>
+    ids
+      .map((id) => words[id]!)
+      .join(' ')
+      .replace(/gam$/, '\ufffd')
+      .replace('gam ma', 'gamma');
+
+  it('emits what each token adds to its context, holding an unfinished piece, and adds up to the whole decode', () => {
+    const decoder = new WindowDecoder(decode, [0]);
+    const deltas = [1, 2, 3, 4].map((id) => decoder.push(id));
+    expect(deltas).toEqual([' beta', '', ' gamma', ' delta']);
+    expect(deltas.join('') + decoder.flush()).toBe(decode([0, 1, 2, 3, 4]).slice('alpha'.length));
+  });
+
+  it(`keeps only the last ${CONTEXT_TOKENS} prompt tokens as context, and flushes what is held`, () => {
+    const seen: number[][] = [];
+    const decoder = new WindowDecoder((ids) => {
+      seen.push([...ids]);
+      return decode(ids);
+    }, [0, 1, 0, 1, 0, 1, 0]);
+    expect(decoder.push(2)).toBe('');
+    expect(Math.max(...seen.map((ids) => ids.length))).toBe(CONTEXT_TOKENS + 1);
+    expect(decoder.flush()).toBe(' \ufffd');
   });
 });
