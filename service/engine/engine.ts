@@ -71,11 +71,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   });
   const maxBatchSize = options.maxBatchSize ?? 16;
   if (!model.hasPositionIds && maxBatchSize > 1) {
-    // Such graphs compute positions inside, and exports made before Optimum 1.14 count them from the
-    // start of the padded batch: a row padded for a longer neighbour then sees shifted positions.
+    // Such graphs compute positions inside; Optimum's exports before 1.14 count them from the start
+    // of the padded batch (optimum#1381), so a row padded for a longer neighbour sees shifted positions.
     options.log?.warn(
       { onnxPath: model.onnxPath },
-      'the graph has no position_ids input: if it numbers positions without the attention mask, a request batched with longer ones sees shifted positions; prefer an export with position_ids (onnx-community/*-ONNX onnx/model*.onnx) or MAX_BATCH_SIZE=1 for results independent of batch neighbours',
+      'the graph has no position_ids input: if it numbers positions without the attention mask (Optimum exports before 1.14 do), a request batched with longer ones sees shifted positions; use an export with position_ids, or MAX_BATCH_SIZE=1 for results independent of batch neighbours',
     );
   }
   const scheduler = new Scheduler({

@@ -88,7 +88,7 @@ describe('inference task', () => {
     const manifest = JSON.parse(readFileSync(path.join(app.outdir, 'gpt2-aws.assets.json'), 'utf8'));
     const images = Object.values(manifest.dockerImages) as Json[];
     expect(images).toHaveLength(1);
-    expect(images[0]!.source).toMatchObject({ dockerBuildTarget: 'gpu', dockerBuildArgs: { MODEL_ID: 'onnx-community/gpt2' }, platform: 'linux/amd64' });
+    expect(images[0]!.source).toMatchObject({ dockerBuildTarget: 'gpu', dockerBuildArgs: { MODEL_ID: 'onnx-community/gpt2-ONNX' }, platform: 'linux/amd64' });
     expect(JSON.stringify(container(defaultTemplate).Image)).toContain('container-assets');
     expect(JSON.stringify(container(tunedTemplate).Image)).toContain('123456789012.dkr.ecr.us-east-1.');
     expect(JSON.stringify(container(tunedTemplate).Image)).toContain('/gpt2-openai-toolkit:1.2.3');
