@@ -70,7 +70,7 @@ export function availableDtypes(paths: readonly string[]): ModelDtype[] {
  * External data sits beside the graph as `{graph}_data`, chunked as `{graph}_data_1`, ... (onnx's
  * save_as_external_data and transformers.js' getExternalDataChunkNames), or as `{graph}.data`.
  */
-export function externalDataOf(paths: readonly string[], graph: string): string[] {
+function externalDataOf(paths: readonly string[], graph: string): string[] {
   const pattern = new RegExp(`^${escapeRegExp(graph)}(?:_data(?:_\\d+)?|\\.data)$`);
   return paths.filter((path) => pattern.test(path));
 }

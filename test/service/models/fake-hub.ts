@@ -19,7 +19,7 @@ export interface FakeHub {
   readonly commit: string;
   /** Served file contents by repository path. */
   readonly files: Map<string, Buffer>;
-  /** The next response for this path stops after this many bytes and drops the connection. */
+  /** The next response for this path stops after this many bytes and closes the connection. */
   cutOnce(path: string, bytes: number): void;
   /** The next response for this path has one byte changed (the listing keeps the true checksum). */
   corruptOnce(path: string): void;
@@ -65,7 +65,9 @@ export async function startFakeHub(repo: string, modelDir: string, extraFiles: R
     const cut = cuts.get(path);
     if (cut === undefined) return void res.end(body);
     cuts.delete(path);
-    res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 20));
+    // The connection closes (FIN) mid-body after `cut` bytes. The client may keep fewer: a fetch body
+    // stream that errors drops the chunks it had queued but not yet handed out.
+    res.write(body.subarray(0, cut), () => res.socket?.end());
   };
 
   const server: Server = createServer((req, res) => {
