@@ -10,7 +10,7 @@ import { Scheduler } from './scheduler';
 import type { Engine, EngineStats, GenerationEvent, GenerationRequest, Tokenizer } from './types';
 
 export interface EngineOptions {
-  /** A Hugging Face-layout folder with `onnx/model.onnx` (see `npm run model:make`). */
+  /** A Hugging Face-layout folder: config.json, tokenizer files, ONNX graphs (see README "Models", `npm run model:make`). */
   readonly modelDir: string;
   /** MODEL_DTYPE: which of the folder's graphs to load. @default 'fp32' */
   readonly dtype?: ModelDtype;
