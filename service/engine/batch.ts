@@ -13,6 +13,19 @@ export interface ForwardResult {
   readonly cache: KvCache;
 }
 
+/**
+ * A float16 tensor onnxruntime-node 1.30 can read as an input. Where the runtime has Float16Array
+ * (Node 23+, our Node 24 images) onnxruntime-common stores float16 data as one, and the binding
+ * reads its byte length as 0 ("not enough space: expected N, got 0"; microsoft/onnxruntime#32323,
+ * open), while it reads a Uint16Array right: the tensor's data is shadowed by a Uint16Array view.
+ */
+function float16Input(tensor: ort.Tensor): ort.Tensor {
+  const data = tensor.data as Uint16Array;
+  if (data instanceof Uint16Array) return tensor;
+  Object.defineProperty(tensor, 'data', { value: float16Bits(data), configurable: true });
+  return tensor;
+}
+
 export class ModelRunner {
   readonly kvShape: KvShape;
   readonly vocabSize: number;
@@ -62,11 +75,12 @@ export class ModelRunner {
     };
     if (this.model.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [batch, seq]);
     if (this.model.usesCacheBranch) feeds.use_cache_branch = pastLength > 0 ? this.cacheBranchOn : this.cacheBranchOff;
+    const input = this.kvShape.dtype === 'float16' ? float16Input : (tensor: ort.Tensor) => tensor;
     this.pastNames.forEach(([keyName, valueName], layer) => {
       const pair = past.tensors[layer];
       if (!pair) throw new Error(`cache has no layer ${layer}`);
-      feeds[keyName] = pair[0];
-      feeds[valueName] = pair[1];
+      feeds[keyName] = input(pair[0]);
+      feeds[valueName] = input(pair[1]);
     });
     const outputs = await this.model.session.run(feeds);
     const logits = outputs.logits;
