@@ -35,7 +35,7 @@ export const deploymentSpecSchema = z
     model: z
       .object({
         /** Hugging Face repository of a GPT-2 family ONNX export, fetched into the image or at start. */
-        id: z.string().min(1).default('onnx-community/gpt2'),
+        id: z.string().min(1).default('onnx-community/gpt2-ONNX'),
         revision: z.string().min(1).default('main'),
         /** Name clients send as `model`. */
         servedName: z.string().min(1).default('gpt2'),

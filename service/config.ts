@@ -2,6 +2,7 @@
 // stops start-up with a message naming the variable. Proxy-only variables are parsed by service/proxy.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { MODEL_DTYPES, type ModelDtype } from './models/footprint';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -24,14 +25,22 @@ const integer = (min: number, max: number) =>
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/** A graph inside the model folder, as the hub lists it: `onnx/decoder_model_merged_fp16.onnx`. */
+const graphPath = nonEmpty.refine(
+  (path) => path.endsWith('.onnx') && !path.startsWith('/') && !path.includes('\\') && !path.split('/').includes('..'),
+  'expected a relative path to an .onnx file inside the model folder, like onnx/model_fp16.onnx',
+);
+
 /** Each entry: the variable, its parser and its default (undefined: optional). */
 const envSchema = z.object({
   VARIANT: z.enum(['inference', 'proxy'], 'expected inference or proxy').default('inference'),
   HOST: nonEmpty.default('127.0.0.1'),
   PORT: integer(0, 65535).default(8080),
   MODEL_DIR: nonEmpty.optional(),
-  MODEL_ID: nonEmpty.default('onnx-community/gpt2'),
+  MODEL_ID: nonEmpty.default('onnx-community/gpt2-ONNX'),
   MODEL_REVISION: nonEmpty.default('main'),
+  MODEL_DTYPE: z.enum(MODEL_DTYPES, `expected one of ${MODEL_DTYPES.join(', ')}`).default('fp32'),
+  MODEL_FILE: graphPath.optional(),
   MODEL_CACHE_DIR: nonEmpty.optional(),
   SERVED_MODEL_NAME: nonEmpty.default('gpt2'),
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda'], 'expected cpu or cuda').default('cpu'),
@@ -57,6 +66,9 @@ export interface Config {
     readonly revision: string;
     readonly cacheDir: string | undefined;
     readonly servedName: string;
+    /** Which graph to load (transformers.js' dtype names); `file` overrides it. */
+    readonly dtype: ModelDtype;
+    readonly file: string | undefined;
   };
   readonly engine: {
     readonly executionProvider: 'cpu' | 'cuda';
@@ -120,6 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       revision: values.MODEL_REVISION,
       cacheDir: values.MODEL_CACHE_DIR,
       servedName: values.SERVED_MODEL_NAME,
+      dtype: values.MODEL_DTYPE,
+      file: values.MODEL_FILE,
     },
     engine: {
       executionProvider: values.EXECUTION_PROVIDER,

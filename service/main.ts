@@ -30,16 +30,19 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
     }),
   );
   const load = (async (): Promise<Backend> => {
+    const graph = { dtype: config.model.dtype, file: config.model.file };
     const modelDir = await resolveModelDir({
       modelDir: config.model.dir,
       modelId: config.model.id,
       revision: config.model.revision,
+      graph,
       cacheDir: config.model.cacheDir,
       log: logger,
     });
-    logger.info({ modelDir }, 'loading model');
+    logger.info({ modelDir, ...graph }, 'loading model');
     const engine = await createEngine({
       modelDir,
+      ...graph,
       modelId: config.model.servedName,
       executionProvider: config.engine.executionProvider,
       intraOpThreads: config.engine.intraOpThreads,

@@ -3,12 +3,11 @@
 import type { Logger } from 'pino';
 import { type ForwardResult, type ModelRunner } from './batch';
 import { BeamSearch } from './beam-search';
-import { ChoiceOutput } from './choice-output';
+import { ChoiceOutput, type ChoiceTokenizer } from './choice-output';
 import { ContextLengthExceededError, EngineClosedError, EngineOverloadedError, InvalidParameterError } from './errors';
 import { EventChannel } from './event-channel';
 import { KvCache, type RowSource } from './kv-cache';
 import { createLogitsPipeline, logSoftmax, Sampler, topKIndices, type LogitsPipeline } from './sampling';
-import { tokenText } from './tokenizer';
 import type { EngineStats, GenerationEvent, GenerationRequest, SamplingParams, TokenInfo } from './types';
 
 export interface SchedulerOptions {
@@ -19,6 +18,8 @@ export interface SchedulerOptions {
   readonly maxQueue: number;
   readonly contextLength: number;
   readonly eosTokenId: number;
+  /** Turns sampled tokens into text: the model's tokenizer. */
+  readonly tokenizer: ChoiceTokenizer;
   /**
    * Padded prompt tokens per prefill run (prompts arriving together share a run; a longer prompt
    * runs in chunks): bounds the `[rows, tokens, vocab]` logits buffer to 256 x 50257 floats (51 MB).
@@ -154,7 +155,7 @@ export class Scheduler {
       for (let choice = 0; choice < params.n; choice++) {
         active.choices.push({
           sampler: new Sampler(params, { choice }),
-          output: new ChoiceOutput(choice, params, eosTokenId),
+          output: new ChoiceOutput(choice, params, eosTokenId, this.options.tokenizer, request.promptIds),
           generatedIds: [],
         });
       }
@@ -338,7 +339,7 @@ export class Scheduler {
       const { promptIds } = request;
       // An empty prompt (the engine started from EOS) has no prompt tokens to report.
       return request.params.promptLogprobs && request.userPromptIds.length > 0
-        ? [{ tokenId: promptIds[0]!, text: tokenText(promptIds[0]!), logprob: null } as TokenInfo]
+        ? [{ tokenId: promptIds[0]!, text: this.options.tokenizer.tokenText(promptIds[0]!), logprob: null } as TokenInfo]
         : undefined;
     });
     const scratch = promptTokens.some(Boolean) ? new Float32Array(this.runner.vocabSize) : undefined;
@@ -466,7 +467,7 @@ export class Scheduler {
     const step = beam.step(logprobs);
     if (beam.done) {
       beam.best(request.params.n).forEach((hypothesis, index) => {
-        const output = new ChoiceOutput(index, request.params, this.options.eosTokenId);
+        const output = new ChoiceOutput(index, request.params, this.options.eosTokenId, this.options.tokenizer, request.userPromptIds);
         for (const event of output.acceptBeam(hypothesis)) request.channel.push(event);
       });
       this.finishRequest(request);
@@ -478,9 +479,9 @@ export class Scheduler {
   private tokenInfoFrom(logprobs: Float32Array, tokenId: number, top: number): TokenInfo {
     return {
       tokenId,
-      text: tokenText(tokenId),
+      text: this.options.tokenizer.tokenText(tokenId),
       logprob: logprobs[tokenId]!,
-      topLogprobs: topKIndices(logprobs, top).map((id) => ({ tokenId: id, text: tokenText(id), logprob: logprobs[id]! })),
+      topLogprobs: topKIndices(logprobs, top).map((id) => ({ tokenId: id, text: this.options.tokenizer.tokenText(id), logprob: logprobs[id]! })),
     };
   }
 }

@@ -8,7 +8,7 @@ import type { Backend, RequestContext } from '../backend';
 import type { Engine } from '../engine/types';
 import { ApiError } from '../http/api-error';
 import { chatBody, chatChunks } from './chat-responses';
-import { renderChatPrompt } from './chat-template';
+import { createChatFormatter } from './chat-prompt';
 import { completionBody, completionChunks, promptTokenCount, type ResponseMeta } from './completion-responses';
 import { toApiError } from './engine-errors';
 import { startGeneration, type TaggedEvent } from './event-stream';
@@ -32,6 +32,7 @@ async function* instrumented<T>(chunks: AsyncIterable<T>, metrics: RequestMetric
 
 export function createInferenceBackend(engine: Engine, options: InferenceBackendOptions): Backend {
   const metrics = createInferenceMetrics(options.registry, engine, options.servedModelName);
+  const chat = createChatFormatter(engine.tokenizer);
   const created = Math.floor(Date.now() / 1000);
   let closed = false;
 
@@ -88,14 +89,14 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
     async createChatCompletion(request, ctx) {
       checkModel(request.model);
       try {
-        const plan = planChat(request, engine);
+        const plan = planChat(request, engine, chat);
         const { events, requestMetrics } = start(plan, ctx);
         if (request.stream) {
           const includeUsage = request.stream_options?.include_usage === true;
-          return { stream: true, chunks: instrumented(chatChunks(events, plan, includeUsage, meta('chatcmpl'), requestMetrics), requestMetrics) };
+          return { stream: true, chunks: instrumented(chatChunks(events, plan, engine.tokenizer, includeUsage, meta('chatcmpl'), requestMetrics), requestMetrics) };
         }
         try {
-          return { stream: false, body: await chatBody(events, plan, meta('chatcmpl'), requestMetrics) };
+          return { stream: false, body: await chatBody(events, plan, engine.tokenizer, meta('chatcmpl'), requestMetrics) };
         } finally {
           requestMetrics.end();
         }
@@ -106,9 +107,13 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
 
     async tokenize(request) {
       if (request.model !== undefined) checkModel(request.model);
-      const text = 'prompt' in request ? request.prompt : renderChatPrompt(request.messages);
-      const tokens = engine.tokenizer.encode(text);
-      return { tokens, count: tokens.length, max_model_len: engine.contextLength };
+      try {
+        // Messages become exactly the ids a chat completion would run.
+        const tokens = 'prompt' in request ? engine.tokenizer.encode(request.prompt) : chat.render(request.messages).ids;
+        return { tokens, count: tokens.length, max_model_len: engine.contextLength };
+      } catch (error) {
+        throw toApiError(error, 'messages');
+      }
     },
 
     async detokenize(request) {

@@ -1,6 +1,7 @@
 // How much memory a GPT-2 family model needs: weight bytes per dtype, KV cache bytes per token, and the
 // largest batch that fits a given memory at full context. Used by the deployment spec's sizing check and
 // the README's table; the shapes are those of the published configs (config.json of each checkpoint).
+import { MODEL_ALIASES } from './hub-client';
 
 /** The dtypes of the public ONNX exports (transformers.js' `dtype` names). */
 export const MODEL_DTYPES = ['fp32', 'fp16', 'q8', 'int8', 'uint8', 'q4', 'q4f16', 'bnb4'] as const;
@@ -30,15 +31,18 @@ export const GPT2_SIZES = Object.keys(GPT2_FAMILY) as Gpt2Size[];
  * Bytes per parameter of the weight matrices (MatMul/Gemm) and of the embeddings for each dtype.
  * Quantized exports quantize the matrices only; embeddings (Gather) stay fp32, or fp16 in q4f16.
  * 4-bit blocks of 32 carry one fp32 scale (and in bnb4 one absmax) per block: 0.5 + 4/32 bytes.
+ * The KV cache has the graph's input/output type: the public fp16 and q4f16 exports keep fp32
+ * inputs and outputs (transformers.js' scripts/quantize.py converts with keep_io_types=True), so
+ * the engine holds their cache in fp32; only a graph with fp16 I/O (model:make --dtype fp16) halves it.
  */
 const BYTES: Readonly<Record<ModelDtype, { readonly matrix: number; readonly embedding: number; readonly kv: number }>> = {
   fp32: { matrix: 4, embedding: 4, kv: 4 },
-  fp16: { matrix: 2, embedding: 2, kv: 2 },
+  fp16: { matrix: 2, embedding: 2, kv: 4 },
   q8: { matrix: 1, embedding: 4, kv: 4 },
   int8: { matrix: 1, embedding: 4, kv: 4 },
   uint8: { matrix: 1, embedding: 4, kv: 4 },
   q4: { matrix: 0.625, embedding: 4, kv: 4 },
-  q4f16: { matrix: 0.625, embedding: 2, kv: 2 },
+  q4f16: { matrix: 0.625, embedding: 2, kv: 4 },
   bnb4: { matrix: 0.625, embedding: 4, kv: 4 },
 };
 
@@ -83,4 +87,15 @@ export function maxBatchAtFullContext(shape: Gpt2Shape, dtype: ModelDtype, memor
   const footprint = modelFootprint(shape, dtype);
   const free = memoryBytes - footprint.weightBytes - RUNTIME_OVERHEAD_BYTES;
   return free <= 0 ? 0 : Math.floor(free / footprint.kvBytesPerSequence);
+}
+
+/**
+ * The family member a repository id or alias names (`gpt2-medium`, `openai-community/gpt2-large`,
+ * `onnx-community/gpt2-xl-ONNX`, `Xenova/distilgpt2`), for the deployment spec's `model.size`;
+ * undefined for anything else (fine-tunes and other shapes: set `model.size` in the spec).
+ */
+export function gpt2SizeOf(modelId: string): Gpt2Size | undefined {
+  const repo = MODEL_ALIASES[modelId] ?? modelId;
+  const name = (repo.split('/').pop() ?? '').toLowerCase().replace(/-onnx$/, '');
+  return GPT2_SIZES.find((size) => size === name);
 }

@@ -4,13 +4,14 @@
 // (MODEL_ID, fetched from a stand-in hub given as HF_ENDPOINT) is served with nothing mounted.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSmokeArgs, type SmokeOptions } from '../../scripts/smoke/options';
 import { formatTable } from '../../scripts/smoke/report';
 import { runSmoke } from '../../scripts/smoke/runner';
 import { PLAYGROUND_DIR } from '../../service/http/routes/playground';
 import { startFakeHub } from '../service/models/fake-hub';
-import { tinyModelDir } from '../support/models';
+import { tinyModelDir, tinyVariantDir } from '../support/models';
 import { REPO_ROOT } from './dockerfile';
 import { buildCpuImage, freePort, IMAGE, mustRun, run } from './podman';
 
@@ -114,13 +115,15 @@ describe('the cpu image', () => {
     expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
   });
 
-  it('serves a model baked in at build time with --build-arg MODEL_ID, with nothing mounted', async () => {
-    const hub = await startFakeHub('onnx-community/gpt2', await tinyModelDir());
+  it('serves a model baked in at build time with --build-arg MODEL_ID and MODEL_DTYPE, with nothing mounted', async () => {
+    // The repository has an fp32 and an fp16 graph, as the hub's exports do; only the fp16 one is baked in.
+    const fp16 = await readFile(join(await tinyVariantDir('tiny-fp16-io32', { precision: 'fp16-io32' }), 'onnx', 'model_fp16.onnx'));
+    const hub = await startFakeHub('onnx-community/gpt2-ONNX', await tinyModelDir(), { 'onnx/model_fp16.onnx': fp16 });
     try {
       await mustRun(
         'podman',
         ['build', '--pull=never', '--network', 'host', '--format', 'docker', '--target', 'cpu',
-          '--build-arg', 'MODEL_ID=gpt2', '--build-arg', `HF_ENDPOINT=${hub.endpoint}`, '-t', BAKED_IMAGE, '.'],
+          '--build-arg', 'MODEL_ID=gpt2', '--build-arg', 'MODEL_DTYPE=fp16', '--build-arg', `HF_ENDPOINT=${hub.endpoint}`, '-t', BAKED_IMAGE, '.'],
         { timeoutMs: 15 * 60 * 1000 },
       );
     } finally {
@@ -134,8 +137,8 @@ describe('the cpu image', () => {
     const report = await runSmoke(smokeOptions(`http://127.0.0.1:${port}`, []));
     if (!report.passed) console.log(formatTable(report), await logsOf(id));
     expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
-    const listing = await mustRun('podman', ['run', '--rm', '--network', 'host', BAKED_IMAGE, 'ls', '/models/onnx-community/gpt2/main/onnx']);
-    expect(listing.split('\n')).toContain('model.onnx');
+    const listing = await mustRun('podman', ['run', '--rm', '--network', 'host', BAKED_IMAGE, 'ls', '/models/onnx-community/gpt2-ONNX/main/onnx']);
+    expect(listing.split('\n').filter((name) => name !== '')).toEqual(['model_fp16.onnx']);
   });
 
   it('reports healthy when podman runs its HEALTHCHECK', async () => {

@@ -170,7 +170,7 @@ describe('inference task', () => {
     expect(images).toHaveLength(1);
     expect(images[0]!.source).toMatchObject({
       dockerBuildTarget: 'gpu',
-      dockerBuildArgs: { MODEL_ID: 'onnx-community/gpt2', MODEL_REVISION: 'main', MODEL_DTYPE: 'fp32' },
+      dockerBuildArgs: { MODEL_ID: 'onnx-community/gpt2-ONNX', MODEL_REVISION: 'main', MODEL_DTYPE: 'fp32' },
       platform: 'linux/amd64',
     });
     const pinned = JSON.parse(readFileSync(path.join(app.outdir, 'gpt2-public.assets.json'), 'utf8'));

@@ -3,6 +3,7 @@ import { ModelRunner } from '../../../service/engine/batch';
 import { loadModel, type LoadedModel } from '../../../service/engine/model';
 import { createSamplingParams } from '../../../service/engine/params';
 import { Scheduler } from '../../../service/engine/scheduler';
+import { createGpt2Tokenizer } from '../../../service/engine/tokenizer';
 import type { GenerationEvent } from '../../../service/engine/types';
 import { tinyModelDir } from '../../support/models';
 
@@ -41,6 +42,7 @@ describe('scheduler arrivals', () => {
       maxQueue: 4,
       contextLength: 1024,
       eosTokenId: model.config.eosTokenId,
+      tokenizer: createGpt2Tokenizer(),
       arrivalWait: { gapMs: 100, maxMs: 1_000 },
     });
     return { instance, runs };

@@ -19,7 +19,7 @@ export interface FakeHub {
   readonly commit: string;
   /** Served file contents by repository path. */
   readonly files: Map<string, Buffer>;
-  /** The next response for this path stops after this many bytes and drops the connection. */
+  /** The next response for this path stops after this many bytes and closes the connection. */
   cutOnce(path: string, bytes: number): void;
   /** The next response for this path has one byte changed (the listing keeps the true checksum). */
   corruptOnce(path: string): void;
@@ -30,11 +30,11 @@ export interface FakeHub {
 
 const LFS_SUFFIXES = ['.onnx', '.onnx_data'];
 
-/** Serves `modelDir`'s files as repository `repo` at revision `main`, plus `extraFiles` (never needed). */
-export async function startFakeHub(repo: string, modelDir: string, extraFiles: Record<string, string> = {}): Promise<FakeHub> {
+/** Serves `modelDir`'s files as repository `repo` at revision `main`, plus (or replaced by) `extraFiles`. */
+export async function startFakeHub(repo: string, modelDir: string, extraFiles: Record<string, string | Buffer> = {}): Promise<FakeHub> {
   const files = new Map<string, Buffer>();
   for (const path of await listFiles(modelDir)) files.set(relative(modelDir, path), await readFile(path));
-  for (const [path, text] of Object.entries(extraFiles)) files.set(path, Buffer.from(text));
+  for (const [path, content] of Object.entries(extraFiles)) files.set(path, Buffer.isBuffer(content) ? content : Buffer.from(content));
   const commit = createHash('sha1').update('fake commit').digest('hex');
   const requests: HubRequest[] = [];
   const cuts = new Map<string, number>();
@@ -65,7 +65,9 @@ export async function startFakeHub(repo: string, modelDir: string, extraFiles: R
     const cut = cuts.get(path);
     if (cut === undefined) return void res.end(body);
     cuts.delete(path);
-    res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 20));
+    // The connection closes (FIN) mid-body after `cut` bytes. The client may keep fewer: a fetch body
+    // stream that errors drops the chunks it had queued but not yet handed out.
+    res.write(body.subarray(0, cut), () => res.socket?.end());
   };
 
   const server: Server = createServer((req, res) => {
