@@ -1,21 +1,9 @@
 // Whether the spec's model fits the GPU it is given: weights plus the KV cache of MAX_BATCH_SIZE sequences at
 // full context plus the runtime, against the GPU memory of every instance type the group may launch.
-import { GPT2_FAMILY, GPT2_SIZES, Gpt2Size, maxBatchAtFullContext, ModelDtype, modelFootprint, RUNTIME_OVERHEAD_BYTES } from '../../service/models/footprint';
+import { GPT2_FAMILY, gpt2SizeOf, Gpt2Size, maxBatchAtFullContext, ModelDtype, modelFootprint, RUNTIME_OVERHEAD_BYTES } from '../../service/models/footprint';
 import { DeploymentSpec } from '../spec';
 import { gpuFor, spotInstanceTypes } from './gpu-sizing';
 import { maxBatchSizeFor } from './service-container';
-
-/** Longest first, so `gpt2-medium` is not taken for `gpt2`. */
-const SIZES_LONGEST_FIRST = [...GPT2_SIZES].sort((a, b) => b.length - a.length);
-
-/**
- * The GPT-2 family member a model id names: an alias (`gpt2`, `distilgpt2`, `gpt2-xl`, ...) or a repository whose
- * name contains one as a whole word (`onnx-community/gpt2-large`, `Xenova/distilgpt2`); undefined otherwise.
- */
-export function gpt2SizeOf(modelId: string): Gpt2Size | undefined {
-  const name = (modelId.split('/').pop() ?? modelId).toLowerCase();
-  return SIZES_LONGEST_FIRST.find((size) => new RegExp(`(^|[^a-z0-9])${size.replace('-', '\\-')}($|[^a-z0-9])`).test(name));
-}
 
 export interface ModelFit {
   readonly size: Gpt2Size;

@@ -2,25 +2,13 @@
 // the GPU it is deployed on. A spec that cannot fit fails the preview with the numbers instead of every
 // replica running out of memory under load.
 import * as pulumi from '@pulumi/pulumi';
-import { GPT2_FAMILY, type Gpt2Size, maxBatchAtFullContext, modelFootprint, RUNTIME_OVERHEAD_BYTES } from '../../service/models/footprint';
+import { GPT2_FAMILY, gpt2SizeOf, type Gpt2Size, maxBatchAtFullContext, modelFootprint, RUNTIME_OVERHEAD_BYTES } from '../../service/models/footprint';
 import { maxBatchSize, SpecError, type DeploymentSpec } from '../spec';
 
 export interface GpuMemory {
   /** What the error message calls it: "NVIDIA T4 16 GB". */
   readonly name: string;
   readonly memoryBytes: number;
-}
-
-/** Family members by the names repositories use, most specific first ("gpt2-medium" also contains "gpt2"). */
-const SIZES_BY_SPECIFICITY: readonly Gpt2Size[] = ['distilgpt2', 'gpt2-medium', 'gpt2-large', 'gpt2-xl', 'gpt2'];
-
-/**
- * The family member a model id names (`onnx-community/gpt2-medium`, `Xenova/distilgpt2`, `gpt2-xl`), or
- * undefined. A local stand-in for footprint.ts's gpt2SizeOf, which the model-family work adds.
- */
-export function gpt2SizeOf(modelId: string): Gpt2Size | undefined {
-  const repository = modelId.toLowerCase().split('/').pop() ?? '';
-  return SIZES_BY_SPECIFICITY.find((size) => new RegExp(`(^|[^a-z0-9])${size}($|[^a-z0-9])`).test(repository));
 }
 
 export type SizingResult =
