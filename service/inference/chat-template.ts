@@ -1,6 +1,6 @@
 // The chat template for GPT-2, which was never trained on chat: messages become a plain
 // "Role: text" transcript ending in "Assistant:", the format GPT-2 continues most naturally.
-import type { ChatMessage } from '../http/schemas';
+import type { ChatMessage } from './schemas';
 
 const ROLE_LABELS: Readonly<Record<ChatMessage['role'], string>> = {
   system: 'System',
