@@ -115,6 +115,7 @@ export class ProxyBackend implements Backend {
   async relay(endpoint: ProxyEndpoint, request: ApiRequest, ctx: RequestContext): Promise<ApiAnswer> {
     const client = ctx.client?.name ?? ANONYMOUS;
     let model = 'unknown';
+    let requested: string | undefined;
     let exchange: Exchange;
     let relayed: RelayRequest;
     let targets: readonly Target[];
@@ -122,8 +123,8 @@ export class ProxyBackend implements Backend {
     try {
       if (this.closed) throw shuttingDown();
       relayed = readRelayRequest(endpoint, request);
-      model = this.catalog.resolve(relayed.model);
-      ctx.annotate(model === relayed.model ? { model } : { model, requested_model: relayed.model });
+      requested = relayed.model;
+      model = this.catalog.resolve(requested);
       targets = this.router.targets(model, endpoint);
       if (targets.length === 0) throw notServedOn(model, endpoint);
       if (this.logContent) ctx.log.info(pick(relayed.body, INPUT_FIELDS[endpoint.protocol]), 'request content');
@@ -135,6 +136,7 @@ export class ProxyBackend implements Backend {
         ctx,
         client,
         model,
+        requestedModel: relayed.model,
         admitted,
         deadline: new RequestDeadline(ctx.signal, this.options.config.timeouts.totalMs),
         onFinished: () => {
@@ -144,6 +146,7 @@ export class ProxyBackend implements Backend {
       });
       this.inFlight.add(exchange);
     } catch (error) {
+      ctx.annotate({ model, requested_model: requested === model ? undefined : requested });
       this.metrics.requests.inc({ client, model, status: String(error instanceof ApiError ? error.status : 500) });
       throw error;
     }

@@ -20,6 +20,8 @@ export interface ExchangeDeps {
   readonly client: string;
   /** The model served (after aliases): the metric label. */
   readonly model: string;
+  /** What the client asked for (an alias, or the model itself). */
+  readonly requestedModel: string;
   readonly admitted: Admitted;
   readonly deadline: RequestDeadline;
   /** Called once the exchange is finished (the backend's in-flight count). */
@@ -65,6 +67,8 @@ export class Exchange {
     admission.release(admitted);
     this.deps.deadline.dispose();
     ctx.annotate({
+      model,
+      requested_model: this.deps.requestedModel === model ? undefined : this.deps.requestedModel,
       upstream: this.upstream,
       attempts: this.attempts,
       upstream_request_id: this.upstreamRequestId,

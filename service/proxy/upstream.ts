@@ -219,7 +219,12 @@ export class UpstreamCaller {
     return { retry: true, target, delayMs };
   }
 
-  private startAttempt(deadline: RequestDeadline, stream: boolean) {
+  private startAttempt(deadline: RequestDeadline, stream: boolean): Attempt & { firstByteArrived(): void } {
+    // A non-streaming answer's first byte comes when the generation is complete: a first-byte
+    // timeout there would only cut off (and a retry re-run) a slow generation, so only the total
+    // timeout bounds it, and the attempt can share the request's signal (its body is read whole
+    // before the attempt ends, so it never needs stopping on its own).
+    if (!stream) return { signal: deadline.signal, abort: () => undefined, firstByteArrived: () => undefined, cause: () => deadline.cause };
     const controller = new AbortController();
     const abort = (cause: AbortCause) => {
       if (!controller.signal.aborted) controller.abort(new UpstreamAbort(cause));
@@ -227,10 +232,7 @@ export class UpstreamCaller {
     const onDeadline = () => abort(deadline.cause ?? 'closed');
     if (deadline.signal.aborted) onDeadline();
     else deadline.signal.addEventListener('abort', onDeadline, { once: true });
-    // A non-streaming answer's first byte comes when the generation is complete: a first-byte
-    // timeout there would only cut off (and a retry re-run) a slow generation, so only the total
-    // timeout bounds it.
-    const firstByteTimer = stream ? setTimeout(() => abort('first_byte_timeout'), this.config.timeouts.firstByteMs) : undefined;
+    const firstByteTimer = setTimeout(() => abort('first_byte_timeout'), this.config.timeouts.firstByteMs);
     controller.signal.addEventListener('abort', () => deadline.signal.removeEventListener('abort', onDeadline), { once: true });
     return {
       signal: controller.signal,
