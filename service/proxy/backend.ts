@@ -23,7 +23,7 @@ import { proxyRoutes } from './routes';
 import { openStream, relayFrames } from './stream-relay';
 import { createStreamTracker, type StreamTracker } from './stream-tracker';
 import { estimateTokens, INPUT_FIELDS, type TokenEstimate, tokensOfText } from './token-estimate';
-import { type CallOptions, RequestDeadline, UpstreamCaller } from './upstream';
+import { RequestDeadline, UpstreamCaller } from './upstream';
 import { UpstreamClient } from './upstream-client';
 import { classifyFailure, RelayedUpstreamError, upstreamRequestId } from './upstream-errors';
 
@@ -60,6 +60,18 @@ function pick(body: Readonly<Record<string, unknown>>, fields: readonly string[]
   return picked;
 }
 
+/** One admitted request on its way to the upstream. */
+interface RelayCall {
+  readonly endpoint: ProxyEndpoint;
+  readonly relayed: RelayRequest;
+  readonly targets: readonly Target[];
+  readonly estimate: TokenEstimate;
+  readonly exchange: Exchange;
+  readonly ctx: RequestContext;
+  /** LOG_CONTENT, which comes with the routes from the HTTP layer. */
+  readonly logContent: boolean;
+}
+
 /** What a stream used: the upstream's usage, else the prompt estimate and the text relayed so far. */
 function streamTokens(tracker: StreamTracker, estimate: TokenEstimate): TokenCount {
   if (tracker.usage !== undefined) return { prompt: tracker.usage.promptTokens, completion: tracker.usage.completionTokens, estimated: false };
@@ -76,7 +88,6 @@ export class ProxyBackend implements Backend {
   private readonly caller: UpstreamCaller;
   private readonly secrets: readonly string[];
   private readonly inFlight = new Set<Exchange>();
-  private logContent = false;
   private closed = false;
   private onIdle: (() => void) | undefined;
 
@@ -97,8 +108,7 @@ export class ProxyBackend implements Backend {
   }
 
   routes(options: RouteOptions): readonly ApiRoute[] {
-    this.logContent = options.logContent;
-    return proxyRoutes({ relay: (endpoint, request, ctx) => this.relay(endpoint, request, ctx), listModels: () => this.catalog.list() });
+    return proxyRoutes({ relay: (endpoint, request, ctx) => this.relay(endpoint, request, ctx, options.logContent), listModels: () => this.catalog.list() });
   }
 
   listModels(): Model[] {
@@ -112,7 +122,7 @@ export class ProxyBackend implements Backend {
     await this.agent.close();
   }
 
-  async relay(endpoint: ProxyEndpoint, request: ApiRequest, ctx: RequestContext): Promise<ApiAnswer> {
+  async relay(endpoint: ProxyEndpoint, request: ApiRequest, ctx: RequestContext, logContent: boolean): Promise<ApiAnswer> {
     const client = ctx.client?.name ?? ANONYMOUS;
     let model = 'unknown';
     let requested: string | undefined;
@@ -127,7 +137,7 @@ export class ProxyBackend implements Backend {
       model = this.catalog.resolve(requested);
       targets = this.router.targets(model, endpoint);
       if (targets.length === 0) throw notServedOn(model, endpoint);
-      if (this.logContent) ctx.log.info(pick(relayed.body, INPUT_FIELDS[endpoint.protocol]), 'request content');
+      if (logContent) ctx.log.info(pick(relayed.body, INPUT_FIELDS[endpoint.protocol]), 'request content');
       estimate = estimateTokens(endpoint.protocol, relayed.body, this.options.config.assumedMaxTokens);
       const admitted = await this.admission.admit(client, estimate.totalTokens);
       exchange = new Exchange({
@@ -150,8 +160,9 @@ export class ProxyBackend implements Backend {
       this.metrics.requests.inc({ client, model, status: String(error instanceof ApiError ? error.status : 500) });
       throw error;
     }
+    const call: RelayCall = { endpoint, relayed, targets, estimate, exchange, ctx, logContent };
     try {
-      return relayed.stream ? await this.stream(endpoint, relayed, targets, estimate, exchange, ctx) : await this.whole(endpoint, relayed, targets, exchange, ctx);
+      return relayed.stream ? await this.stream(call) : await this.whole(call);
     } catch (error) {
       const final = error instanceof ApiError || error instanceof RelayedUpstreamError ? error : undefined;
       exchange.finish(final?.status ?? 500, undefined);
@@ -160,17 +171,8 @@ export class ProxyBackend implements Backend {
     }
   }
 
-  private callOptions(exchange: Exchange, ctx: RequestContext, stream: boolean): CallOptions {
-    return {
-      stream,
-      log: ctx.log,
-      onAttempt: (start) => exchange.attempted(start),
-      onUpstreamRequestId: (id) => exchange.sawUpstreamRequestId(id),
-    };
-  }
-
-  private async whole(endpoint: ProxyEndpoint, relayed: RelayRequest, targets: readonly Target[], exchange: Exchange, ctx: RequestContext): Promise<ApiAnswer> {
-    const { value } = await this.caller.call(targets, exchange.deadline, this.callOptions(exchange, ctx, false), async (target, signal) => {
+  private async whole({ endpoint, relayed, targets, exchange, ctx, logContent }: RelayCall): Promise<ApiAnswer> {
+    const { value } = await this.caller.call(targets, exchange.deadline, { stream: false, log: ctx.log, observer: exchange }, async (target, signal) => {
       const response = await target.client.send(endpoint, target.upstreamModel, relayed.textFor(target.upstreamModel), false, signal);
       const requestId = upstreamRequestId(response.headers);
       exchange.sawUpstreamRequestId(requestId);
@@ -179,22 +181,15 @@ export class ProxyBackend implements Backend {
     });
     const usage = usageOf(endpoint.protocol, value.answer.usage);
     exchange.finish(200, usage === undefined ? undefined : { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: false });
-    if (this.logContent) ctx.log.info({ completion: answerTexts(endpoint.protocol, value.answer) }, 'response content');
+    if (logContent) ctx.log.info({ completion: answerTexts(endpoint.protocol, value.answer) }, 'response content');
     const headers: Record<string, string> = { ...exchange.rateLimitHeaders, 'content-type': typeof value.contentType === 'string' ? value.contentType : 'application/json' };
     if (value.requestId !== undefined) headers['x-upstream-request-id'] = value.requestId;
     return { kind: 'raw', status: value.status, body: value.text, headers };
   }
 
-  private async stream(
-    endpoint: ProxyEndpoint,
-    relayed: RelayRequest,
-    targets: readonly Target[],
-    estimate: TokenEstimate,
-    exchange: Exchange,
-    ctx: RequestContext,
-  ): Promise<ApiAnswer> {
-    const trackerOptions = { wantsUsage: relayed.wantsUsage, secrets: this.secrets, collectText: this.logContent };
-    const { value, attempt, target } = await this.caller.call(targets, exchange.deadline, this.callOptions(exchange, ctx, true), async (candidate, signal) => {
+  private async stream({ endpoint, relayed, targets, estimate, exchange, ctx, logContent }: RelayCall): Promise<ApiAnswer> {
+    const trackerOptions = { wantsUsage: relayed.wantsUsage, secrets: this.secrets, collectText: logContent };
+    const { value, attempt, target } = await this.caller.call(targets, exchange.deadline, { stream: true, log: ctx.log, observer: exchange }, async (candidate, signal) => {
       const response = await candidate.client.send(endpoint, candidate.upstreamModel, relayed.textFor(candidate.upstreamModel), true, signal);
       const requestId = upstreamRequestId(response.headers);
       exchange.sawUpstreamRequestId(requestId);
@@ -222,7 +217,7 @@ export class ProxyBackend implements Backend {
         if (end.upstreamFault) this.router.failed(target, { upstreamFault: true, retryAfterMs: undefined });
         deadline.signal.removeEventListener('abort', onAbort);
         exchange.finish(end.error?.status ?? 200, streamTokens(tracker, estimate));
-        if (this.logContent) ctx.log.info({ completion: tracker.texts.join(''), outcome: end.error?.code ?? 'done' }, 'response content');
+        if (logContent) ctx.log.info({ completion: tracker.texts.join(''), outcome: end.error?.code ?? 'done' }, 'response content');
       },
     });
     return { kind: 'frames', frames, headers };

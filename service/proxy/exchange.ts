@@ -4,7 +4,7 @@
 import type { RequestContext } from '../backend';
 import type { Admission, Admitted } from './admission';
 import type { ProxyMetrics } from './metrics';
-import type { AttemptStart, RequestDeadline } from './upstream';
+import type { AttemptObserver, AttemptStart, RequestDeadline } from './upstream';
 
 export interface TokenCount {
   readonly prompt: number;
@@ -28,7 +28,7 @@ export interface ExchangeDeps {
   readonly onFinished: () => void;
 }
 
-export class Exchange {
+export class Exchange implements AttemptObserver {
   private finished = false;
   private attempts = 0;
   private upstream: string | undefined;

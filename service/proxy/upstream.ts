@@ -76,13 +76,18 @@ export interface AttemptStart {
   readonly number: number;
 }
 
+/** Told of each attempt (for the access log's upstream, attempts and upstream request id). */
+export interface AttemptObserver {
+  /** Before the attempt is sent. */
+  attempted(start: AttemptStart): void;
+  /** The upstream request id of a failed attempt's response. */
+  sawUpstreamRequestId(id: string | undefined): void;
+}
+
 export interface CallOptions {
   readonly stream: boolean;
   readonly log: Logger;
-  /** Told of each attempt before it is sent (the access log's upstream and attempts). */
-  onAttempt(start: AttemptStart): void;
-  /** Told of each failed attempt's upstream request id. */
-  onUpstreamRequestId(id: string): void;
+  readonly observer: AttemptObserver;
 }
 
 export interface CallResult<T> {
@@ -142,7 +147,7 @@ export class UpstreamCaller {
     let target = router.pick(targets, tried);
     for (let retry = 0; ; retry += 1) {
       tried.add(target);
-      options.onAttempt({ target, number: retry + 1 });
+      options.observer.attempted({ target, number: retry + 1 });
       const attempt = this.startAttempt(deadline, options.stream);
       const labels = { upstream: target.client.name, model: target.model };
       const stopLatency = metrics.upstreamLatency.startTimer(labels);
@@ -159,7 +164,7 @@ export class UpstreamCaller {
         const failure = classifyFailure(error, attempt.cause(), this.deps.secrets);
         attempt.abort('closed');
         const requestId = error instanceof UpstreamStatusError ? upstreamRequestId(error.headers) : undefined;
-        if (requestId !== undefined) options.onUpstreamRequestId(requestId);
+        options.observer.sawUpstreamRequestId(requestId);
         if (failure.metricStatus === 'aborted') router.released(target);
         else router.failed(target, failure);
         metrics.upstreamErrors.inc({ upstream: target.client.name, status: failure.metricStatus });
