@@ -118,6 +118,19 @@ function chunkFor(path: string, body: Record<string, unknown>, piece: string, la
   return { ...base, ...extra, object: 'text_completion', choices: [{ index: 0, text: piece, finish_reason: last ? 'stop' : null, logprobs: null }] };
 }
 
+/** Waits `ms`, or less if the proxy closes the response first (no timer outlives the test). */
+function pause(ms: number, response: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      response.off('close', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    response.on('close', done);
+  });
+}
+
 export class FakeUpstream {
   readonly requests: RecordedRequest[] = [];
   /** Responses whose connection the proxy closed before they were complete. */
@@ -273,7 +286,7 @@ export class FakeUpstream {
       if (response.destroyed) return;
       response.write(`data: ${JSON.stringify(chunkFor(path, body, piece, index === COMPLETION_TEXT.length - 1))}\n\n`);
       if (index === 0 && gate !== undefined) await gate;
-      if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (delayMs > 0) await pause(delayMs, response);
     }
     if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage === true) {
       const base = { id: 'cmpl-fake', created: 1_700_000_000, model: String(body.model), object: path.endsWith('/chat/completions') ? 'chat.completion.chunk' : 'text_completion' };
