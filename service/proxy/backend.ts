@@ -2,7 +2,6 @@
 // and aliases -> the key's limits -> attempts over the model's upstreams (fallback, cooldowns,
 // timeouts, retries) -> the upstream's answer or stream relayed as it was written. Also the factory
 // main.ts calls.
-import type { Model } from 'openai/resources/models';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Agent } from 'undici';
@@ -111,10 +110,6 @@ export class ProxyBackend implements Backend {
     return proxyRoutes({ relay: (endpoint, request, ctx) => this.relay(endpoint, request, ctx, options.logContent), listModels: () => this.catalog.list() });
   }
 
-  listModels(): Model[] {
-    return this.catalog.list();
-  }
-
   /** Refuses new requests, waits for in-flight ones (the caller bounds the wait by aborting their signals), then closes the pool. */
   async close(): Promise<void> {
     this.closed = true;
@@ -122,7 +117,7 @@ export class ProxyBackend implements Backend {
     await this.agent.close();
   }
 
-  async relay(endpoint: ProxyEndpoint, request: ApiRequest, ctx: RequestContext, logContent: boolean): Promise<ApiAnswer> {
+  private async relay(endpoint: ProxyEndpoint, request: ApiRequest, ctx: RequestContext, logContent: boolean): Promise<ApiAnswer> {
     const client = ctx.client?.name ?? ANONYMOUS;
     let model = 'unknown';
     let requested: string | undefined;
