@@ -170,6 +170,27 @@ describe('streams reach the client as the upstream wrote them', () => {
     expect(tokens(await proxy.metrics(), 'gpt-4o-mini', 'completion') - tokens(before, 'gpt-4o-mini', 'completion')).toBe(8);
   });
 
+  it('ends a /v1/responses stream that breaks off before response.completed with a Responses error event', async () => {
+    const frames = responsesStreamFrames('gpt-4o-mini').slice(0, 5);
+    upstream.enqueue({ kind: 'sse', frames });
+    const response = await proxy.post('/v1/responses', { model: 'gpt-4o-mini', input: 'Say hello', stream: true });
+    const text = await response.text();
+    expect(text.startsWith(frames.join(''))).toBe(true);
+    const last = text.slice(frames.join('').length);
+    expect(last.startsWith('event: error\ndata: ')).toBe(true);
+    expect(JSON.parse(last.slice('event: error\ndata: '.length))).toEqual({
+      type: 'error',
+      code: 'upstream_stream_interrupted',
+      message: expect.stringMatching(/before the response was complete/),
+      param: null,
+      sequence_number: 5,
+    });
+    upstream.enqueue({ kind: 'sse', frames });
+    const events: { type: string; code?: string | null }[] = [];
+    for await (const event of await proxy.client({ maxRetries: 0 }).responses.create({ model: 'gpt-4o-mini', input: 'Say hello', stream: true })) events.push(event);
+    expect(events.at(-1)).toMatchObject({ type: 'error', code: 'upstream_stream_interrupted' });
+  });
+
   it('answers a non-streamed /v1/responses call with the upstream body', async () => {
     const response = await proxy.client({ maxRetries: 0 }).responses.create({ model: 'gpt-4o-mini', input: 'Say hello', instructions: 'Be brief.' });
     expect(response.output_text).toBe('Hello, world!');
