@@ -1,6 +1,7 @@
 // Every call the proxy makes to its per-key limits, in one place: admit a request with its token
 // estimate (or refuse it with 429), settle it with the tokens it used, release its concurrency slot.
-// Admission is async so the in-memory limiter can give way to a shared one without touching callers.
+// Admission is async so the in-memory limiter can give way to a shared one without touching callers;
+// settling and releasing return nothing, so such a one sends those writes on and logs their failures.
 import type { ProxyConfig } from './config';
 import type { Limits } from './config-file';
 import { type Clock, type Lease, RateLimiter } from './limits';
