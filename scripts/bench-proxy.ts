@@ -29,7 +29,9 @@ its own child process), then from this process:
      (proxy - direct), each side's p50/p99 and achieved throughput; then the same through a bare
      undici relay (no auth, limits, logs or metrics) as the machine's floor for any Node proxy;
   2. --rss-requests requests through the proxy (64 concurrent, closed loop): the proxy's RSS at
-     the start, peak and end, and its throughput.
+     the start, peak and end, and its throughput;
+  3. at each rate, the proxy's added p50 and p99 over the bare relay's, against the targets
+     (at most 1.3x and 2x).
   --quick   rates 100,500 for 2 s each and 5,000 requests for the memory run (development)
 Writes bench/results/proxy.json and bench/results/proxy.md.`;
 
@@ -296,6 +298,30 @@ async function memoryRun(proxy: Pool, child: Child, requests: number, label: str
   };
 }
 
+/** The targets: the proxy's added p50 at most 1.3x the bare relay's, its added p99 at most 2x, at each rate. */
+const TARGET_P50_RATIO = 1.3;
+const TARGET_P99_RATIO = 2;
+
+interface TargetCheck {
+  readonly targetRps: number;
+  readonly p50Ratio: number;
+  readonly p99Ratio: number;
+  readonly met: boolean;
+}
+
+/** Proxy against bare relay, rate by rate, from the phases measured side by side. */
+function targetChecks(phases: readonly RatePhase[]): TargetCheck[] {
+  return phases
+    .filter((phase) => phase.through === 'proxy')
+    .flatMap((proxy) => {
+      const bare = phases.find((phase) => phase.through === 'bare relay' && phase.targetRps === proxy.targetRps);
+      if (bare === undefined) return [];
+      const p50Ratio = round(proxy.overheadP50Ms / bare.overheadP50Ms, 2);
+      const p99Ratio = round(proxy.overheadP99Ms / bare.overheadP99Ms, 2);
+      return [{ targetRps: proxy.targetRps, p50Ratio, p99Ratio, met: p50Ratio <= TARGET_P50_RATIO && p99Ratio <= TARGET_P99_RATIO }];
+    });
+}
+
 function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
   const rows = result.phases.map(
     (phase) =>
@@ -316,6 +342,11 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
     '| through | target req/s | s | added p50 ms | added p99 ms | direct p50 / p99 ms | through p50 / p99 ms | direct req/s | through req/s | its CPU ms/req | errors |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
+    '',
+    `Target: the proxy's added p50 at most ${TARGET_P50_RATIO}x the bare relay's and its added p99 at most ${TARGET_P99_RATIO}x, at each rate.`,
+    ...result.targets.map(
+      (check) => `- ${check.targetRps} req/s: p50 ${check.p50Ratio}x, p99 ${check.p99Ratio}x: ${check.met ? 'met' : 'not met'}`,
+    ),
     '',
     `Memory: ${memory.requests} requests through the proxy, ${memory.concurrency} concurrent: ${memory.throughputRps} req/s, ${memory.errors} errors,`,
     `${memory.proxyCpuMsPerRequest} ms of proxy CPU per request;`,
@@ -344,7 +375,7 @@ async function benchmark(options: { rates: number[]; seconds: number; rssRequest
       phases.push(await ratePhase('bare relay', direct, viaRelay, relay.child, rate, options.seconds));
     }
     const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests, 'memory run');
-    return { date: new Date().toISOString(), quick: options.quick, machine, phases, memory };
+    return { date: new Date().toISOString(), quick: options.quick, machine, phases, targets: targetChecks(phases), memory };
   } finally {
     await Promise.all([direct.close(), viaProxy.close(), viaRelay.close()]);
     for (const child of [upstream, proxy, relay]) child.child.process.disconnect();

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createEngine } from './engine/engine';
 import { buildApp } from './http/app';
 import { createKeyAuthenticator, hashKey, type Authenticator } from './http/auth';
+import type { InferenceBackend } from './inference/api';
 import { createInferenceBackend } from './inference/backend';
 import { loadingBackend } from './loading-backend';
 import { resolveModelDir } from './models/resolve';
@@ -29,7 +30,7 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
       return { name: `key-${sha256.slice(0, 8)}`, sha256 };
     }),
   );
-  const load = (async (): Promise<Backend> => {
+  const load = (async (): Promise<InferenceBackend> => {
     const graph = { dtype: config.model.dtype, file: config.model.file };
     const modelDir = await resolveModelDir({
       modelDir: config.model.dir,
@@ -52,7 +53,7 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
     });
     return createInferenceBackend(engine, { servedModelName: config.model.servedName, registry });
   })();
-  const backend = loadingBackend('inference', load);
+  const backend = loadingBackend(load);
   return { backend, authenticator, loaded: backend.loaded };
 }
 

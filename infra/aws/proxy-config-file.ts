@@ -2,7 +2,7 @@
 // `cdk synth` with the field that is wrong instead of a task that will not start.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { proxyFileSchema } from '../../service/proxy/config';
+import { proxyFileSchema } from '../../service/proxy/config-file';
 import { SpecError } from '../spec';
 
 /** Secrets Manager's limit on a secret value. */

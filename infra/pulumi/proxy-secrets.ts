@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
-import { proxyFileSchema } from '../../service/proxy/config';
+import { proxyFileSchema } from '../../service/proxy/config-file';
 import { SpecError, type DeploymentSpec } from '../spec';
 import { envSecret, fileSecret, SECRET_FILES, type SecretSource, type ServiceSecret } from './service-secrets';
 

@@ -4,9 +4,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Model } from 'openai/resources/models';
 import type { Registry } from 'prom-client';
-import type { Backend, RequestContext } from '../backend';
+import type { RequestContext } from '../backend';
 import type { Engine } from '../engine/types';
 import { ApiError } from '../http/api-error';
+import type { InferenceBackend } from './api';
 import { chatBody, chatChunks } from './chat-responses';
 import { createChatFormatter } from './chat-prompt';
 import { completionBody, completionChunks, promptTokenCount, type ResponseMeta } from './completion-responses';
@@ -14,6 +15,7 @@ import { toApiError } from './engine-errors';
 import { startGeneration, type TaggedEvent } from './event-stream';
 import { createInferenceMetrics, type RequestMetrics } from './metrics';
 import { planChat, planCompletion, type RequestPlan } from './request-plan';
+import { inferenceRoutes } from './routes';
 
 export interface InferenceBackendOptions {
   /** The `model` name clients send; requests for any other name get 404 model_not_found. */
@@ -30,7 +32,7 @@ async function* instrumented<T>(chunks: AsyncIterable<T>, metrics: RequestMetric
   }
 }
 
-export function createInferenceBackend(engine: Engine, options: InferenceBackendOptions): Backend {
+export function createInferenceBackend(engine: Engine, options: InferenceBackendOptions): InferenceBackend {
   const metrics = createInferenceMetrics(options.registry, engine, options.servedModelName);
   const chat = createChatFormatter(engine.tokenizer);
   const created = Math.floor(Date.now() / 1000);
@@ -59,9 +61,10 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
     model: options.servedModelName,
   });
 
-  return {
+  const backend: InferenceBackend = {
     variant: 'inference',
     isReady: () => !closed,
+    routes: (routeOptions) => inferenceRoutes(backend, routeOptions),
 
     async listModels(): Promise<Model[]> {
       return [{ id: options.servedModelName, object: 'model', created, owned_by: 'gpt2-openai-toolkit' }];
@@ -136,4 +139,5 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
       await engine.close();
     },
   };
+  return backend;
 }

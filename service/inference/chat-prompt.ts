@@ -4,7 +4,7 @@
 import { Template } from '@huggingface/jinja';
 import { InvalidParameterError } from '../engine/errors';
 import type { Tokenizer } from '../engine/types';
-import type { ChatMessage } from '../http/schemas';
+import type { ChatMessage } from './schemas';
 import { CHAT_TURN_STOPS, messageText, renderChatPrompt } from './chat-template';
 
 export interface ChatPrompt {

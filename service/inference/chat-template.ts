@@ -1,7 +1,7 @@
 // The default chat template, for models without their own (GPT-2 was never trained on chat):
 // messages become a plain "Role: text" transcript ending in "Assistant:", the format GPT-2 continues
 // most naturally. chat-prompt.ts uses the model's template instead when it has one.
-import type { ChatMessage } from '../http/schemas';
+import type { ChatMessage } from './schemas';
 
 const ROLE_LABELS: Readonly<Record<ChatMessage['role'], string>> = {
   system: 'System',

@@ -1,6 +1,6 @@
 // Shapes engine output as OpenAI /v1/completions bodies and stream chunks.
 import type { Completion, CompletionUsage } from 'openai/resources/completions';
-import type { CompletionChunk } from '../backend';
+import type { CompletionChunk } from './api';
 import { choiceIndex, collectGeneration } from './choices';
 import type { TaggedEvent } from './event-stream';
 import { completionLogprobs, joinCompletionLogprobs, type CompletionLogprobs } from './logprobs';

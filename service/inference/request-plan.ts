@@ -3,7 +3,7 @@
 import { createSamplingParams } from '../engine/params';
 import { ContextLengthExceededError, InvalidParameterError } from '../engine/errors';
 import type { Engine, SamplingParams, SamplingParamsInput } from '../engine/types';
-import type { ChatCompletionRequest, CompletionRequest } from '../http/schemas';
+import type { ChatCompletionRequest, CompletionRequest } from './schemas';
 import type { ChatFormatter } from './chat-prompt';
 
 /** OpenAI's default for /v1/completions; chat defaults to the rest of the context window. */

@@ -3,20 +3,21 @@
  */
 import pino from 'pino';
 import { Registry } from 'prom-client';
-import type { Backend, BackendResult, RequestContext } from '../../../service/backend';
+import type { RequestContext } from '../../../service/backend';
 import { createEngine } from '../../../service/engine/engine';
 import type { Engine } from '../../../service/engine/types';
 import { ApiError } from '../../../service/http/api-error';
-import { chatCompletionRequestSchema, completionRequestSchema } from '../../../service/http/schemas';
+import type { BackendResult, InferenceBackend } from '../../../service/inference/api';
+import { chatCompletionRequestSchema, completionRequestSchema } from '../../../service/inference/schemas';
 import { createInferenceBackend } from '../../../service/inference/backend';
 import { tinyModelDir } from '../../support/models';
 
 let engine: Engine;
-let backend: Backend;
+let backend: InferenceBackend;
 let registry: Registry;
 
 function context(signal = new AbortController().signal): RequestContext {
-  return { requestId: 'test', signal, client: undefined, log: pino({ level: 'silent' }), setHeader: () => undefined };
+  return { requestId: 'test', signal, client: undefined, log: pino({ level: 'silent' }), setHeader: () => undefined, annotate: () => undefined };
 }
 
 async function body<TBody, TChunk>(result: BackendResult<TBody, TChunk>): Promise<TBody> {
