@@ -1,5 +1,6 @@
 // Entry point: environment -> config -> backend (inference or proxy) -> HTTP app -> listen; on
-// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0.
+// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0; on SIGHUP the proxy
+// re-reads PROXY_CONFIG_FILE.
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Backend } from './backend';
@@ -19,6 +20,8 @@ interface Variant {
   readonly authenticator: Authenticator;
   /** Resolves when the backend can serve; rejects when it cannot be had (e.g. no model). */
   readonly loaded: Promise<unknown>;
+  /** Re-reads the variant's config (the proxy's PROXY_CONFIG_FILE), for SIGHUP. */
+  readonly reload?: (trigger: string) => void;
 }
 
 /** Inference: listen at once and load the model behind a LoadingBackend (/ready says 503 meanwhile). */
@@ -59,7 +62,7 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
 
 async function proxyVariant(env: NodeJS.ProcessEnv, registry: Registry, logger: Logger): Promise<Variant> {
   const { backend, authenticator } = await createProxyBackend(env, { registry, logger: logger.child({ component: 'proxy' }) });
-  return { backend, authenticator, loaded: Promise.resolve() };
+  return { backend, authenticator, loaded: Promise.resolve(), reload: (trigger) => backend.reload(trigger) };
 }
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -126,6 +129,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     process.exit(0);
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, (received) => void stop(received));
+  const { reload } = variant;
+  if (reload !== undefined) process.on('SIGHUP', () => reload('SIGHUP'));
 }
 
 if (require.main === module) {
