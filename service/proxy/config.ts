@@ -61,6 +61,7 @@ const envSchema = z.object({
   PROXY_SHARED_STATE_TIMEOUT_MS: positiveInt.default(500),
   PROXY_CONCURRENCY_LEASE_MS: z.coerce.number().int().min(1000, 'expected at least 1000 (ms)').default(30_000),
   REDIS_TLS_VERIFY: z.enum(['full', 'chain'], 'expected full or chain').default('full'),
+  REDIS_CA_FILE: z.string().min(1).optional(),
   PROXY_REPLICAS: positiveInt.default(1),
   PROXY_CONFIG_POLL_MS: z.coerce.number().int().min(100, 'expected at least 100 (ms)').default(30_000),
 });
@@ -133,6 +134,8 @@ export interface ProxyConfig {
     readonly leaseMs: number;
     /** `full`: the certificate chain and the host name (an IP host also matches a certificate whose CN is that IP); `chain`: the chain only. */
     readonly tlsVerify: 'full' | 'chain';
+    /** REDIS_CA_FILE's PEM: CAs trusted for rediss:// besides Node's own (Memorystore signs with a CA of the instance's own). */
+    readonly caCertificates: string | undefined;
   };
   /** PROXY_REPLICAS: how many replicas the platform may run; above 1 without Redis, limits multiply (warned at start). */
   readonly replicas: number;
@@ -191,6 +194,14 @@ function readKeyFile(path: string, what: string): string {
   } catch (error) {
     throw new ProxyConfigError(`${what}=${path} could not be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+}
+
+function readCaFile(path: string): string {
+  const pem = readKeyFile(path, 'REDIS_CA_FILE');
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ProxyConfigError(`REDIS_CA_FILE=${path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. Memorystore's server CA)`);
+  }
+  return pem;
 }
 
 /** The key of the one upstream the environment describes. */
@@ -313,6 +324,7 @@ export function loadProxyConfig(source: NodeJS.ProcessEnv): ProxyConfig {
       timeoutMs: env.PROXY_SHARED_STATE_TIMEOUT_MS,
       leaseMs: env.PROXY_CONCURRENCY_LEASE_MS,
       tlsVerify: env.REDIS_TLS_VERIFY,
+      caCertificates: env.REDIS_CA_FILE === undefined ? undefined : readCaFile(env.REDIS_CA_FILE),
     },
     replicas: env.PROXY_REPLICAS,
     configFile: env.PROXY_CONFIG_FILE,

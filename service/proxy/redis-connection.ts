@@ -1,9 +1,10 @@
 // The proxy's connection to its shared-state store (REDIS_URL, with node-redis): TLS checked as
-// REDIS_TLS_VERIFY says, commands that fail at once while the store is down (no offline queue) and
+// REDIS_TLS_VERIFY says against Node's CAs and REDIS_CA_FILE's, commands that fail at once while the store is down (no offline queue) and
 // within PROXY_SHARED_STATE_TIMEOUT_MS when it hangs, reconnection by itself, and whether the store is
 // available now (proxy_shared_state_available; a warning when it goes, a line when it is back).
 // Credentials never reach a log line: the store is named by host and port.
 import { createClient, ErrorReply, type RedisClientType } from '@redis/client';
+import { rootCertificates } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics';
 import { RedisScript } from './redis-scripts';
@@ -29,10 +30,17 @@ export interface RedisConnectionOptions {
   readonly url: string;
   readonly timeoutMs: number;
   readonly tlsVerify: TlsVerify;
+  /** PEM of CAs to trust besides Node's own (REDIS_CA_FILE). */
+  readonly caCertificates: string | undefined;
   /** Loaded on every (re)connection, so calls find them by SHA1 and stay in the order they were made. */
   readonly scripts: readonly RedisScript[];
   readonly log: Logger;
   readonly metrics: ProxyMetrics;
+}
+
+/** Node's CAs plus REDIS_CA_FILE's (a `ca` option replaces Node's, so they are listed too); undefined: Node's alone. */
+function trustedCas(extra: string | undefined): string[] | undefined {
+  return extra === undefined ? undefined : [...rootCertificates, extra];
 }
 
 function withDeadline<T>(promise: Promise<T>, ms: number, onLate: ((value: T) => void) | undefined): Promise<T> {
@@ -81,7 +89,7 @@ export class RedisConnection {
       // Fail at once while disconnected: admission then falls back (or refuses) instead of queueing.
       disableOfflineQueue: true,
       socket: this.tls
-        ? { tls: true, reconnectStrategy, checkServerIdentity: serverIdentityCheck(options.tlsVerify) }
+        ? { tls: true, reconnectStrategy, checkServerIdentity: serverIdentityCheck(options.tlsVerify), ca: trustedCas(options.caCertificates) }
         : { tls: false, reconnectStrategy },
     }) as StoreClient;
     this.client.on('ready', () => {

@@ -1,5 +1,5 @@
 // How the proxy checks a rediss:// server's certificate (REDIS_TLS_VERIFY). The chain is always
-// verified against Node's trust store (NODE_EXTRA_CA_CERTS adds a private CA). `full` then checks the
+// verified against Node's trust store and REDIS_CA_FILE's CAs (or NODE_EXTRA_CA_CERTS's). `full` then checks the
 // name as Node does, with one case Node refuses: a host given as an IP address also matches a
 // certificate that names that address only as its subject CN and lists no IP address at all, which is
 // what Memorystore for Redis issues (CN = the instance's IP). `chain` skips the name check.

@@ -40,6 +40,7 @@ export async function createLimiter(config: Pick<ProxyConfig, 'sharedState' | 'r
     url: sharedState.redisUrl,
     timeoutMs: sharedState.timeoutMs,
     tlsVerify: sharedState.tlsVerify,
+    caCertificates: sharedState.caCertificates,
     scripts: LIMITER_SCRIPTS,
     log,
     metrics,

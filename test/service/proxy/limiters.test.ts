@@ -36,7 +36,7 @@ beforeEach(() => {
 async function redisLimiter(leaseMs = 30_000): Promise<RedisLimiter> {
   const metrics = new ProxyMetrics(new Registry());
   const log = pino({ level: 'silent' });
-  const connection = new RedisConnection({ url: redis.url, timeoutMs: 2000, tlsVerify: 'full', scripts: LIMITER_SCRIPTS, log, metrics });
+  const connection = new RedisConnection({ url: redis.url, timeoutMs: 2000, tlsVerify: 'full', caCertificates: undefined, scripts: LIMITER_SCRIPTS, log, metrics });
   connections.push(connection);
   await connection.start(10_000);
   return new RedisLimiter({ connection, failure: 'closed', leaseMs, clock, windowMs: 60_000, log, metrics });
