@@ -67,7 +67,8 @@ export interface Grant {
   readonly charged: Spend;
   /** The periods charged, so a request that ends after midnight settles the day it started in. */
   readonly periods: BudgetPeriods;
-  /** The tokens-per-minute limit at admission (the bucket the correction goes to), if any. */
+  /** The per-minute limits at admission (the buckets a correction or a give-back goes to), if any. */
+  readonly requestsPerMinute: number | undefined;
   readonly tokensPerMinute: number | undefined;
   /** The concurrency slot, when the key has a maxConcurrent. */
   readonly leaseId: string | undefined;

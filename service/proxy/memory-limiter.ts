@@ -85,7 +85,7 @@ export class MemoryLimiter implements Limiter {
       period.tokens += estimate.tokens;
       period.nanoUsd += estimate.nanoUsd;
     }
-    const grant: Grant = { store: 'memory', client, charged: estimate, periods, tokensPerMinute: policy.tokensPerMinute, leaseId };
+    const grant: Grant = { store: 'memory', client, charged: estimate, periods, requestsPerMinute: policy.requestsPerMinute, tokensPerMinute: policy.tokensPerMinute, leaseId };
     return { admitted: true, grant, state: this.snapshot(state, policy, periods, now) };
   }
 

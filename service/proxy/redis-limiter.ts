@@ -53,6 +53,13 @@ const REFUSALS: Readonly<Record<number, (retryMs: number, request: LimitRequest)
   8: (retryAfterMs) => ({ kind: 'tokens', retryAfterMs }),
 };
 
+/** The per-minute buckets a booking corrects besides the spend. */
+interface BookedBuckets {
+  readonly requestsPerMinute?: number | undefined;
+  readonly requestsBack?: number;
+  readonly tokensPerMinute?: number | undefined;
+}
+
 /** What Redis has not been told of a key's spend in one pair of periods. */
 interface PendingSpend {
   readonly client: string;
@@ -68,6 +75,8 @@ export class RedisLimiter implements Limiter {
   private readonly leases = new Map<string, string>();
   private renewing: NodeJS.Timeout | undefined;
   private readonly pending = new Map<string, PendingSpend>();
+  /** Late admissions to give back once Redis is available again. */
+  private givingBack: (() => void)[] = [];
   /** Requests admitted or refused while Redis was away, since it went. */
   private unreachableDecisions = 0;
 
@@ -100,7 +109,15 @@ export class RedisLimiter implements Limiter {
       this.spendTtl(periods.day.endsAt, now),
       this.spendTtl(periods.month.endsAt, now),
     ].map(String);
-    const grant: Grant = { store: 'redis', client: request.client, charged: estimate, periods, tokensPerMinute: policy.tokensPerMinute, leaseId };
+    const grant: Grant = {
+      store: 'redis',
+      client: request.client,
+      charged: estimate,
+      periods,
+      requestsPerMinute: policy.requestsPerMinute,
+      tokensPerMinute: policy.tokensPerMinute,
+      leaseId,
+    };
     let reply;
     try {
       const raw = await this.options.connection.script('admit', ADMIT_SCRIPT, Object.values(keys), args, (late) => this.undo(late, grant));
@@ -129,7 +146,7 @@ export class RedisLimiter implements Limiter {
       return;
     }
     if (delta.tokens === 0 && delta.nanoUsd === 0) return;
-    this.book(grant.client, grant.periods, delta, grant.tokensPerMinute).catch(() => this.addPending(grant.client, grant.periods, delta));
+    this.book(grant.client, grant.periods, delta, { tokensPerMinute: grant.tokensPerMinute }).catch(() => this.addPending(grant.client, grant.periods, delta));
   }
 
   release(grant: Grant): void {
@@ -155,12 +172,25 @@ export class RedisLimiter implements Limiter {
     return Math.max(1, endsAt - now + SPEND_GRACE_MS);
   }
 
-  /** Adds `delta` to the key's spend (and, with `tokensPerMinute`, to its tokens bucket). */
-  private async book(client: string, periods: BudgetPeriods, delta: Spend, tokensPerMinute: number | undefined): Promise<void> {
+  /**
+   * Adds `delta` to the key's spend, and to its tokens bucket with `tokensPerMinute`; with
+   * `requestsPerMinute`, gives `requestsBack` requests back to its requests bucket.
+   */
+  private async book(client: string, periods: BudgetPeriods, delta: Spend, buckets: BookedBuckets): Promise<void> {
     const now = this.options.clock();
     const keys = keysOf(client, periods);
-    const args = [now, this.options.windowMs, tokensPerMinute ?? 0, delta.tokens, delta.nanoUsd, this.spendTtl(periods.day.endsAt, now), this.spendTtl(periods.month.endsAt, now)];
-    await this.options.connection.script('settle', SETTLE_SCRIPT, [keys.tokens, keys.day, keys.month], args.map(String));
+    const args = [
+      now,
+      this.options.windowMs,
+      buckets.requestsPerMinute ?? 0,
+      buckets.requestsBack ?? 0,
+      buckets.tokensPerMinute ?? 0,
+      delta.tokens,
+      delta.nanoUsd,
+      this.spendTtl(periods.day.endsAt, now),
+      this.spendTtl(periods.month.endsAt, now),
+    ];
+    await this.options.connection.script('settle', SETTLE_SCRIPT, [keys.requests, keys.tokens, keys.day, keys.month], args.map(String));
   }
 
   /** Redis could not be asked: limit locally (open) or refuse (closed). */
@@ -191,7 +221,11 @@ export class RedisLimiter implements Limiter {
       return;
     }
     if (refusal !== 0) return;
-    this.settle(grant, { tokens: 0, nanoUsd: 0 });
+    const { client, periods, charged, requestsPerMinute, tokensPerMinute } = grant;
+    const back = { tokens: -charged.tokens, nanoUsd: -charged.nanoUsd };
+    // The late answer usually comes while the store still counts as away: then it is sent once it is back.
+    const giveBack = () => void this.book(client, periods, back, { requestsPerMinute, requestsBack: 1, tokensPerMinute }).catch(() => this.givingBack.push(giveBack));
+    giveBack();
     if (grant.leaseId !== undefined) {
       this.leases.set(grant.leaseId, keysOf(grant.client, grant.periods).leases);
       this.release(grant);
@@ -207,7 +241,7 @@ export class RedisLimiter implements Limiter {
     this.pending.set(id, entry);
   }
 
-  /** Redis is back: book the spend it missed, and say what happened meanwhile. */
+  /** Redis is back: book the spend it missed and the late admissions to give back, and say what happened meanwhile. */
   private backOnline(): void {
     if (this.unreachableDecisions > 0) {
       this.options.log.info(
@@ -216,9 +250,12 @@ export class RedisLimiter implements Limiter {
       );
       this.unreachableDecisions = 0;
     }
+    const givingBack = this.givingBack;
+    this.givingBack = [];
+    for (const giveBack of givingBack) giveBack();
     for (const [id, entry] of this.pending) {
       this.pending.delete(id);
-      this.book(entry.client, entry.periods, entry, undefined).catch(() => this.addPending(entry.client, entry.periods, entry));
+      this.book(entry.client, entry.periods, entry, {}).catch(() => this.addPending(entry.client, entry.periods, entry));
     }
   }
 

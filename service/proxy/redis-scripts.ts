@@ -1,6 +1,6 @@
 // The Lua scripts that keep every replica's limits in Redis, each one atomic and one round trip: admit
 // (budgets, concurrency leases, requests and tokens per minute: check, then charge), and settle (the
-// estimate corrected to the usage). Every key a script touches is passed in KEYS and shares one
+// estimate corrected to the usage, or an unused admission given back). Every key a script touches is passed in KEYS and shares one
 // `{client}` hash tag, so clustered stores (ElastiCache Serverless) find them in one slot. Levels and
 // times are numbers the scripts compute with; replies are whole numbers (Redis truncates Lua floats).
 import { createHash } from 'node:crypto';
@@ -108,19 +108,26 @@ return { refusal, retry_ms, remaining(requests_level), reset_ms(requests_level, 
 `;
 
 /**
- * KEYS: tokens bucket, day spend, month spend. ARGV: now, window ms, tokens/min (0: none), tokens to add
- * (negative: given back), nano-USD to add, day spend TTL ms, month spend TTL ms. Reply: 1.
+ * KEYS: requests bucket, tokens bucket, day spend, month spend. ARGV: now, window ms, requests/min
+ * (0: none), requests to add (-1: one given back, for an admission that answered too late to be
+ * used), tokens/min (0: none), tokens to add (negative: given back), nano-USD to add, day spend TTL
+ * ms, month spend TTL ms. Reply: 1.
  */
 const SETTLE = `${BUCKET_FUNCTIONS}
-local tpm = tonumber(ARGV[3])
-local tokens, nano_usd = tonumber(ARGV[4]), tonumber(ARGV[5])
+local rpm, requests = tonumber(ARGV[3]), tonumber(ARGV[4])
+local tpm = tonumber(ARGV[5])
+local tokens, nano_usd = tonumber(ARGV[6]), tonumber(ARGV[7])
+if rpm > 0 and requests ~= 0 then
+  local level, at = refill(KEYS[1], rpm)
+  store(KEYS[1], math.min(rpm, level + requests), at, rpm)
+end
 if tpm > 0 and tokens ~= 0 then
-  local level, at = refill(KEYS[1], tpm)
-  store(KEYS[1], math.min(tpm, level - tokens), at, tpm)
+  local level, at = refill(KEYS[2], tpm)
+  store(KEYS[2], math.min(tpm, level - tokens), at, tpm)
 end
 if tokens ~= 0 or nano_usd ~= 0 then
-  spend(KEYS[2], tokens, nano_usd, ARGV[6])
-  spend(KEYS[3], tokens, nano_usd, ARGV[7])
+  spend(KEYS[3], tokens, nano_usd, ARGV[8])
+  spend(KEYS[4], tokens, nano_usd, ARGV[9])
 end
 return 1
 `;
