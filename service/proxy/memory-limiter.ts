@@ -10,15 +10,22 @@ import type { BucketState, Clock, Grant, KeyPolicy, LimitRequest, Limiter, Limit
 /** Refills at limit/windowMs; goes negative when usage is corrected upwards. Full until first used. */
 class Bucket {
   private level: number | undefined;
+  /** The limit the level was kept under. */
+  private limit = 0;
   private updatedAt = 0;
 
   constructor(private readonly windowMs: number) {}
 
-  /** Refills up to `now` under `limit` (a reloaded config may have changed it) and returns the level. */
+  /**
+   * Refills up to `now` under `limit` and returns the level. A limit a reloaded config changed moves
+   * the level by as much, so what was used in the window still counts against the new limit.
+   */
   refill(limit: number, now: number): number {
     const elapsed = Math.max(0, now - this.updatedAt);
-    const level = this.level === undefined ? limit : Math.min(limit, this.level + (elapsed * limit) / this.windowMs);
+    const kept = this.level === undefined ? limit : this.level + limit - this.limit;
+    const level = Math.min(limit, kept + (elapsed * limit) / this.windowMs);
     this.level = level;
+    this.limit = limit;
     this.updatedAt = Math.max(this.updatedAt, now);
     return level;
   }

@@ -16,17 +16,19 @@ local function ms_until(missing, limit)
 end
 
 -- The level at now. A replica whose clock lags behind the last writer's does not refill backwards.
+-- A limit changed by a config reload moves the level by as much: what was used still counts.
 local function refill(key, limit)
-  local state = redis.call('HMGET', key, 'level', 'at')
-  local level, at = tonumber(state[1]), tonumber(state[2])
+  local state = redis.call('HMGET', key, 'level', 'at', 'limit')
+  local level, at, kept_limit = tonumber(state[1]), tonumber(state[2]), tonumber(state[3])
   if level == nil then return limit, now end
+  if kept_limit ~= nil then level = level + limit - kept_limit end
   local elapsed = math.max(0, now - at)
   return math.min(limit, level + elapsed * limit / window), math.max(at, now)
 end
 
 -- A full bucket needs no state: the key expires once it would have refilled (and a window later).
 local function store(key, level, at, limit)
-  redis.call('HSET', key, 'level', level, 'at', at)
+  redis.call('HSET', key, 'level', level, 'at', at, 'limit', limit)
   redis.call('PEXPIRE', key, ms_until(limit - level, limit) + window)
 end
 

@@ -133,14 +133,13 @@ describe.each(kinds)('%s limiter', (_name, make) => {
     expect(await admit(limiter, { requestsPerMinute: 1, tokensPerDay: 5 })).toMatchObject({ admitted: false, refusal: { kind: 'budget' } });
   });
 
-  it('follows a limit changed by a config reload without losing what was used', async () => {
+  it('follows a limit changed by a config reload, counting what was used against the new one', async () => {
     for (let i = 0; i < 3; i += 1) granted(await admit(limiter, { requestsPerMinute: 3 }));
     expect((await admit(limiter, { requestsPerMinute: 3 })).admitted).toBe(false);
-    // Raised to 6: the three used still count.
-    const raised = await admit(limiter, { requestsPerMinute: 6 });
-    expect(raised.admitted).toBe(false);
-    now += 10_000;
-    expect(await admit(limiter, { requestsPerMinute: 6 })).toMatchObject({ admitted: true, state: { requests: { remaining: 0 } } });
+    // Raised to 6: three used, three left.
+    expect(await admit(limiter, { requestsPerMinute: 6 })).toMatchObject({ admitted: true, state: { requests: { remaining: 2 } } });
+    // Lowered to 2: four used is two too many; one request refills in 30 s at the new rate, so 90 s for three.
+    expect(await admit(limiter, { requestsPerMinute: 2 })).toMatchObject({ admitted: false, refusal: { kind: 'requests', retryAfterMs: 90_000 } });
   });
 });
 
