@@ -3,6 +3,7 @@
 // concurrency slot of a process that was killed comes back once its lease runs out. Each process runs
 // on a clock that stands still unless the test moves it, so no bucket refills while a busy machine
 // is slow and every count below is exact.
+import { createClient } from '@redis/client';
 import { hashKey } from '../../../service/http/auth';
 import { type ProxyProcess, startProxyProcess } from '../../support/proxy-process';
 import { RedisServer } from '../../support/redis-server';
@@ -55,6 +56,25 @@ afterAll(async () => {
 });
 beforeEach(() => upstream.reset());
 
+/**
+ * Resolves when Redis next runs `command` on `key` (a keyspace notification), e.g. the ZREM of a
+ * released slot, which the proxy sends on without waiting for it.
+ */
+async function nextKeyspaceEvent(key: string, command: string): Promise<() => Promise<void>> {
+  const subscriber = createClient({ url: redis.url });
+  await subscriber.connect();
+  await subscriber.configSet('notify-keyspace-events', 'Kz');
+  let seen!: () => void;
+  const happened = new Promise<void>((resolve) => (seen = resolve));
+  await subscriber.subscribe(`__keyspace@0__:${key}`, (message) => {
+    if (message === command) seen();
+  });
+  return async () => {
+    await happened;
+    await subscriber.close();
+  };
+}
+
 function post(proxy: ProxyProcess, key: KeyName, body: Record<string, unknown> = completion()): Promise<Response> {
   return fetch(`${proxy.url}/v1/completions`, {
     method: 'POST',
@@ -97,10 +117,11 @@ it('holds one concurrency slot for both processes: a stream open on one refuses 
   const refused = await post(second, 'concurrency');
   expect(refused.status).toBe(429);
   expect(((await refused.json()) as { error: { message: string } }).error.message).toContain('1 concurrent requests');
+  // The slot's release is sent on without waiting for Redis: wait for Redis to have it.
+  const released = await nextKeyspaceEvent('proxy:{concurrency}:leases', 'zrem');
   release();
   await open.text();
-  // The release is sent on without waiting: the next admission may come just before it lands.
-  await first.waitForLog((entry) => entry.msg === 'request completed' && entry.client === 'concurrency');
+  await released();
   expect((await post(second, 'concurrency')).status).toBe(200);
 });
 
