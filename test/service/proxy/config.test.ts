@@ -103,6 +103,9 @@ describe('loadProxyConfig', () => {
       PROXY_CONFIG_FILE: join(__dirname, '../../../deploy/proxy.example.json'),
     });
     expect(config.keys.map((key) => key.name)).toEqual(['team-a', 'batch-jobs']);
+    expect(config.keys[0]?.budget).toEqual({ usdPerDay: 20, usdPerMonth: 300 });
+    expect(config.defaultBudget).toEqual({ tokensPerMonth: 50_000_000 });
+    expect(Object.keys(config.prices).sort()).toEqual([...config.models.allow].sort());
     const catalog = new ModelCatalog(config.models);
     expect(catalog.resolve('text-davinci-003')).toBe('gpt-3.5-turbo-instruct');
     expect(catalog.resolve('text-davinci-002')).toBe('gpt-3.5-turbo-instruct');
