@@ -24,9 +24,9 @@ async function freePort(): Promise<number> {
 }
 
 export interface RedisServerOptions {
-  /** Extra redis-server arguments (TLS settings). */
+  /** Extra redis-server arguments (TLS files, ACL users, cluster mode). */
   readonly args?: readonly string[];
-  /** The scheme of `url`; `rediss` with TLS arguments. */
+  /** `rediss`: TLS only, on the port (give the TLS files in `args`). */
   readonly scheme?: 'redis' | 'rediss';
 }
 
@@ -51,7 +51,7 @@ export class RedisServer {
 
   /** Starts it (again) on its port; resolves once it accepts connections. */
   async restart(): Promise<void> {
-    const portArgs = this.options.args === undefined ? ['--port', String(this.port)] : ['--port', '0', '--tls-port', String(this.port)];
+    const portArgs = this.options.scheme === 'rediss' ? ['--port', '0', '--tls-port', String(this.port)] : ['--port', String(this.port)];
     const child = spawn('redis-server', [...portArgs, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(this.options.args ?? [])], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });

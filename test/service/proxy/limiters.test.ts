@@ -3,6 +3,10 @@
 // refill, usage corrections, concurrency slots, day and month budgets in tokens and dollars that reset
 // on UTC boundaries, and the order the refusals are checked in. Redis only: its keys share one hash
 // slot per key name, and a held slot that is not renewed expires.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '@redis/client';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import type { Grant, KeyPolicy, Limiter, Verdict } from '../../../service/proxy/limiter';
@@ -33,10 +37,10 @@ beforeEach(() => {
   clientNumber += 1;
 });
 
-async function redisLimiter(leaseMs = 30_000): Promise<RedisLimiter> {
+async function redisLimiter(leaseMs = 30_000, server = redis): Promise<RedisLimiter> {
   const metrics = new ProxyMetrics(new Registry());
   const log = pino({ level: 'silent' });
-  const connection = new RedisConnection({ url: redis.url, timeoutMs: 2000, tlsVerify: 'full', caCertificates: undefined, scripts: LIMITER_SCRIPTS, log, metrics });
+  const connection = new RedisConnection({ url: server.url, timeoutMs: 2000, tlsVerify: 'full', caCertificates: undefined, scripts: LIMITER_SCRIPTS, log, metrics });
   connections.push(connection);
   await connection.start(10_000);
   return new RedisLimiter({ connection, failure: 'closed', leaseMs, clock, windowMs: 60_000, log, metrics });
@@ -156,5 +160,31 @@ describe('redis limiter', () => {
     expect((await admit(survivor, policy)).admitted).toBe(false);
     now += 1;
     expect((await admit(survivor, policy)).admitted).toBe(true);
+  });
+
+  it('runs its scripts on a cluster, which refuses a script whose keys are in different slots (ElastiCache Serverless)', async () => {
+    const cluster = await RedisServer.start({ args: ['--cluster-enabled', 'yes', '--cluster-config-file', join(mkdtempSync(join(tmpdir(), 'cluster-')), 'nodes.conf')] });
+    const admin = createClient({ url: cluster.url });
+    try {
+      await admin.connect();
+      await admin.sendCommand(['CLUSTER', 'ADDSLOTSRANGE', '0', '16383']);
+      // The node takes the slots on its next cluster tick (every 100 ms): wait for it to say so.
+      const deadline = Date.now() + 20_000;
+      while (!String(await admin.sendCommand(['CLUSTER', 'INFO'])).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error('the one-node cluster did not reach cluster_state:ok within 20 s');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await expect(admin.eval('return 1', { keys: ['proxy:a', 'proxy:b'] })).rejects.toThrow(/CROSSSLOT/);
+      const limiter = await redisLimiter(30_000, cluster);
+      const policy = { requestsPerMinute: 5, tokensPerMinute: 100, maxConcurrent: 2, tokensPerDay: 50, tokensPerMonth: 500 };
+      const grant = granted(await admit(limiter, policy));
+      limiter.settle(grant, { tokens: 4, nanoUsd: 0 });
+      limiter.release(grant);
+      expect(await admit(limiter, policy, 0)).toMatchObject({ admitted: true, grant: { store: 'redis' }, state: { spent: { day: { tokens: 4 } } } });
+      await limiter.close();
+    } finally {
+      await admin.close();
+      await cluster.stop();
+    }
   });
 });
