@@ -18,6 +18,8 @@ export interface RecordedRequest {
   readonly headers: IncomingMessage['headers'];
   readonly body: Record<string, unknown>;
   readonly receivedAt: number;
+  /** Settles when the response closed: 'abandoned' when the proxy closed it before it was complete. */
+  readonly closed: Promise<'finished' | 'abandoned'>;
 }
 
 /** OpenAI's 429s carry types like `requests` or `tokens`, not one of the envelope types. */
@@ -73,6 +75,7 @@ export class FakeUpstream {
   abandoned = 0;
   private readonly plan: Behaviour[] = [];
   private readonly sockets = new Set<Socket>();
+  private readonly arrivalWaiters = new Set<() => void>();
   private server: Server | undefined;
   /** What to do once the plan is used up. */
   fallback: Behaviour = { kind: 'ok' };
@@ -80,6 +83,19 @@ export class FakeUpstream {
   /** Queues behaviours for the next requests, in order. */
   enqueue(...behaviours: Behaviour[]): void {
     this.plan.push(...behaviours);
+  }
+
+  /** Settles once `count` requests (bodies read) have arrived since the last reset. */
+  arrived(count: number): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.requests.length < count) return;
+        this.arrivalWaiters.delete(check);
+        resolve();
+      };
+      this.arrivalWaiters.add(check);
+      check();
+    });
   }
 
   reset(): void {
@@ -111,10 +127,15 @@ export class FakeUpstream {
     const text = Buffer.concat(chunks).toString('utf8');
     const body = (text.length > 0 ? JSON.parse(text) : {}) as Record<string, unknown>;
     const path = request.url ?? '/';
-    this.requests.push({ path, headers: request.headers, body, receivedAt: Date.now() });
-    response.on('close', () => {
-      if (!response.writableFinished) this.abandoned += 1;
-    });
+    const closed = new Promise<'finished' | 'abandoned'>((resolve) =>
+      response.on('close', () => {
+        if (response.writableFinished) return resolve('finished');
+        this.abandoned += 1;
+        resolve('abandoned');
+      }),
+    );
+    this.requests.push({ path, headers: request.headers, body, receivedAt: Date.now(), closed });
+    for (const check of [...this.arrivalWaiters]) check();
     const behaviour = this.plan.shift() ?? this.fallback;
     switch (behaviour.kind) {
       case 'hang':
