@@ -21,10 +21,13 @@ it('drains on SIGTERM: the running stream completes, /ready and new requests get
   await waitForReady(url);
   expect((await fetch(`${url}/v1/models`)).status).toBe(401);
 
+  // The checks below need the service still draining this stream. On 2 cores at load 14 the tiny
+  // model streamed 200 tokens in 6 s, while /ready answered 503 within 0.3 s of the signal: the two
+  // slow down together, and 400 tokens double that margin.
   const response = await fetch(`${url}/v1/completions`, {
     method: 'POST',
     headers: json,
-    body: JSON.stringify({ model: 'gpt2', prompt: 'Once upon a time', max_tokens: 200, ignore_eos: true, stream: true, temperature: 0 }),
+    body: JSON.stringify({ model: 'gpt2', prompt: 'Once upon a time', max_tokens: 400, ignore_eos: true, stream: true, temperature: 0 }),
   });
   expect(response.status).toBe(200);
   const reader = response.body!.getReader();
