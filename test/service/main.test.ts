@@ -53,7 +53,7 @@ it('drains on SIGTERM: the running stream completes, /ready and new requests get
 
   expect(await service.exited).toBe(0);
   expect(service.output()).toContain('"msg":"stopped"');
-}, 120_000);
+});
 
 it.concurrent('starts the proxy variant from its environment and stops on SIGTERM', async () => {
   const service = start({ VARIANT: 'proxy', PROXY_ALLOW_ANONYMOUS: 'true', OPENAI_API_KEY: 'sk-upstream', UPSTREAM_BASE_URL: 'http://127.0.0.1:9/v1' });
@@ -64,16 +64,16 @@ it.concurrent('starts the proxy variant from its environment and stops on SIGTER
   expect((await fetch(`${url}/tokenize`, { method: 'POST', headers: json, body: '{"prompt":"x"}' })).status).toBe(404);
   service.child.kill('SIGTERM');
   expect(await service.exited).toBe(0);
-}, 60_000);
+});
 
 it.concurrent('exits non-zero with the resolver message when the model cannot be had', async () => {
   const service = start({ MODEL_DIR: '/nonexistent/model' });
   expect(await service.exited).toBe(1);
   expect(service.output()).toMatch(/MODEL_DIR=\/nonexistent\/model is not a folder.*npm run model:make/);
-}, 60_000);
+});
 
 it.concurrent('refuses to start on a bad variable, naming it', async () => {
   const service = start({ PORT: 'eighty' });
   expect(await service.exited).toBe(2);
   expect(service.output()).toContain('PORT="eighty": expected a whole number');
-}, 60_000);
+});
