@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { startCpuHog } from '../../../scripts/stress/cpu-hog';
+import { eventually } from '../../support/eventually';
 
 /** /proc/PID/stat after the command name (state first), or undefined once the process is gone. */
 function stat(pid: number): string[] | undefined {
@@ -17,15 +18,6 @@ function stat(pid: number): string[] | undefined {
 const cpuTicks = (pid: number) => Number(stat(pid)?.[11] ?? 0) + Number(stat(pid)?.[12] ?? 0);
 /** Exists and is not a zombie waiting to be reaped. */
 const alive = (pid: number) => (stat(pid)?.[0] ?? 'Z') !== 'Z';
-
-/** Polls until `condition` holds; the deadline only turns a hang into a message (a loaded machine is slow, not this slow). */
-async function eventually(condition: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 it('starts busy processes that use CPU time, and kills them on stop()', async () => {
   const hog = startCpuHog(2);
