@@ -100,7 +100,14 @@ async function main(argv: readonly string[]): Promise<void> {
   const hog = startCpuHog(args.hogs);
   const interrupt = (signal: NodeJS.Signals): void => {
     hog.stop();
-    if (jest?.pid !== undefined) process.kill(-jest.pid, 'SIGTERM');
+    // The whole group: jest, its workers and the services the tests started. It may be gone already.
+    if (jest?.pid !== undefined) {
+      try {
+        process.kill(-jest.pid, 'SIGTERM');
+      } catch {
+        // nothing left to stop
+      }
+    }
     console.error(`\ntest:stress: ${signal}: stopped jest and the busy processes; reports so far in ${dir}`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
