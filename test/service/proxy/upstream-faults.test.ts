@@ -139,7 +139,7 @@ describe('slow answers and timeouts', () => {
     // leaves a loaded machine ample time to relay that first chunk before it.
     const chunk = `data: ${JSON.stringify({ id: 'c', object: 'text_completion', created: 1, model: 'gpt-3.5-turbo-instruct', choices: [{ index: 0, text: 'Hello', finish_reason: null }] })}\n\n`;
     upstream.enqueue({ kind: 'sse', frames: [chunk], hold: true });
-    const { received, error } = await withProxy({ PROXY_TOTAL_TIMEOUT_MS: '2000' }, (served) => streamUntilError(served));
+    const { received, error } = await withProxy({ PROXY_FIRST_BYTE_TIMEOUT_MS: '2000', PROXY_TOTAL_TIMEOUT_MS: '2000' }, (served) => streamUntilError(served));
     expect(received).toEqual(['Hello']);
     expect((error.error as { code?: string }).code).toBe('upstream_timeout');
   });
