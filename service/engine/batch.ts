@@ -1,7 +1,7 @@
 // One forward pass of the model over a batch: builds input_ids, attention_mask, position_ids and the
 // past feeds from a KvCache, runs the session, and returns the logits with the grown cache.
 import * as ort from 'onnxruntime-node';
-import { KvCache, type KvShape } from './kv-cache';
+import { KvCache, type KvShape, type RowSource } from './kv-cache';
 import type { LoadedModel } from './model';
 
 export interface ForwardResult {
@@ -77,6 +77,16 @@ export class ModelRunner {
       return [key, value] as const;
     });
     return { logits: logits.data as Float32Array, seqLength: seq, cache: KvCache.fromPresent(this.kvShape, present, lengths) };
+  }
+
+  /** A cache with no past for `rows` new sequences. */
+  emptyCache(rows: number): KvCache {
+    return KvCache.empty(this.kvShape, rows);
+  }
+
+  /** A new cache whose row i is a copy of `sources[i]` (rows kept, dropped or duplicated). */
+  gatherRows(sources: readonly RowSource[]): KvCache {
+    return KvCache.gather(this.kvShape, sources);
   }
 
   /** View (no copy) of the logits at position `position` of row `row`. */

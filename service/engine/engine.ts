@@ -1,14 +1,17 @@
-// The local GPT-2 engine: loads the model, warms it up, and serves `Engine.generate` through one
-// continuous-batching scheduler that owns the onnxruntime session.
+// The local GPT-2 engine in this thread: loads the model, warms it up, and serves `Engine.generate`
+// through one continuous-batching scheduler that owns the onnxruntime session. The worker process
+// (worker/entry.ts) runs the same core; the service talks to it through worker/client.ts.
 import type { Logger } from 'pino';
 import { ModelRunner } from './batch';
+import { EventChannel } from './event-channel';
 import { loadModel, type LoadedModel } from './model';
 import { createSamplingParams } from './params';
-import { Scheduler } from './scheduler';
+import { Scheduler, type StepReport } from './scheduler/scheduler';
 import { createGpt2Tokenizer } from './tokenizer';
 import type { Engine, EngineStats, GenerationEvent, GenerationRequest, Tokenizer } from './types';
 
-export interface EngineOptions {
+/** Everything the engine is built from, as plain data: what the service sends its worker process. */
+export interface EngineSettings {
   /** A Hugging Face-layout folder with `onnx/model.onnx` (see `npm run model:make`). */
   readonly modelDir: string;
   /** @default 'cpu' */
@@ -22,41 +25,35 @@ export interface EngineOptions {
   /** The model name served to clients. @default 'gpt2' */
   readonly modelId?: string;
   /**
-   * Padded prompt tokens per prefill run; bounds the logits buffer of long or simultaneous prompts.
-   * @default 256
+   * Padded prompt tokens per prefill run while nothing decodes; bounds the logits buffer of long or
+   * simultaneous prompts. @default 256
    */
   readonly prefillTokens?: number;
+  /** Padded prompt tokens prefilled per step while other sequences decode (0: whole prompts). @default DEFAULT_PREFILL_CHUNK_TOKENS */
+  readonly prefillChunkTokens?: number;
+}
+
+export interface EngineOptions extends EngineSettings {
   readonly log?: Logger;
+  /** Called after every forward pass (see Scheduler). */
+  readonly onStep?: (step: StepReport) => void;
 }
 
-class OnnxEngine implements Engine {
+/** A loaded, warmed-up model with its scheduler: what both the in-process engine and the worker serve from. */
+export interface EngineCore {
+  readonly model: LoadedModel;
+  readonly scheduler: Scheduler;
+  readonly tokenizer: Tokenizer;
   readonly contextLength: number;
-
-  constructor(
-    readonly modelId: string,
-    readonly tokenizer: Tokenizer,
-    private readonly model: LoadedModel,
-    private readonly scheduler: Scheduler,
-  ) {
-    this.contextLength = model.config.nPositions;
-  }
-
-  generate(request: GenerationRequest): AsyncIterable<GenerationEvent> {
-    return this.scheduler.submit(request);
-  }
-
-  stats(): EngineStats {
-    return this.scheduler.stats();
-  }
-
-  async close(): Promise<void> {
-    await this.scheduler.close();
-    await this.model.release();
-  }
+  /** Lets running and queued requests finish, then releases the session. */
+  close(): Promise<void>;
 }
 
-/** Loads the model, runs one short generation so the first request does not pay for warm-up, and returns the engine. */
-export async function createEngine(options: EngineOptions): Promise<Engine> {
+const DEFAULT_MAX_BATCH_SIZE = 16;
+const DEFAULT_MAX_QUEUE = 64;
+
+/** Loads the model and runs one short generation so the first request does not pay for warm-up. */
+export async function startEngineCore(options: EngineOptions): Promise<EngineCore> {
   const model = await loadModel(options.modelDir, {
     ...(options.executionProvider ? { executionProvider: options.executionProvider } : {}),
     ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
@@ -64,16 +61,70 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const tokenizer = createGpt2Tokenizer();
   const scheduler = new Scheduler({
     runner: new ModelRunner(model),
-    maxBatchSize: options.maxBatchSize ?? 16,
-    maxQueue: options.maxQueue ?? 64,
+    maxBatchSize: options.maxBatchSize ?? DEFAULT_MAX_BATCH_SIZE,
+    maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
     contextLength: model.config.nPositions,
     eosTokenId: model.config.eosTokenId,
     ...(options.prefillTokens ? { prefillTokens: options.prefillTokens } : {}),
+    ...(options.prefillChunkTokens !== undefined ? { prefillChunkTokens: options.prefillChunkTokens } : {}),
+    ...(options.onStep ? { onStep: options.onStep } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
-  const engine = new OnnxEngine(options.modelId ?? 'gpt2', tokenizer, model, scheduler);
   const warmup = createSamplingParams({ maxTokens: 2, temperature: 0, seed: 0, stopOnEos: false }, { vocabSize: model.config.vocabSize });
-  for await (const event of engine.generate({ promptIds: tokenizer.encode('Hello'), params: warmup })) void event;
+  const channel = new EventChannel<GenerationEvent>(() => undefined);
+  scheduler.submit({ promptIds: tokenizer.encode('Hello'), params: warmup }, channel);
+  for await (const event of channel) void event;
   options.log?.info({ modelDir: model.dir, onnxPath: model.onnxPath }, 'engine ready');
-  return engine;
+  return {
+    model,
+    scheduler,
+    tokenizer,
+    contextLength: model.config.nPositions,
+    async close() {
+      await scheduler.close();
+      await model.release();
+    },
+  };
+}
+
+class InProcessEngine implements Engine {
+  readonly contextLength: number;
+  readonly tokenizer: Tokenizer;
+  private closing = false;
+
+  constructor(
+    readonly modelId: string,
+    private readonly core: EngineCore,
+  ) {
+    this.contextLength = core.contextLength;
+    this.tokenizer = core.tokenizer;
+  }
+
+  generate(request: GenerationRequest): AsyncIterable<GenerationEvent> {
+    let cancel = (): void => undefined;
+    const channel = new EventChannel<GenerationEvent>(() => cancel());
+    cancel = this.core.scheduler.submit(request, channel).cancel;
+    return channel;
+  }
+
+  stats(): EngineStats {
+    return this.core.scheduler.stats();
+  }
+
+  isReady(): boolean {
+    return !this.closing;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.core.close();
+  }
+}
+
+/**
+ * The engine in this thread: every step blocks the event loop for its duration. The service runs
+ * it in a worker process instead (worker/client.ts); tools and benchmarks use this one directly.
+ */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  return new InProcessEngine(options.modelId ?? 'gpt2', await startEngineCore(options));
 }
