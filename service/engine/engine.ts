@@ -3,6 +3,7 @@
 // (worker/entry.ts) runs the same core; the service talks to it through worker/client.ts.
 import type { Logger } from 'pino';
 import { ModelRunner } from './batch';
+import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE } from './defaults';
 import { EventChannel } from './event-channel';
 import { loadModel, type LoadedModel } from './model';
 import { createSamplingParams } from './params';
@@ -18,15 +19,15 @@ export interface EngineSettings {
   readonly executionProvider?: 'cpu' | 'cuda';
   /** onnxruntime intra-op threads. @default onnxruntime's choice (all cores) */
   readonly intraOpThreads?: number;
-  /** Sequences decoded together at most (a request with n choices or n beams takes n). @default 16 */
+  /** Sequences decoded together at most (a request with n choices or n beams takes n). @default DEFAULT_MAX_BATCH_SIZE */
   readonly maxBatchSize?: number;
-  /** Requests waiting for the batch at most; beyond it `generate` throws EngineOverloadedError. @default 64 */
+  /** Requests waiting for the batch at most; beyond it `generate` throws EngineOverloadedError. @default DEFAULT_MAX_QUEUE */
   readonly maxQueue?: number;
   /** The model name served to clients. @default 'gpt2' */
   readonly modelId?: string;
   /**
    * Padded prompt tokens per prefill run while nothing decodes; bounds the logits buffer of long or
-   * simultaneous prompts. @default 256
+   * simultaneous prompts. @default DEFAULT_PREFILL_TOKENS
    */
   readonly prefillTokens?: number;
   /** Padded prompt tokens prefilled per step while other sequences decode (0: whole prompts). @default DEFAULT_PREFILL_CHUNK_TOKENS */
@@ -48,9 +49,6 @@ export interface EngineCore {
   /** Lets running and queued requests finish, then releases the session. */
   close(): Promise<void>;
 }
-
-const DEFAULT_MAX_BATCH_SIZE = 16;
-const DEFAULT_MAX_QUEUE = 64;
 
 /** Loads the model and runs one short generation so the first request does not pay for warm-up. */
 export async function startEngineCore(options: EngineOptions): Promise<EngineCore> {

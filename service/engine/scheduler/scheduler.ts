@@ -2,6 +2,7 @@
 // (admission.ts), their prompts are prefilled in chunks (prefill.ts) interleaved with the running
 // rows' decode steps (decode.ts), and they join the batch at a step boundary and leave as they finish.
 import type { Logger } from 'pino';
+import { DEFAULT_PREFILL_CHUNK_TOKENS, DEFAULT_PREFILL_TOKENS } from '../defaults';
 import { EngineClosedError } from '../errors';
 import type { EngineStats, GenerationRequest } from '../types';
 import { Admission, checkRequest, overloaded, type Capacity, type LoadSnapshot } from './admission';
@@ -16,9 +17,7 @@ export interface SchedulerOptions extends Capacity {
   readonly runner: BatchModel;
   /**
    * Padded prompt tokens per prefill run while no sequence decodes (prompts arriving together share
-   * a run; a longer prompt runs in chunks): bounds the `[rows, tokens, vocab]` logits buffer to
-   * 256 x 50257 floats (51 MB).
-   * @default 256
+   * a run; a longer prompt runs in chunks). @default DEFAULT_PREFILL_TOKENS
    */
   readonly prefillTokens?: number;
   /**
@@ -53,13 +52,6 @@ export interface SubmittedRequest {
   cancel(): void;
 }
 
-const DEFAULT_PREFILL_TOKENS = 256;
-/**
- * On this class of CPU a GPT-2-small decode step of a few rows costs about as much as prefilling
- * 16 prompt tokens, so a step with a 16-token chunk takes about twice a plain decode step: running
- * streams slow to half speed during a long prefill instead of stopping (bench/results/load.md).
- */
-export const DEFAULT_PREFILL_CHUNK_TOKENS = 16;
 /**
  * An idle engine waits `gapMs` after a request arrives, and again while more keep arriving (up to
  * `maxMs`, or until the batch is full), so that a burst of requests shares one prefill run instead
