@@ -25,6 +25,8 @@ export interface WorkerEngineOptions extends EngineSettings {
   readonly maxRestarts?: number;
   /** Extra Node.js flags for the worker process (e.g. --max-old-space-size=4096). */
   readonly workerExecArgv?: readonly string[];
+  /** Variables set for the worker process on top of the service's environment (e.g. CUDA_VISIBLE_DEVICES). */
+  readonly workerEnv?: Readonly<Record<string, string>>;
   readonly log?: Logger;
   /** The engine cannot serve again: the service should exit non-zero so its orchestrator replaces it. */
   readonly onFatal?: (error: Error) => void;
@@ -139,10 +141,13 @@ class WorkerEngine implements Engine {
 
   /** Starts a worker process and resolves once it loaded and warmed the model. */
   private launch(): Promise<void> {
-    const worker = spawnEngineProcess(this.options.workerExecArgv);
+    const worker = spawnEngineProcess({
+      ...(this.options.workerExecArgv ? { execArgv: this.options.workerExecArgv } : {}),
+      ...(this.options.workerEnv ? { env: this.options.workerEnv } : {}),
+    });
     this.worker = worker;
     this.killedBecause = undefined;
-    const { log, workerExecArgv, watchdogSeconds, maxRestarts, onFatal, logLevel, ...settings } = this.options;
+    const { log, workerExecArgv, workerEnv, watchdogSeconds, maxRestarts, onFatal, logLevel, ...settings } = this.options;
     return new Promise<void>((resolve, reject) => {
       let loaded = false;
       worker.onMessage((message) => {
@@ -150,7 +155,7 @@ class WorkerEngine implements Engine {
         this.watchdog.progress();
         this.onMessage(message, () => {
           loaded = true;
-          log?.info({ pid: worker.child.pid }, 'engine worker ready');
+          log?.info({ workerPid: worker.child.pid }, 'engine worker ready');
           resolve();
         }, reject);
       });
@@ -165,7 +170,7 @@ class WorkerEngine implements Engine {
         else reject(new Error(`The engine worker stopped while loading the model (${how}); its log lines above say why.`));
       });
       worker.send({ type: 'start', settings, logLevel: logLevel ?? 'info' });
-      log?.info({ pid: worker.child.pid }, 'engine worker started');
+      log?.info({ workerPid: worker.child.pid }, 'engine worker started');
     });
   }
 
@@ -213,7 +218,7 @@ class WorkerEngine implements Engine {
     const child = this.worker?.child;
     if (!child) return;
     this.killedBecause = `it made no progress for ${(silentMs / 1000).toFixed(1)} s with requests in flight, so the watchdog killed it`;
-    this.options.log?.error({ pid: child.pid, silentMs: Math.round(silentMs) }, 'engine worker hung; killing it');
+    this.options.log?.error({ workerPid: child.pid, silentMs: Math.round(silentMs) }, 'engine worker hung; killing it');
     child.kill('SIGKILL');
   }
 
@@ -230,7 +235,7 @@ class WorkerEngine implements Engine {
       () => {
         if (this.state !== 'restarting') return;
         this.state = 'ready';
-        this.options.log?.warn({ pid: this.workerPid }, 'engine worker restarted');
+        this.options.log?.warn({ workerPid: this.workerPid }, 'engine worker restarted');
       },
       (launchError: unknown) => {
         if (this.state === 'closing') return this.finishClosing();

@@ -30,11 +30,19 @@ export interface EngineProcess {
   onMessage(listener: (message: FromWorker) => void): void;
 }
 
-/** Forks the worker; `execArgv` adds Node flags for it (e.g. --max-old-space-size). Its output goes to ours. */
-export function spawnEngineProcess(execArgv: readonly string[] = []): EngineProcess {
+export interface SpawnOptions {
+  /** Node flags added for the worker (e.g. --max-old-space-size=4096). */
+  readonly execArgv?: readonly string[];
+  /** Variables set for the worker on top of this process's environment (e.g. CUDA_VISIBLE_DEVICES). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** Forks the worker process; its output goes to ours. */
+export function spawnEngineProcess(options: SpawnOptions = {}): EngineProcess {
   const entry = workerEntry();
   const child = fork(entry.path, [], {
-    execArgv: [...entry.execArgv, ...execArgv],
+    execArgv: [...entry.execArgv, ...(options.execArgv ?? [])],
+    env: { ...process.env, ...options.env },
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
