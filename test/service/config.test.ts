@@ -18,7 +18,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       model: { dir: undefined, id: 'onnx-community/gpt2', revision: 'main', servedName: 'gpt2' },
-      engine: { executionProvider: 'cpu', intraOpThreads: undefined, maxBatchSize: 16, maxQueue: 64 },
+      engine: { executionProvider: 'cpu', intraOpThreads: undefined, maxBatchSize: 16, maxQueue: 64, prefillChunkTokens: 16, watchdogSeconds: 60, maxRestarts: 3 },
       apiKeys: [],
       drainTimeoutSeconds: 30,
       bodyLimitBytes: 1024 * 1024,
@@ -39,6 +39,9 @@ describe('loadConfig', () => {
       INTRA_OP_THREADS: '4',
       MAX_BATCH_SIZE: '8',
       MAX_QUEUE: '0',
+      PREFILL_CHUNK_TOKENS: '0',
+      ENGINE_WATCHDOG_SECONDS: '5',
+      ENGINE_MAX_RESTARTS: '0',
       API_KEYS: 'k1, k2',
       DRAIN_TIMEOUT_SECONDS: '5',
       LOG_LEVEL: 'debug',
@@ -49,7 +52,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       port: 9000,
       model: { dir: '/models/gpt2', servedName: 'my-gpt2' },
-      engine: { executionProvider: 'cuda', intraOpThreads: 4, maxBatchSize: 8, maxQueue: 0 },
+      engine: { executionProvider: 'cuda', intraOpThreads: 4, maxBatchSize: 8, maxQueue: 0, prefillChunkTokens: 0, watchdogSeconds: 5, maxRestarts: 0 },
       apiKeys: ['k1', 'k2'],
       drainTimeoutSeconds: 5,
       logLevel: 'debug',
@@ -68,6 +71,8 @@ describe('loadConfig', () => {
     ['LOG_CONTENT', 'maybe', /LOG_CONTENT="maybe": expected true or false/],
     ['MAX_BATCH_SIZE', '0', /MAX_BATCH_SIZE="0": expected at least 1/],
     ['EXECUTION_PROVIDER', 'tpu', /EXECUTION_PROVIDER="tpu": expected cpu or cuda/],
+    ['PREFILL_CHUNK_TOKENS', '-1', /PREFILL_CHUNK_TOKENS="-1": expected a whole number/],
+    ['ENGINE_WATCHDOG_SECONDS', '0', /ENGINE_WATCHDOG_SECONDS="0": expected at least 1/],
   ])('stops with a message naming %s for a bad value', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
