@@ -2,6 +2,7 @@
 // stops start-up with a message naming the variable. Proxy-only variables are parsed by service/proxy.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { PrefillChunking } from './engine/scheduler/chunk-budget';
 import {
   DEFAULT_MAX_BATCH_SIZE,
   DEFAULT_MAX_QUEUE,
@@ -45,7 +46,9 @@ const envSchema = z.object({
   INTRA_OP_THREADS: integer(1, 1024).optional(),
   MAX_BATCH_SIZE: integer(1, 1024).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_QUEUE: integer(0, 100_000).default(DEFAULT_MAX_QUEUE),
-  PREFILL_CHUNK_TOKENS: integer(0, 100_000).default(DEFAULT_PREFILL_CHUNK_TOKENS),
+  PREFILL_CHUNK_TOKENS: z
+    .union([z.literal('auto'), integer(0, 100_000)], 'expected auto or a whole number of tokens (0: whole prompts)')
+    .default(DEFAULT_PREFILL_CHUNK_TOKENS),
   ENGINE_WATCHDOG_SECONDS: integer(1, 86_400).default(DEFAULT_WATCHDOG_SECONDS),
   ENGINE_MAX_RESTARTS: integer(0, 1000).default(DEFAULT_MAX_RESTARTS),
   DRAIN_TIMEOUT_SECONDS: integer(0, 3600).default(30),
@@ -72,8 +75,8 @@ export interface Config {
     readonly intraOpThreads: number | undefined;
     readonly maxBatchSize: number;
     readonly maxQueue: number;
-    /** Prompt tokens prefilled per step while other sequences decode; 0: whole prompts. */
-    readonly prefillChunkTokens: number;
+    /** Prompt tokens prefilled per step while other sequences decode: 'auto', a number, or 0 for whole prompts. */
+    readonly prefillChunkTokens: PrefillChunking;
     /** Seconds without progress (requests in flight) before the engine worker counts as hung. */
     readonly watchdogSeconds: number;
     /** Engine worker restarts allowed within 10 minutes before the service exits non-zero. */

@@ -10,12 +10,12 @@ export const DEFAULT_MAX_QUEUE = 64;
  */
 export const DEFAULT_PREFILL_TOKENS = 256;
 /**
- * Padded prompt tokens prefilled per step while other sequences decode. On a 2-core CPU a
- * GPT-2-small decode step of a few rows costs about as much as prefilling 16 prompt tokens, so a
- * step with a 16-token chunk takes about twice a plain one: running streams slow to half speed
- * during a long prefill instead of stopping for all of it (bench/results/load.md).
+ * Prompt tokens prefilled per step while other sequences decode: 'auto' sizes each chunk so that
+ * such a step takes about twice a plain decode step (scheduler/chunk-budget.ts). What fits differs
+ * by hardware, model and context: on 2 CPU cores a GPT-2-small decode step of a few rows costs
+ * about as much as 8 to 16 prompt tokens, on a GPU hundreds.
  */
-export const DEFAULT_PREFILL_CHUNK_TOKENS = 16;
+export const DEFAULT_PREFILL_CHUNK_TOKENS = 'auto';
 /**
  * Seconds without a step from the worker, while requests are in flight, before it counts as hung.
  * Far above one step (a 256-token prefill chunk of gpt2-xl on 2 cores takes about 10 s).

@@ -7,6 +7,7 @@ import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE } from './defaults';
 import { EventChannel } from './event-channel';
 import { loadModel, type LoadedModel } from './model';
 import { createSamplingParams } from './params';
+import type { PrefillChunking } from './scheduler/chunk-budget';
 import { Scheduler, type StepReport } from './scheduler/scheduler';
 import { createGpt2Tokenizer } from './tokenizer';
 import type { Engine, EngineStats, GenerationEvent, GenerationRequest, Tokenizer } from './types';
@@ -30,8 +31,8 @@ export interface EngineSettings {
    * simultaneous prompts. @default DEFAULT_PREFILL_TOKENS
    */
   readonly prefillTokens?: number;
-  /** Padded prompt tokens prefilled per step while other sequences decode (0: whole prompts). @default DEFAULT_PREFILL_CHUNK_TOKENS */
-  readonly prefillChunkTokens?: number;
+  /** Prompt tokens prefilled per step while other sequences decode ('auto', a number, or 0 for whole prompts). @default DEFAULT_PREFILL_CHUNK_TOKENS */
+  readonly prefillChunkTokens?: PrefillChunking;
 }
 
 export interface EngineOptions extends EngineSettings {

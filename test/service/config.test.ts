@@ -18,7 +18,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       model: { dir: undefined, id: 'onnx-community/gpt2', revision: 'main', servedName: 'gpt2' },
-      engine: { executionProvider: 'cpu', intraOpThreads: undefined, maxBatchSize: 16, maxQueue: 64, prefillChunkTokens: 16, watchdogSeconds: 60, maxRestarts: 3 },
+      engine: { executionProvider: 'cpu', intraOpThreads: undefined, maxBatchSize: 16, maxQueue: 64, prefillChunkTokens: 'auto', watchdogSeconds: 60, maxRestarts: 3 },
       apiKeys: [],
       drainTimeoutSeconds: 30,
       bodyLimitBytes: 1024 * 1024,
@@ -71,7 +71,7 @@ describe('loadConfig', () => {
     ['LOG_CONTENT', 'maybe', /LOG_CONTENT="maybe": expected true or false/],
     ['MAX_BATCH_SIZE', '0', /MAX_BATCH_SIZE="0": expected at least 1/],
     ['EXECUTION_PROVIDER', 'tpu', /EXECUTION_PROVIDER="tpu": expected cpu or cuda/],
-    ['PREFILL_CHUNK_TOKENS', '-1', /PREFILL_CHUNK_TOKENS="-1": expected a whole number/],
+    ['PREFILL_CHUNK_TOKENS', 'some', /PREFILL_CHUNK_TOKENS="some": expected auto or a whole number of tokens/],
     ['ENGINE_WATCHDOG_SECONDS', '0', /ENGINE_WATCHDOG_SECONDS="0": expected at least 1/],
   ])('stops with a message naming %s for a bad value', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);

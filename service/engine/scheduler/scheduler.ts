@@ -9,6 +9,7 @@ import { Admission, checkRequest, overloaded, type Capacity, type LoadSnapshot }
 import type { BatchModel } from './batch-model';
 import { BatchPlan, type PlannedRow } from './batch-plan';
 import { BeamStepper } from './beam-rows';
+import { ChunkBudget, type PrefillChunking } from './chunk-budget';
 import { decodeStep } from './decode';
 import { groupPrompts, PrefillJob } from './prefill';
 import { ActiveRequest, type RequestOutput } from './request';
@@ -23,11 +24,12 @@ export interface SchedulerOptions extends Capacity {
   /**
    * Padded prompt tokens prefilled per step while other sequences decode: each step runs one decode
    * step for the running rows, then at most one prefill chunk this big, so a long prompt delays
-   * running streams by one chunk per token instead of by its whole prefill. 0 prefills new prompts
-   * whole before the next decode step (their first token comes sooner; running streams stall).
+   * running streams by one chunk per token instead of by its whole prefill. 'auto' sizes the chunk
+   * so such a step takes about twice a decode step (chunk-budget.ts); 0 prefills new prompts whole
+   * before the next decode step (their first token comes sooner; running streams stall).
    * @default DEFAULT_PREFILL_CHUNK_TOKENS
    */
-  readonly prefillChunkTokens?: number;
+  readonly prefillChunkTokens?: PrefillChunking;
   /**
    * How an idle engine waits for a burst: until no request arrived for `gapMs`, `maxMs` passed, or
    * the batch is full. @default { gapMs: 1, maxMs: 10 }
@@ -74,7 +76,7 @@ export class Scheduler {
   private readonly batch: BatchPlan;
   private readonly beams: BeamStepper;
   private readonly prefillTokens: number;
-  private readonly chunkTokens: number;
+  private readonly chunks: ChunkBudget;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private closing = false;
@@ -89,7 +91,7 @@ export class Scheduler {
     this.batch = new BatchPlan(options.runner);
     this.beams = new BeamStepper(options.runner.vocabSize);
     this.prefillTokens = options.prefillTokens ?? DEFAULT_PREFILL_TOKENS;
-    this.chunkTokens = options.prefillChunkTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS;
+    this.chunks = new ChunkBudget(options.prefillChunkTokens ?? DEFAULT_PREFILL_CHUNK_TOKENS, this.prefillTokens);
   }
 
   stats(): EngineStats {
@@ -194,7 +196,7 @@ export class Scheduler {
 
   /**
    * One iteration per step. The prefill policy: while rows decode, a step is one decode step and at
-   * most one prefill chunk of `prefillChunkTokens`; prompts that finished prefill join at the next
+   * most one prefill chunk (of `prefillChunkTokens`); prompts that finished prefill join at the next
    * step. While nothing decodes, prompts are prefilled in runs of `prefillTokens` and their rows
    * wait until every admitted prompt is prefilled, so requests arriving together start decoding as
    * one batch (at most MAX_BATCH_SIZE rows, since only admitted prompts are prefilled).
@@ -207,12 +209,12 @@ export class Scheduler {
       this.batch.compose(decoding || this.prefills.length === 0 ? this.ready.splice(0) : []);
       if (this.batch.rows.length > 0) {
         await this.decode();
-        if (this.chunkTokens > 0) await this.prefillChunk(this.chunkTokens);
-        else while (this.prefills.length > 0) await this.prefillChunk(this.prefillTokens);
+        if (this.chunks.interleaves) await this.prefillChunk(this.chunks.next(), true);
+        else while (this.prefills.length > 0) await this.prefillChunk(this.prefillTokens, false);
         continue;
       }
       if (this.prefills.length > 0) {
-        await this.prefillChunk(this.prefillTokens);
+        await this.prefillChunk(this.prefillTokens, false);
         continue;
       }
       if (this.admitted.length > 0 || this.admission.queue.length > 0) continue;
@@ -232,7 +234,7 @@ export class Scheduler {
     for (const request of admitted) this.active.add(request);
     const fresh = [...this.admitted.splice(0), ...admitted];
     for (const request of fresh) if (request.cancelled) this.finish(request);
-    const budget = decoding && this.chunkTokens > 0 ? this.chunkTokens : this.prefillTokens;
+    const budget = decoding && this.chunks.interleaves ? this.chunks.next() : this.prefillTokens;
     for (const group of groupPrompts(fresh.filter((request) => !request.done), budget)) this.prefills.push(new PrefillJob(this.runner, group));
   }
 
@@ -267,14 +269,19 @@ export class Scheduler {
     }
   }
 
-  /** Runs the next chunk of the oldest prefill job; a finished job's rows wait in `ready`. */
-  private async prefillChunk(maxTokens: number): Promise<void> {
+  /**
+   * Runs the next chunk of the oldest prefill job; a finished job's rows wait in `ready`.
+   * `interleaved`: it runs between decode steps, and its time sizes the next such chunk.
+   */
+  private async prefillChunk(maxTokens: number, interleaved: boolean): Promise<void> {
     const job = this.prefills[0];
     if (!job) return;
     const started = performance.now();
     try {
       const tokens = await job.runChunk(maxTokens);
-      this.options.onStep?.({ kind: 'prefill', tokens, seconds: (performance.now() - started) / 1000, decodeStepSeconds: this.stepSeconds });
+      const seconds = (performance.now() - started) / 1000;
+      if (interleaved) this.chunks.observe(tokens, seconds, this.stepSeconds);
+      this.options.onStep?.({ kind: 'prefill', tokens, seconds, decodeStepSeconds: this.stepSeconds });
     } catch (error) {
       this.options.log?.error({ err: error }, 'prefill failed');
       this.prefills.shift();
