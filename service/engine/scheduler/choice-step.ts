@@ -9,7 +9,6 @@ import type { ActiveRequest, SampledChoice } from './request';
 export function sampleChoice(request: ActiveRequest, choice: SampledChoice, logits: Float32Array, now: number): number | undefined {
   const sampled = choice.sampler.sample(logits, { promptIds: request.promptIds, generatedIds: choice.generatedIds });
   choice.generatedIds.push(sampled.tokenId);
-  choice.lastTokenAt = now;
   for (const event of choice.output.accept(sampled)) request.emit(event, now);
   return choice.output.finished ? undefined : sampled.tokenId;
 }

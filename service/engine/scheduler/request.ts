@@ -21,8 +21,6 @@ export interface SampledChoice {
   readonly sampler: Sampler;
   readonly output: ChoiceOutput;
   readonly generatedIds: number[];
-  /** When its latest token was sampled (performance.now()). */
-  lastTokenAt: number;
 }
 
 export class ActiveRequest {
@@ -67,7 +65,7 @@ export class ActiveRequest {
     this.beamPipeline = beams ? createLogitsPipeline(params) : undefined;
     if (!beams) {
       for (let choice = 0; choice < params.n; choice++) {
-        this.choices.push({ sampler: new Sampler(params, { choice }), output: new ChoiceOutput(choice, params, eosTokenId), generatedIds: [], lastTokenAt: 0 });
+        this.choices.push({ sampler: new Sampler(params, { choice }), output: new ChoiceOutput(choice, params, eosTokenId), generatedIds: [] });
       }
     }
   }
@@ -83,7 +81,7 @@ export class ActiveRequest {
     return this.params.maxTokens - generated;
   }
 
-  /** Sends an event; a finish event gets the choice's phase timings (vLLM's intervals). */
+  /** Sends an event; a finish event gets the choice's phase timings, its last token sampled at `lastTokenAt`. */
   emit(event: GenerationEvent, lastTokenAt: number): void {
     if (event.type !== 'finish' || this.scheduledAt === undefined || this.firstTokenAt === undefined) {
       this.output.push(event);

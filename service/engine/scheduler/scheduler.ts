@@ -41,11 +41,7 @@ export interface SchedulerOptions extends Capacity {
 }
 
 export interface StepReport {
-  readonly kind: 'decode' | 'prefill';
-  /** Tokens the pass ran (padded, for prefill). */
-  readonly tokens: number;
-  readonly seconds: number;
-  /** Smoothed seconds per decode step so far. */
+  /** Smoothed seconds per decode step so far (for the overload retry-after estimate). */
   readonly decodeStepSeconds: number;
 }
 
@@ -262,7 +258,7 @@ export class Scheduler {
       this.stepSeconds += STEP_TIME_SMOOTHING * (step.seconds - this.stepSeconds);
       this.batch.setPlanned(step.planned);
       for (const request of step.requests) this.settle(request);
-      this.options.onStep?.({ kind: 'decode', tokens: rows.length, seconds: step.seconds, decodeStepSeconds: this.stepSeconds });
+      this.options.onStep?.({ decodeStepSeconds: this.stepSeconds });
     } catch (error) {
       this.options.log?.error({ err: error }, 'decode step failed; failing the batch');
       for (const row of this.batch.clear()) this.finish(row.request, error);
@@ -281,7 +277,7 @@ export class Scheduler {
       const tokens = await job.runChunk(maxTokens);
       const seconds = (performance.now() - started) / 1000;
       if (interleaved) this.chunks.observe(tokens, seconds, this.stepSeconds);
-      this.options.onStep?.({ kind: 'prefill', tokens, seconds, decodeStepSeconds: this.stepSeconds });
+      this.options.onStep?.({ decodeStepSeconds: this.stepSeconds });
     } catch (error) {
       this.options.log?.error({ err: error }, 'prefill failed');
       this.prefills.shift();
