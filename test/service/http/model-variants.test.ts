@@ -1,7 +1,8 @@
 /**
  * @jest-environment ./test/support/onnx-environment.js
  */
-// Every layout and dtype model:make writes, served through the real HTTP app to the official `openai`
+// Every layout and dtype model:make writes, served as the service serves it (the engine in its worker
+// process, the tokenizer on the main thread) through the real HTTP app to the official `openai`
 // client: a completion, a stream and a chat stream each; a Chinese WordPiece model (round trip, whole
 // characters, a Chinese stop string); a model chat template against the default transcript. Also
 // reports (does not assert) how often fp16 greedy decoding agrees with fp32.
@@ -14,6 +15,7 @@ import type { Backend } from '../../../service/backend';
 import { createEngine } from '../../../service/engine/engine';
 import { createSamplingParams } from '../../../service/engine/params';
 import type { Engine } from '../../../service/engine/types';
+import { createWorkerEngine } from '../../../service/engine/worker/client';
 import { createInferenceBackend } from '../../../service/inference/backend';
 import type { ModelDtype } from '../../../service/models/footprint';
 import { startTestServer, type TestServer } from '../../support/http-server';
@@ -24,7 +26,7 @@ interface Served {
   readonly backend: Backend;
   readonly server: TestServer;
   readonly client: OpenAI;
-  /** The engine's `engine ready` log line. */
+  /** The service's `engine worker ready` log line: what the worker loaded. */
   readonly ready: Record<string, unknown>;
 }
 
@@ -36,10 +38,10 @@ async function serve(modelDir: string, dtype: ModelDtype): Promise<Served> {
       done();
     },
   });
-  const engine = await createEngine({ modelDir, dtype, intraOpThreads: 1, maxBatchSize: 4, log: pino({ level: 'info' }, sink) });
+  const engine = await createWorkerEngine({ modelDir, dtype, intraOpThreads: 1, maxBatchSize: 4, logLevel: 'warn', log: pino({ level: 'info' }, sink) });
   const backend = createInferenceBackend(engine, { servedModelName: 'gpt2', registry: new Registry() });
   const server = await startTestServer(backend);
-  const ready = lines.find((line) => line.msg === 'engine ready') ?? {};
+  const ready = lines.find((line) => line.msg === 'engine worker ready') ?? {};
   return { engine, backend, server, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 }), ready };
 }
 
