@@ -160,6 +160,18 @@ describe('a Chinese WordPiece model', () => {
     expect(((await post('/tokenize', { model: 'gpt2', prompt })) as { tokens: number[] }).tokens).toEqual(tokens);
   });
 
+  it("reports the echoed prompt's logprob tokens in the model's own token texts", async () => {
+    const prompt = '床前明月光';
+    const { tokens: ids } = (await post('/tokenize', { model: 'gpt2', prompt })) as { tokens: number[] };
+    const result = await served!.client.completions.create({ model: 'gpt2', prompt, max_tokens: 2, temperature: 0, echo: true, logprobs: 2 });
+    const logprobs = result.choices[0]?.logprobs;
+    // The prompt's logprobs are computed in the worker's prefill: each text is the WordPiece token's, not a GPT-2 piece.
+    expect(logprobs?.tokens?.slice(0, ids.length)).toEqual([...prompt]);
+    expect(logprobs?.tokens?.slice(0, ids.length)).toEqual(ids.map((id) => served!.engine.tokenizer.tokenText(id)));
+    expect(logprobs?.token_logprobs?.[0]).toBeNull();
+    expect(Object.keys(logprobs?.top_logprobs?.[1] ?? {}).length).toBeGreaterThan(0);
+  });
+
   it('streams deltas of whole characters that add up to the completion', async () => {
     const request = { model: 'gpt2', prompt: '从前有座山', max_tokens: 16, temperature: 0 } as const;
     const whole = await served!.client.completions.create(request);
