@@ -2,6 +2,14 @@
 // stops start-up with a message naming the variable. Proxy-only variables are parsed by service/proxy.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { PrefillChunking } from './engine/scheduler/chunk-budget';
+import {
+  DEFAULT_MAX_BATCH_SIZE,
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_MAX_RESTARTS,
+  DEFAULT_PREFILL_CHUNK_TOKENS,
+  DEFAULT_WATCHDOG_SECONDS,
+} from './engine/defaults';
 import { MODEL_DTYPES, type ModelDtype } from './models/footprint';
 
 export class ConfigError extends Error {
@@ -45,8 +53,13 @@ const envSchema = z.object({
   SERVED_MODEL_NAME: nonEmpty.default('gpt2'),
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda'], 'expected cpu or cuda').default('cpu'),
   INTRA_OP_THREADS: integer(1, 1024).optional(),
-  MAX_BATCH_SIZE: integer(1, 1024).default(16),
-  MAX_QUEUE: integer(0, 100_000).default(64),
+  MAX_BATCH_SIZE: integer(1, 1024).default(DEFAULT_MAX_BATCH_SIZE),
+  MAX_QUEUE: integer(0, 100_000).default(DEFAULT_MAX_QUEUE),
+  PREFILL_CHUNK_TOKENS: z
+    .union([z.literal('auto'), integer(0, 100_000)], 'expected auto or a whole number of tokens (0: whole prompts)')
+    .default(DEFAULT_PREFILL_CHUNK_TOKENS),
+  ENGINE_WATCHDOG_SECONDS: integer(1, 86_400).default(DEFAULT_WATCHDOG_SECONDS),
+  ENGINE_MAX_RESTARTS: integer(0, 1000).default(DEFAULT_MAX_RESTARTS),
   DRAIN_TIMEOUT_SECONDS: integer(0, 3600).default(30),
   BODY_LIMIT_BYTES: integer(1024, 100 * 1024 * 1024).default(1024 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'expected a pino level (info, debug, ...)').default('info'),
@@ -75,6 +88,12 @@ export interface Config {
     readonly intraOpThreads: number | undefined;
     readonly maxBatchSize: number;
     readonly maxQueue: number;
+    /** Prompt tokens prefilled per step while other sequences decode: 'auto', a number, or 0 for whole prompts. */
+    readonly prefillChunkTokens: PrefillChunking;
+    /** Seconds without progress (requests in flight) before the engine worker counts as hung. */
+    readonly watchdogSeconds: number;
+    /** Engine worker restarts allowed within 10 minutes before the service exits non-zero. */
+    readonly maxRestarts: number;
   };
   /** Inference variant's bearer keys (API_KEYS / API_KEYS_FILE); empty: no auth. */
   readonly apiKeys: readonly string[];
@@ -140,6 +159,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       intraOpThreads: values.INTRA_OP_THREADS,
       maxBatchSize: values.MAX_BATCH_SIZE,
       maxQueue: values.MAX_QUEUE,
+      prefillChunkTokens: values.PREFILL_CHUNK_TOKENS,
+      watchdogSeconds: values.ENGINE_WATCHDOG_SECONDS,
+      maxRestarts: values.ENGINE_MAX_RESTARTS,
     },
     apiKeys: parseApiKeys(readSecret(env, 'API_KEYS')),
     drainTimeoutSeconds: values.DRAIN_TIMEOUT_SECONDS,

@@ -1,11 +1,12 @@
 // Entry point: environment -> config -> backend (inference or proxy) -> HTTP app -> listen; on
-// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0.
+// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0. The inference engine
+// runs in a worker process; if it fails beyond its restarts the service exits 1.
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Backend } from './backend';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createEngine } from './engine/engine';
-import { buildApp } from './http/app';
+import { createWorkerEngine } from './engine/worker/client';
+import { buildApp, type BuiltApp } from './http/app';
 import { createKeyAuthenticator, hashKey, type Authenticator } from './http/auth';
 import type { InferenceBackend } from './inference/api';
 import { createInferenceBackend } from './inference/backend';
@@ -21,8 +22,14 @@ interface Variant {
   readonly loaded: Promise<unknown>;
 }
 
-/** Inference: listen at once and load the model behind a LoadingBackend (/ready says 503 meanwhile). */
-function inferenceVariant(config: Config, registry: Registry, logger: Logger): Variant {
+/** How long responses of requests failed by an engine failure get to close before the exit. */
+const ENGINE_FAILURE_GRACE_MS = 2000;
+
+/**
+ * Inference: listen at once and load the model behind a LoadingBackend (/ready says 503 meanwhile).
+ * `onEngineFatal` runs when the engine's worker failed and cannot be restarted.
+ */
+function inferenceVariant(config: Config, registry: Registry, logger: Logger, onEngineFatal: (error: Error) => void): Variant {
   // Raw keys are hashed at once; names derive from the hash so logs never carry a key.
   const authenticator = createKeyAuthenticator(
     config.apiKeys.map((key) => {
@@ -41,7 +48,7 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
       log: logger,
     });
     logger.info({ modelDir, ...graph }, 'loading model');
-    const engine = await createEngine({
+    const engine = await createWorkerEngine({
       modelDir,
       ...graph,
       modelId: config.model.servedName,
@@ -49,7 +56,12 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
       intraOpThreads: config.engine.intraOpThreads,
       maxBatchSize: config.engine.maxBatchSize,
       maxQueue: config.engine.maxQueue,
+      prefillChunkTokens: config.engine.prefillChunkTokens,
+      watchdogSeconds: config.engine.watchdogSeconds,
+      maxRestarts: config.engine.maxRestarts,
+      logLevel: config.logLevel,
       log: logger.child({ component: 'engine' }),
+      onFatal: onEngineFatal,
     });
     return createInferenceBackend(engine, { servedModelName: config.model.servedName, registry });
   })();
@@ -80,15 +92,30 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   };
 
   const registry = new Registry();
+  let built: BuiltApp | undefined;
+  // In-flight requests already got their error; /ready turns 503, their responses close, then exit 1
+  // so the orchestrator replaces this replica.
+  const exitAfterEngineFailure = async (error: Error): Promise<void> => {
+    logger.fatal({ err: error }, `the engine cannot serve: ${error.message}`);
+    process.stderr.write(`the engine cannot serve: ${error.message}\n`);
+    if (built) {
+      await built.drain(ENGINE_FAILURE_GRACE_MS);
+      await built.app.close();
+    }
+    process.exit(1);
+  };
   let variant: Variant;
   try {
-    variant = config.variant === 'proxy' ? await proxyVariant(env, registry, logger) : inferenceVariant(config, registry, logger);
+    variant =
+      config.variant === 'proxy'
+        ? await proxyVariant(env, registry, logger)
+        : inferenceVariant(config, registry, logger, (error) => void exitAfterEngineFailure(error));
     startEmfMetrics(env, registry, logger);
   } catch (error) {
     return fail(error, `cannot start the ${config.variant} backend`);
   }
   const { backend } = variant;
-  const built = await buildApp({
+  built = await buildApp({
     backend,
     authenticator: variant.authenticator,
     registry,

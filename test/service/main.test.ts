@@ -1,5 +1,5 @@
 import { startService, waitForReady, type ServiceProcess } from '../support/service-process';
-import { tinyModelDir } from '../support/models';
+import { tinyModelDir, tinyVariantDir } from '../support/models';
 
 const started: ServiceProcess[] = [];
 afterAll(() => {
@@ -54,6 +54,42 @@ it('drains on SIGTERM: the running stream completes, /ready and new requests get
   expect(await service.exited).toBe(0);
   expect(service.output()).toContain('"msg":"stopped"');
 });
+
+it.concurrent('exits 1 when the engine worker dies and no restart is allowed, after ending the stream in flight with an error event', async () => {
+  const service = start({ MODEL_DIR: await tinyModelDir(), ENGINE_MAX_RESTARTS: '0' });
+  const url = await service.listening;
+  await waitForReady(url);
+  const workerPid = Number(/"workerPid":(\d+),[^\n]*"msg":"engine worker ready"/.exec(service.output())?.[1]);
+  expect(workerPid).toBeGreaterThan(0);
+  expect(workerPid).not.toBe(service.child.pid);
+  const response = await fetch(`${url}/v1/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: 'gpt2', prompt: 'Once upon a time', max_tokens: 900, ignore_eos: true, stream: true }),
+  });
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  let text = decoder.decode((await reader.read()).value, { stream: true });
+  process.kill(workerPid, 'SIGKILL');
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value, { stream: true });
+  const events = text.split('\n\n').filter((event) => event !== '');
+  expect(JSON.parse(events[events.length - 1]!.slice('data: '.length))).toMatchObject({ error: { code: 'engine_unavailable' } });
+  expect(await service.exited).toBe(1);
+  expect(service.output()).toMatch(/the engine cannot serve: The inference engine failed 1 times in 10 minutes/);
+}, 120_000);
+
+it.concurrent('loads the graph MODEL_DTYPE picks in the engine worker and serves it', async () => {
+  // The folder holds only model_fp16.onnx: without MODEL_DTYPE reaching the worker it would not load.
+  const service = start({ MODEL_DIR: await tinyVariantDir('tiny-fp16', { precision: 'fp16' }), MODEL_DTYPE: 'fp16' });
+  const url = await service.listening;
+  await waitForReady(url);
+  expect(service.output()).toMatch(/"onnxPath":"[^"]*onnx\/model_fp16\.onnx"[^\n]*"kvDtype":"float16"[^\n]*"msg":"engine worker ready"/);
+  const response = await fetch(`${url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'gpt2', prompt: 'Hi', max_tokens: 3, ignore_eos: true }) });
+  expect(response.status).toBe(200);
+  expect(await response.json()).toMatchObject({ usage: { completion_tokens: 3 } });
+  service.child.kill('SIGTERM');
+  expect(await service.exited).toBe(0);
+}, 120_000);
 
 it.concurrent('starts the proxy variant from its environment and stops on SIGTERM', async () => {
   const service = start({ VARIANT: 'proxy', PROXY_ALLOW_ANONYMOUS: 'true', OPENAI_API_KEY: 'sk-upstream', UPSTREAM_BASE_URL: 'http://127.0.0.1:9/v1' });

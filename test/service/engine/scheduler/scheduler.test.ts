@@ -1,10 +1,10 @@
 /** @jest-environment ./test/support/onnx-environment.js */
-import { createEngine } from '../../../service/engine/engine';
-import { ContextLengthExceededError, EngineOverloadedError } from '../../../service/engine/errors';
-import { createSamplingParams } from '../../../service/engine/params';
-import type { Engine, GenerationEvent, SamplingParamsInput } from '../../../service/engine/types';
-import { eventually } from '../../support/eventually';
-import { tinyModelDir } from '../../support/models';
+import { createEngine } from '../../../../service/engine/engine';
+import { ContextLengthExceededError, EngineOverloadedError } from '../../../../service/engine/errors';
+import { createSamplingParams } from '../../../../service/engine/params';
+import type { Engine, GenerationEvent, SamplingParamsInput } from '../../../../service/engine/types';
+import { eventually } from '../../../support/eventually';
+import { tinyModelDir } from '../../../support/models';
 
 // Continuous batching as callers see it: requests joining and leaving a running batch, bounded
 // capacity, cancellation, and outputs that do not depend on the batch's other rows.
