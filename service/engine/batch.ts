@@ -4,6 +4,7 @@ import * as ort from 'onnxruntime-node';
 import { float16Bits, widenFloat16 } from './float16';
 import { KvCache, type KvShape, type RowSource } from './kv-cache';
 import type { LoadedModel } from './model';
+import type { BatchModel } from './scheduler/batch-model';
 
 export interface ForwardResult {
   /** `[batch, seq, vocab]` logits, row-major; take views with `lastLogits`/`positionLogits`. */
@@ -26,7 +27,7 @@ function float16Input(tensor: ort.Tensor): ort.Tensor {
   return tensor;
 }
 
-export class ModelRunner {
+export class ModelRunner implements BatchModel {
   readonly kvShape: KvShape;
   readonly vocabSize: number;
   private readonly presentNames: readonly (readonly [string, string])[];

@@ -1,6 +1,6 @@
 // Batch planning: which rows the next decode step runs and the KV cache they read. The cache is
 // rebuilt (rows copied) only when the rows changed; a step that keeps every row reuses the last one.
-import type { KvCache, RowSource } from '../kv-cache';
+import type { BatchCache, RowSource } from './batch-model';
 import type { BatchModel } from './batch-model';
 import type { ActiveRequest } from './request';
 
@@ -21,7 +21,7 @@ export interface PlannedRow {
 export class BatchPlan {
   /** The rows the next decode step runs, in cache order. */
   rows: Row[] = [];
-  cache: KvCache | undefined;
+  cache: BatchCache | undefined;
   /** What the last decode step planned; becomes `rows` at the next `compose`. */
   private planned: PlannedRow[] = [];
 

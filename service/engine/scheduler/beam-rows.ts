@@ -1,7 +1,7 @@
 // Beam bookkeeping: turns one step's logits of a request's beams into the beams of the next step
 // (each reading its parent's cache row), and emits the best beams once the search is done.
 import { ChoiceOutput } from '../choice-output';
-import type { RowSource } from '../kv-cache';
+import type { RowSource } from './batch-model';
 import { logSoftmax } from '../sampling';
 import type { PlannedRow } from './batch-plan';
 import type { ActiveRequest } from './request';

@@ -1,6 +1,6 @@
 // Sampling glue: feeds a choice's logits to its sampler, records the token, and sends the events
 // its ChoiceOutput releases (text deltas, the finish event).
-import type { RowSource } from '../kv-cache';
+import type { RowSource } from './batch-model';
 import type { BeamStepper } from './beam-rows';
 import type { PlannedRow } from './batch-plan';
 import type { ActiveRequest, SampledChoice } from './request';

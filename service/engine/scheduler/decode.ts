@@ -1,11 +1,10 @@
 // Decode: one forward pass of one new token for every running row, then the next token of each
 // sampled choice and the next beams of each beam search.
-import type { BatchModel } from './batch-model';
+import type { BatchCache, BatchModel } from './batch-model';
 import type { BeamStepper } from './beam-rows';
 import type { PlannedRow, Row } from './batch-plan';
 import { sampleChoice } from './choice-step';
 import type { ActiveRequest } from './request';
-import type { KvCache } from '../kv-cache';
 
 export interface DecodeResult {
   /** Rows for the next step, each reading its row of the new cache. */
@@ -16,7 +15,7 @@ export interface DecodeResult {
 }
 
 /** Runs `rows` (in `cache` order) one token further. Rows of requests cancelled meanwhile plan nothing. */
-export async function decodeStep(model: BatchModel, rows: readonly Row[], cache: KvCache, beams: BeamStepper): Promise<DecodeResult> {
+export async function decodeStep(model: BatchModel, rows: readonly Row[], cache: BatchCache, beams: BeamStepper): Promise<DecodeResult> {
   const ids = new BigInt64Array(rows.length);
   rows.forEach((row, i) => {
     ids[i] = BigInt(row.nextToken);

@@ -1,11 +1,9 @@
 // Prefill: runs new prompts through the model, chunk by chunk, into a KV cache of their own, with
 // prompt logprobs on the way; once the whole prompt ran, its requests sample their first tokens.
-import type { ForwardResult } from '../batch';
-import type { KvCache } from '../kv-cache';
 import { logSoftmax, topKIndices } from '../sampling';
 import type { ChoiceTokenizer } from '../choice-output';
 import type { TokenInfo } from '../types';
-import type { BatchModel } from './batch-model';
+import type { BatchCache, BatchModel, ForwardStep } from './batch-model';
 import type { PlannedRow } from './batch-plan';
 import type { BeamStepper } from './beam-rows';
 import { firstRows } from './choice-step';
@@ -38,10 +36,10 @@ export function groupPrompts(requests: readonly ActiveRequest[], budget: number)
 export class PrefillJob {
   private readonly lengths: number[];
   private readonly longest: number;
-  private cache: KvCache;
+  private cache: BatchCache;
   /** Prompt positions run so far. */
   private start = 0;
-  private last: ForwardResult | undefined;
+  private last: ForwardStep | undefined;
   /** Prompt tokens with logprobs, per request that asked for them (the first token has none). */
   private readonly promptTokens: (TokenInfo[] | undefined)[];
   private readonly scratch: Float32Array | undefined;
@@ -114,7 +112,7 @@ export class PrefillJob {
     });
   }
 
-  private collectPromptLogprobs(result: ForwardResult, start: number, seq: number, real: readonly number[], scratch: Float32Array): void {
+  private collectPromptLogprobs(result: ForwardStep, start: number, seq: number, real: readonly number[], scratch: Float32Array): void {
     this.requests.forEach((request, row) => {
       const tokens = this.promptTokens[row];
       if (!tokens) return;
