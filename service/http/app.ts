@@ -19,6 +19,7 @@ import { abortOnDisconnect, requestIdFor } from './request-context';
 import { registerOpenAiRoutes } from './routes/openai';
 import { registerOpsRoutes } from './routes/ops';
 import { isApiRoute } from './routes/route-kinds';
+import { applyServerTimeouts, DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS, serverTimeouts, type ServerTimeouts } from './server-timeouts';
 
 export interface AppOptions {
   readonly backend: Backend;
@@ -31,6 +32,10 @@ export interface AppOptions {
   readonly bodyLimitBytes?: number;
   /** Serve HTTPS with this certificate and key (PEM). @default plain HTTP */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Serve GET /metrics here; false when a separate listener serves it (METRICS_PORT). @default true */
+  readonly serveMetrics?: boolean;
+  /** Keep-alive, headers and request timeouts of the server. @default serverTimeouts(75) */
+  readonly timeouts?: ServerTimeouts;
 }
 
 export interface BuiltApp {
@@ -73,6 +78,7 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
   const app = (
     options.https === undefined ? Fastify(serverOptions) : Fastify({ ...serverOptions, https: options.https } as FastifyHttpsOptions<HttpsServer>)
   ) as unknown as FastifyInstance;
+  applyServerTimeouts(app.server, options.timeouts ?? serverTimeouts(DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS));
 
   let draining = false;
   const active = new Set<AbortController>();
@@ -161,7 +167,7 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
     return reply.code(error.status).send(error.toEnvelope());
   });
 
-  registerOpsRoutes(app, { backend, registry, isDraining: () => draining });
+  registerOpsRoutes(app, { backend, registry, isDraining: () => draining, serveMetrics: options.serveMetrics ?? true });
   registerOpenAiRoutes(app, { backend, logContent: options.logContent ?? false });
 
   const startDraining = (): void => {
