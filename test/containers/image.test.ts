@@ -65,16 +65,17 @@ describe('the cpu image', () => {
     expect((await mustRun('podman', ['run', '--rm', '--network', 'host', IMAGE, 'id', '-u'])).trim()).toBe('10001');
   });
 
-  it('holds production dependencies only, and only the onnxruntime binaries for its own platform', async () => {
+  it('holds the compiled service and production dependencies only (no tsx), and only the onnxruntime binaries for its own platform', async () => {
     const probe = [
       "const has = (m) => { try { require.resolve(m); return true } catch { return false } };",
       "const fs = require('fs');",
-      "console.log(JSON.stringify({ runtime: ['tsx', 'onnxruntime-node', 'fastify', 'zod'].filter(has),",
-      "  dev: ['jest', 'typescript', 'aws-cdk-lib', '@pulumi/pulumi', '@huggingface/transformers'].filter(has),",
+      "console.log(JSON.stringify({ runtime: ['onnxruntime-node', 'fastify', 'zod'].filter(has),",
+      "  dev: ['tsx', 'jest', 'typescript', 'aws-cdk-lib', '@pulumi/pulumi', '@huggingface/transformers'].filter(has),",
+      "  files: ['dist/service/main.js', 'service/main.ts', 'tsconfig.json'].filter((f) => fs.existsSync(f)),",
       "  platforms: fs.readdirSync('node_modules/onnxruntime-node/bin/napi-v6').flatMap((os) => fs.readdirSync('node_modules/onnxruntime-node/bin/napi-v6/' + os).map((cpu) => os + '/' + cpu)) }))",
     ].join('\n');
     const found = JSON.parse(await mustRun('podman', ['run', '--rm', '--network', 'host', IMAGE, 'node', '-e', probe])) as Record<string, string[]>;
-    expect(found).toEqual({ runtime: ['tsx', 'onnxruntime-node', 'fastify', 'zod'], dev: [], platforms: ['linux/x64'] });
+    expect(found).toEqual({ runtime: ['onnxruntime-node', 'fastify', 'zod'], dev: [], files: ['dist/service/main.js'], platforms: ['linux/x64'] });
   });
 
   it('passes the smoke test as the inference service with API keys', async () => {
