@@ -35,7 +35,10 @@ Usage: npm run deploy -- --target local|aws|azure|gcp --spec FILE [options]
   --registry-only     azure/gcp: create only the stack's registry and identity (pulumi registryOnly), to
                       push a first image into; prints the registry, no smoke test. A stack that already
                       has its registry is left as it is (a registryOnly update would delete its service)
-  --image REF         azure/gcp/aws: deploy this image instead of the spec's "image" (CI: the tag it pushed)
+  --image REF         azure/gcp/aws: deploy this image instead of the spec's "image" (CI: the digest
+                      npm run image printed)
+  --model-revision SHA  with --image: the model commit that image has baked in (npm run image prints it),
+                      so the service's MODEL_REVISION loads the baked copy instead of fetching model.revision
   --help              this text
 
 Tools: cdk from PATH or this project's node_modules/.bin (npm run puts it first), pulumi, docker (or
@@ -64,6 +67,7 @@ const optionsSchema = z.object({
   smokeChatModel: z.string().min(1).optional(),
   registryOnly: z.boolean(),
   image: z.string().min(1).optional(),
+  modelRevision: z.string().regex(/^[0-9a-f]{40}$/, '--model-revision must be a 40-digit commit id').optional(),
 });
 export type DeployOptions = z.infer<typeof optionsSchema>;
 
@@ -90,6 +94,7 @@ export function parseDeployArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
         'smoke-chat-model': { type: 'string' },
         'registry-only': { type: 'boolean', default: false },
         image: { type: 'string' },
+        'model-revision': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -116,12 +121,16 @@ export function parseDeployArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
     smokeChatModel: values['smoke-chat-model'],
     registryOnly: values['registry-only'],
     image: values.image,
+    modelRevision: values['model-revision'],
   });
   if (!parsed.success) throw new UsageError(parsed.error.issues.map((issue) => issue.message).join('; '));
   const options = parsed.data;
   if (options.destroy && options.registryOnly) throw new UsageError('--destroy and --registry-only do not go together');
   if (options.registryOnly && options.target !== 'azure' && options.target !== 'gcp') {
     throw new UsageError('--registry-only is for the Pulumi targets (azure, gcp): the CDK app builds and pushes its own image');
+  }
+  if (options.modelRevision !== undefined && options.image === undefined) {
+    throw new UsageError('--model-revision goes with --image: it says which model commit that image holds');
   }
   if (options.image !== undefined && options.target === 'local') {
     throw new UsageError('--image is not for the local target: compose.yaml builds the image from the Dockerfile');

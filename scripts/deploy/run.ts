@@ -51,11 +51,15 @@ function specArgFor(path: string): string {
   return fromRoot.startsWith('..') || isAbsolute(fromRoot) ? resolve(path) : fromRoot;
 }
 
-/** --image: the same spec with "image" replaced, written into the work folder; validated like the original. */
+/**
+ * --image (and --model-revision): the same spec with "image" (and model.revision) replaced, written into the
+ * work folder; validated like the original.
+ */
 async function specWithImage(options: DeployOptions, image: string, workDir: string): Promise<string> {
   const raw = JSON.parse(await readFile(resolve(options.specPath), 'utf8')) as Record<string, unknown>;
+  const model = options.modelRevision === undefined ? {} : { model: { ...(raw.model as Record<string, unknown> | undefined), revision: options.modelRevision } };
   const path = join(workDir, basename(options.specPath));
-  await writeFile(path, `${JSON.stringify({ ...raw, image }, null, 2)}\n`);
+  await writeFile(path, `${JSON.stringify({ ...raw, image, ...model }, null, 2)}\n`);
   loadDeploymentSpec(path);
   return path;
 }

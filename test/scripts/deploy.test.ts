@@ -240,6 +240,16 @@ describe('deploy to azure and gcp (Pulumi)', () => {
     expect(up?.spec).toMatchObject({ name: 'gpt2-gcp', target: 'gcp', image });
   });
 
+  it('--model-revision pins the copy\'s model.revision to the commit the image holds', async () => {
+    const image = `europe-west4-docker.pkg.dev/p/gpt2/gpt2-openai-toolkit@sha256:${'a'.repeat(64)}`;
+    const revision = 'b'.repeat(40);
+    const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-inference.json', '--image', image, '--model-revision', revision, '--yes']);
+    expect(result.ok).toBe(true);
+    expect(calls.find((call) => call.args[0] === 'up')?.spec).toMatchObject({ image, model: { id: 'onnx-community/gpt2', revision, servedName: 'gpt2' } });
+    expect(() => parseDeployArgs(['--target', 'gcp', '--spec', 'x.json', '--model-revision', revision], {})).toThrow(/goes with --image/);
+    expect(() => parseDeployArgs(['--target', 'gcp', '--spec', 'x.json', '--image', image, '--model-revision', 'main'], {})).toThrow(/40-digit commit id/);
+  });
+
   it('--registry-only on a new stack updates with registryOnly=true and returns the registry without a smoke test', async () => {
     const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-proxy.json', '--registry-only', '--yes']);
     expect(argsOf(calls, 'pulumi').map((args) => args.slice(0, 2).join(' '))).toEqual([
