@@ -127,6 +127,8 @@ describe('the cpu image', () => {
     expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
     const listing = await mustRun('podman', ['run', '--rm', '--network', 'host', BAKED_IMAGE, 'ls', '/models/onnx-community/gpt2/main/onnx']);
     expect(listing.split('\n')).toContain('model.onnx');
+    const labels = JSON.parse(await mustRun('podman', ['image', 'inspect', '--format', '{{json .Labels}}', BAKED_IMAGE])) as Record<string, string>;
+    expect(labels).toMatchObject({ 'gpt2-openai-toolkit.model.id': 'gpt2', 'gpt2-openai-toolkit.model.revision': 'main' });
   });
 
   it('reports healthy when podman runs its HEALTHCHECK', async () => {
