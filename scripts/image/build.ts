@@ -55,7 +55,8 @@ async function modelBuildArgs(spec: DeploymentSpec, hub: HubOptions, output: Out
   try {
     const { repo, commit } = await resolveCommit(hub, spec.model.id, spec.model.revision);
     output(`model ${repo}@${spec.model.revision} is commit ${commit}`);
-    return { MODEL_ID: spec.model.id, MODEL_REVISION: commit };
+    // The dtype (or file) picks which graph is fetched into the image, so it is part of what was baked in.
+    return { MODEL_ID: spec.model.id, MODEL_REVISION: commit, MODEL_DTYPE: spec.model.dtype, ...(spec.model.file === undefined ? {} : { MODEL_FILE: spec.model.file }) };
   } catch (error) {
     if (error instanceof ModelFetchError) throw new StepError(`cannot pin model.revision "${spec.model.revision}" of ${spec.model.id}: ${error.message}`);
     throw error;

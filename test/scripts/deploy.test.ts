@@ -137,7 +137,7 @@ describe('deploy to aws (CDK)', () => {
     expect(output).toMatch(/ {2}cdk deploy gpt2-aws -c spec=deploy\/aws-inference\.json --require-approval never --outputs-file \S+cdk-outputs\.json/);
     expect(output).toContain('api key: a Secrets Manager secret the stack creates with a generated key; stack output ApiKeysSecretArn names it; ' +
       'read it with: aws secretsmanager get-secret-value --secret-id ARN --query SecretString --output text');
-    expect(output).toMatch(/^url: http:\/\/LOAD_BALANCER_DNS_NAME \(no certificate/m);
+    expect(output).toMatch(/^url: http:\/\/LOAD_BALANCER_DNS_NAME \(internal load balancer: reachable from inside the VPC only\) \(no certificate/m);
     expect(output).toMatch(/^cost: 1-4 x g4dn\.xlarge on-demand at \$0\.526\/h each = \$0\.53-\$2\.10\/h \(AWS on-demand list price, Linux, us-east-1, as of 2026-11-29/m);
     expect(result).toMatchObject({ ok: true, exitCode: 0, action: 'dry-run', cost: expect.stringContaining('$0.53-$2.10/h'), plannedUrl: expect.stringContaining('LOAD_BALANCER_DNS_NAME') });
   });
@@ -250,7 +250,7 @@ describe('deploy to azure and gcp (Pulumi)', () => {
     const revision = 'b'.repeat(40);
     const { result, calls } = await deploy(['--target', 'gcp', '--spec', 'deploy/gcp-inference.json', '--image', image, '--model-revision', revision, '--yes']);
     expect(result.ok).toBe(true);
-    expect(calls.find((call) => call.args[0] === 'up')?.spec).toMatchObject({ image, model: { id: 'onnx-community/gpt2', revision, servedName: 'gpt2' } });
+    expect(calls.find((call) => call.args[0] === 'up')?.spec).toMatchObject({ image, model: { id: 'onnx-community/gpt2-ONNX', revision, servedName: 'gpt2' } });
     expect(() => parseDeployArgs(['--target', 'gcp', '--spec', 'x.json', '--model-revision', revision], {})).toThrow(/goes with --image/);
     expect(() => parseDeployArgs(['--target', 'gcp', '--spec', 'x.json', '--image', image, '--model-revision', 'main'], {})).toThrow(/40-digit commit id/);
   });

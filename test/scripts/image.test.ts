@@ -20,7 +20,7 @@ const PRODUCTION = 'gpt2productionacr.azurecr.io';
 
 let hub: FakeHub;
 beforeAll(async () => {
-  hub = await startFakeHub('onnx-community/gpt2', await tinyModelDir());
+  hub = await startFakeHub('onnx-community/gpt2-ONNX', await tinyModelDir());
 });
 afterAll(async () => {
   await hub.close();
@@ -41,15 +41,15 @@ describe('npm run image -- build', () => {
     const { standIns, runner, lines } = await withStandIns();
     const request = { spec: inference(), registry: STAGING, commit: COMMIT, hub: { endpoint: hub.endpoint } };
     const first = await buildImage(request, runner, (line) => lines.push(line), {});
-    const buildArgs = { MODEL_ID: 'onnx-community/gpt2', MODEL_REVISION: hub.commit };
+    const buildArgs = { MODEL_ID: 'onnx-community/gpt2-ONNX', MODEL_REVISION: hub.commit, MODEL_DTYPE: 'fp32' };
     const tagged = `${STAGING}/gpt2-openai-toolkit:${imageTag('gpu', COMMIT, buildArgs)}`;
     expect(first).toMatchObject({ built: true, target: 'gpu', tagged, modelRevision: hub.commit, buildArgs, image: expect.stringMatching(new RegExp(`^${STAGING}/gpt2-openai-toolkit@sha256:[0-9a-f]{64}$`)) });
     expect(first.tagAndDigest).toBe(`${tagged}@${first.digest}`);
     const calls = await standIns.calls();
     expect(argsOf(calls, 'az', 'acr')).toEqual([['acr', 'login', '--name', 'gpt2stagingacr']]);
     expect(argsOf(calls, 'docker', 'build')).toEqual([
-      ['build', '--target', 'gpu', '--build-arg', 'MODEL_ID=onnx-community/gpt2', '--build-arg', `MODEL_REVISION=${hub.commit}`,
-        '--label', `org.opencontainers.image.revision=${COMMIT}`, '-t', tagged, '.'],
+      ['build', '--target', 'gpu', '--build-arg', 'MODEL_ID=onnx-community/gpt2-ONNX', '--build-arg', `MODEL_REVISION=${hub.commit}`,
+        '--build-arg', 'MODEL_DTYPE=fp32', '--label', `org.opencontainers.image.revision=${COMMIT}`, '-t', tagged, '.'],
     ]);
     expect(argsOf(calls, 'docker', 'push')).toEqual([['push', tagged]]);
 
@@ -127,7 +127,7 @@ describe('the command line', () => {
       runScript('image', ['--registry', STAGING], env),
     ]);
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('cannot pin model.revision "v9" of onnx-community/gpt2');
+    expect(unknown.stderr).toContain('cannot pin model.revision "v9" of onnx-community/gpt2-ONNX');
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('say build or promote');
   }, 120_000);

@@ -5,7 +5,7 @@ import { startFakeHub, type FakeHub } from './fake-hub';
 
 let hub: FakeHub;
 beforeAll(async () => {
-  hub = await startFakeHub('onnx-community/gpt2', await tinyModelDir());
+  hub = await startFakeHub('onnx-community/gpt2-ONNX', await tinyModelDir());
 });
 afterAll(async () => {
   await hub.close();
@@ -13,14 +13,14 @@ afterAll(async () => {
 
 describe('resolveCommit', () => {
   it('resolves a branch to the commit the hub lists for it, through the short name', async () => {
-    expect(await resolveCommit({ endpoint: hub.endpoint }, 'gpt2', 'main')).toEqual({ repo: 'onnx-community/gpt2', commit: hub.commit });
-    expect(hub.requests.at(-1)?.path).toBe('/api/models/onnx-community/gpt2/revision/main');
+    expect(await resolveCommit({ endpoint: hub.endpoint }, 'gpt2', 'main')).toEqual({ repo: 'onnx-community/gpt2-ONNX', commit: hub.commit });
+    expect(hub.requests.at(-1)?.path).toBe('/api/models/onnx-community/gpt2-ONNX/revision/main');
   });
 
   it('keeps a commit id as it is, without asking the hub', async () => {
     const before = hub.requests.length;
     const commit = 'a'.repeat(40);
-    expect(await resolveCommit({ endpoint: hub.endpoint }, 'onnx-community/gpt2', commit)).toEqual({ repo: 'onnx-community/gpt2', commit });
+    expect(await resolveCommit({ endpoint: hub.endpoint }, 'onnx-community/gpt2-ONNX', commit)).toEqual({ repo: 'onnx-community/gpt2-ONNX', commit });
     expect(hub.requests.length).toBe(before);
   });
 
