@@ -8,6 +8,8 @@ import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { createEngine } from '../service/engine/engine';
+import type { Engine } from '../service/engine/types';
+import { createWorkerEngine } from '../service/engine/worker/client';
 import { createSamplingParams } from '../service/engine/params';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
 import { progressBar } from './progress';
@@ -20,17 +22,18 @@ Measures, side by side and interleaved (a b c d e, b c d e a, ...), each run in 
   (c) transformers.js text-generation (greedy) on the same folder
   (d) our engine, 8 concurrent requests
   (e) the raw loop of (a) over a batch of 8 prompts: what batching can give on this machine
+  (f) our engine in its worker process (as the service runs it), 8 concurrent requests
 32-token prompts, 64 new tokens (EOS ignored), 2 intra-op threads by default.
   --quick      the tiny model (models/bench-tiny), 2 repetitions: for development
   --model DIR  model folder (default: models/bench-gpt2, generated with the gpt2 preset if missing)
-  --reps N     repetitions of each measurement (default 5, one per position; --quick: 2)
+  --reps N     repetitions of each measurement (default 6, one per position; --quick: 2)
 Writes bench/results/engine.json and bench/results/engine.md (not with --quick unless --write).`;
 
 const REPO_ROOT = resolve(__dirname, '..');
 const PROMPT_TOKENS = 32;
 const NEW_TOKENS = 64;
 const CONCURRENT = 8;
-const MODES = ['a', 'b', 'c', 'd', 'e'] as const;
+const MODES = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
 type Mode = (typeof MODES)[number];
 const MODE_NAMES: Record<Mode, string> = {
   a: '(a) raw onnxruntime greedy loop',
@@ -38,6 +41,7 @@ const MODE_NAMES: Record<Mode, string> = {
   c: '(c) transformers.js pipeline',
   d: `(d) engine, ${CONCURRENT} concurrent`,
   e: `(e) raw onnxruntime greedy loop, batch of ${CONCURRENT}`,
+  f: `(f) engine in its worker process, ${CONCURRENT} concurrent`,
 };
 
 /** What one child measures. Token rates count generated tokens of all requests. */
@@ -138,8 +142,10 @@ async function rawLoop(modelDir: string, threads: number, rows: number): Promise
   return run(prompts, NEW_TOKENS);
 }
 
-async function engineRun(modelDir: string, threads: number, requests: number): Promise<Timing[]> {
-  const engine = await createEngine({ modelDir, intraOpThreads: threads, maxBatchSize: CONCURRENT, maxQueue: CONCURRENT });
+/** `worker`: the engine in its worker process, driven from this one as the service drives it. */
+async function engineRun(modelDir: string, threads: number, requests: number, worker = false): Promise<Timing[]> {
+  const settings = { modelDir, intraOpThreads: threads, maxBatchSize: CONCURRENT, maxQueue: CONCURRENT };
+  const engine: Engine = worker ? await createWorkerEngine({ ...settings, logLevel: 'warn' }) : await createEngine(settings);
   const params = createSamplingParams(
     { maxTokens: NEW_TOKENS, temperature: 0, stopOnEos: false },
     { vocabSize: engine.tokenizer.vocabSize },
@@ -205,7 +211,9 @@ async function child(mode: Mode, modelDir: string, threads: number): Promise<voi
           ? [await transformersRun(modelDir, threads)]
           : mode === 'd'
             ? await engineRun(modelDir, threads, CONCURRENT)
-            : await rawLoop(modelDir, threads, CONCURRENT);
+            : mode === 'e'
+              ? await rawLoop(modelDir, threads, CONCURRENT)
+              : await engineRun(modelDir, threads, CONCURRENT, true);
   process.stdout.write(`RESULT ${JSON.stringify(measurement(mode, timings))}\n`);
 }
 
@@ -294,6 +302,8 @@ async function main(argv: readonly string[]): Promise<void> {
     // What batching can give at all here (no engine involved), and how much of it the engine keeps.
     'e/a': { decode: ratio('e', 'a', 'decodeTokPerSec'), e2e: ratio('e', 'a', 'e2eTokPerSec') },
     'd/e': { decode: ratio('d', 'e', 'decodeTokPerSec'), e2e: ratio('d', 'e', 'e2eTokPerSec') },
+    // What running the engine in its worker process costs.
+    'f/d': { decode: ratio('f', 'd', 'decodeTokPerSec'), e2e: ratio('f', 'd', 'e2eTokPerSec') },
   };
   const loads = runs.map((r) => r.loadAvg1m);
   const report = {
@@ -322,7 +332,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const markdown =
     `# Engine benchmark\n\n${report.date}; model \`${basename(modelDir)}\`; ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens ` +
     `(EOS ignored), ${threads} intra-op threads; medians of ${reps} interleaved repetitions (the order rotated each time), each run in a fresh process.\n\n` +
-    `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5 in total tokens/s; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps):\n${ratioLines}\n\n` +
+    `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5, f/d >= 0.95 in total tokens/s; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps; (f)'s peak RSS is the client process's, the worker's is not in it):\n${ratioLines}\n\n` +
     `Load average (1 min) during the runs: min ${report.loadAvg1m.min.toFixed(2)}, mean ${report.loadAvg1m.mean.toFixed(2)}, ` +
     `max ${report.loadAvg1m.max.toFixed(2)} on a shared machine with ${cpus().length} cores.` +
     (report.loadAvg1m.mean > cpus().length

@@ -2,7 +2,16 @@
 // stops start-up with a message naming the variable. Proxy-only variables are parsed by service/proxy.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { PrefillChunking } from './engine/scheduler/chunk-budget';
+import {
+  DEFAULT_MAX_BATCH_SIZE,
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_MAX_RESTARTS,
+  DEFAULT_PREFILL_CHUNK_TOKENS,
+  DEFAULT_WATCHDOG_SECONDS,
+} from './engine/defaults';
 import { MODEL_DTYPES, type ModelDtype } from './models/footprint';
+import { DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS } from './http/server-timeouts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -36,6 +45,8 @@ const envSchema = z.object({
   VARIANT: z.enum(['inference', 'proxy'], 'expected inference or proxy').default('inference'),
   HOST: nonEmpty.default('127.0.0.1'),
   PORT: integer(0, 65535).default(8080),
+  METRICS_PORT: integer(0, 65535).optional(),
+  KEEP_ALIVE_TIMEOUT_SECONDS: integer(1, 3600).default(DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS),
   MODEL_DIR: nonEmpty.optional(),
   MODEL_ID: nonEmpty.default('onnx-community/gpt2-ONNX'),
   MODEL_REVISION: nonEmpty.default('main'),
@@ -45,8 +56,13 @@ const envSchema = z.object({
   SERVED_MODEL_NAME: nonEmpty.default('gpt2'),
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda'], 'expected cpu or cuda').default('cpu'),
   INTRA_OP_THREADS: integer(1, 1024).optional(),
-  MAX_BATCH_SIZE: integer(1, 1024).default(16),
-  MAX_QUEUE: integer(0, 100_000).default(64),
+  MAX_BATCH_SIZE: integer(1, 1024).default(DEFAULT_MAX_BATCH_SIZE),
+  MAX_QUEUE: integer(0, 100_000).default(DEFAULT_MAX_QUEUE),
+  PREFILL_CHUNK_TOKENS: z
+    .union([z.literal('auto'), integer(0, 100_000)], 'expected auto or a whole number of tokens (0: whole prompts)')
+    .default(DEFAULT_PREFILL_CHUNK_TOKENS),
+  ENGINE_WATCHDOG_SECONDS: integer(1, 86_400).default(DEFAULT_WATCHDOG_SECONDS),
+  ENGINE_MAX_RESTARTS: integer(0, 1000).default(DEFAULT_MAX_RESTARTS),
   DRAIN_TIMEOUT_SECONDS: integer(0, 3600).default(30),
   BODY_LIMIT_BYTES: integer(1024, 100 * 1024 * 1024).default(1024 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'expected a pino level (info, debug, ...)').default('info'),
@@ -60,6 +76,10 @@ export interface Config {
   readonly variant: 'inference' | 'proxy';
   readonly host: string;
   readonly port: number;
+  /** A second listener on HOST that alone serves /metrics (METRICS_PORT); undefined: /metrics on `port`. */
+  readonly metricsPort: number | undefined;
+  /** Idle keep-alive of the HTTP server; must outlast the load balancer's idle timeout in front of it. */
+  readonly keepAliveTimeoutSeconds: number;
   readonly model: {
     readonly dir: string | undefined;
     readonly id: string;
@@ -75,6 +95,12 @@ export interface Config {
     readonly intraOpThreads: number | undefined;
     readonly maxBatchSize: number;
     readonly maxQueue: number;
+    /** Prompt tokens prefilled per step while other sequences decode: 'auto', a number, or 0 for whole prompts. */
+    readonly prefillChunkTokens: PrefillChunking;
+    /** Seconds without progress (requests in flight) before the engine worker counts as hung. */
+    readonly watchdogSeconds: number;
+    /** Engine worker restarts allowed within 10 minutes before the service exits non-zero. */
+    readonly maxRestarts: number;
   };
   /** Inference variant's bearer keys (API_KEYS / API_KEYS_FILE); empty: no auth. */
   readonly apiKeys: readonly string[];
@@ -119,6 +145,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(`Invalid configuration (see the README's "Run the service"):\n  ${problems.join('\n  ')}`);
   }
   const values = parsed.data;
+  if (values.METRICS_PORT !== undefined && values.METRICS_PORT !== 0 && values.METRICS_PORT === values.PORT) {
+    throw new ConfigError(`METRICS_PORT=${values.METRICS_PORT} is also PORT: give metrics a port of their own (e.g. 9464), or unset METRICS_PORT to serve /metrics on PORT.`);
+  }
   if ((values.TLS_CERT_FILE === undefined) !== (values.TLS_KEY_FILE === undefined)) {
     throw new ConfigError('Set both TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS, or neither for plain HTTP.');
   }
@@ -126,6 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     variant: values.VARIANT,
     host: values.HOST,
     port: values.PORT,
+    metricsPort: values.METRICS_PORT,
+    keepAliveTimeoutSeconds: values.KEEP_ALIVE_TIMEOUT_SECONDS,
     model: {
       dir: values.MODEL_DIR,
       id: values.MODEL_ID,
@@ -140,6 +171,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       intraOpThreads: values.INTRA_OP_THREADS,
       maxBatchSize: values.MAX_BATCH_SIZE,
       maxQueue: values.MAX_QUEUE,
+      prefillChunkTokens: values.PREFILL_CHUNK_TOKENS,
+      watchdogSeconds: values.ENGINE_WATCHDOG_SECONDS,
+      maxRestarts: values.ENGINE_MAX_RESTARTS,
     },
     apiKeys: parseApiKeys(readSecret(env, 'API_KEYS')),
     drainTimeoutSeconds: values.DRAIN_TIMEOUT_SECONDS,

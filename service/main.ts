@@ -1,14 +1,17 @@
-// Entry point: environment -> config -> backend (inference or proxy) -> HTTP app -> listen; on
-// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0; on SIGHUP the proxy
-// re-reads PROXY_CONFIG_FILE.
+// Entry point: environment -> config -> backend (inference or proxy) -> HTTP app (and the metrics listener
+// when METRICS_PORT is set) -> listen; on SIGTERM/SIGINT drains in-flight requests, closes both listeners and
+// the backend, and exits 0; on SIGHUP the proxy re-reads PROXY_CONFIG_FILE. The inference engine runs in a
+// worker process; if it fails beyond its restarts the service exits 1.
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Backend } from './backend';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createEngine } from './engine/engine';
-import { buildApp } from './http/app';
+import { createWorkerEngine } from './engine/worker/client';
+import { buildApp, type BuiltApp } from './http/app';
 import { createKeyAuthenticator, hashKey, type Authenticator } from './http/auth';
 import type { InferenceBackend } from './inference/api';
+import { buildMetricsServer } from './http/metrics-server';
+import { serverTimeouts } from './http/server-timeouts';
 import { createInferenceBackend } from './inference/backend';
 import { loadingBackend } from './loading-backend';
 import { resolveModelDir } from './models/resolve';
@@ -24,8 +27,14 @@ interface Variant {
   readonly reload?: (trigger: string) => void;
 }
 
-/** Inference: listen at once and load the model behind a LoadingBackend (/ready says 503 meanwhile). */
-function inferenceVariant(config: Config, registry: Registry, logger: Logger): Variant {
+/** How long responses of requests failed by an engine failure get to close before the exit. */
+const ENGINE_FAILURE_GRACE_MS = 2000;
+
+/**
+ * Inference: listen at once and load the model behind a LoadingBackend (/ready says 503 meanwhile).
+ * `onEngineFatal` runs when the engine's worker failed and cannot be restarted.
+ */
+function inferenceVariant(config: Config, registry: Registry, logger: Logger, onEngineFatal: (error: Error) => void): Variant {
   // Raw keys are hashed at once; names derive from the hash so logs never carry a key.
   const authenticator = createKeyAuthenticator(
     config.apiKeys.map((key) => {
@@ -44,7 +53,7 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
       log: logger,
     });
     logger.info({ modelDir, ...graph }, 'loading model');
-    const engine = await createEngine({
+    const engine = await createWorkerEngine({
       modelDir,
       ...graph,
       modelId: config.model.servedName,
@@ -52,7 +61,12 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
       intraOpThreads: config.engine.intraOpThreads,
       maxBatchSize: config.engine.maxBatchSize,
       maxQueue: config.engine.maxQueue,
+      prefillChunkTokens: config.engine.prefillChunkTokens,
+      watchdogSeconds: config.engine.watchdogSeconds,
+      maxRestarts: config.engine.maxRestarts,
+      logLevel: config.logLevel,
       log: logger.child({ component: 'engine' }),
+      onFatal: onEngineFatal,
     });
     return createInferenceBackend(engine, { servedModelName: config.model.servedName, registry });
   })();
@@ -83,15 +97,30 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   };
 
   const registry = new Registry();
+  let built: BuiltApp | undefined;
+  // In-flight requests already got their error; /ready turns 503, their responses close, then exit 1
+  // so the orchestrator replaces this replica.
+  const exitAfterEngineFailure = async (error: Error): Promise<void> => {
+    logger.fatal({ err: error }, `the engine cannot serve: ${error.message}`);
+    process.stderr.write(`the engine cannot serve: ${error.message}\n`);
+    if (built) {
+      await built.drain(ENGINE_FAILURE_GRACE_MS);
+      await built.app.close();
+    }
+    process.exit(1);
+  };
   let variant: Variant;
   try {
-    variant = config.variant === 'proxy' ? await proxyVariant(env, registry, logger) : inferenceVariant(config, registry, logger);
+    variant =
+      config.variant === 'proxy'
+        ? await proxyVariant(env, registry, logger)
+        : inferenceVariant(config, registry, logger, (error) => void exitAfterEngineFailure(error));
     startEmfMetrics(env, registry, logger);
   } catch (error) {
     return fail(error, `cannot start the ${config.variant} backend`);
   }
   const { backend } = variant;
-  const built = await buildApp({
+  built = await buildApp({
     backend,
     authenticator: variant.authenticator,
     registry,
@@ -99,6 +128,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logContent: config.logContent,
     bodyLimitBytes: config.bodyLimitBytes,
     playground: config.playground,
+    serveMetrics: config.metricsPort === undefined,
+    timeouts: serverTimeouts(config.keepAliveTimeoutSeconds),
     ...(config.tls ? { https: config.tls } : {}),
   });
   try {
@@ -106,6 +137,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger.info({ address, auth: variant.authenticator.enabled, tls: config.tls !== undefined }, `listening on ${address}`);
   } catch (error) {
     return fail(error, `cannot listen on ${config.host}:${config.port}`);
+  }
+  const metricsServer = config.metricsPort === undefined ? undefined : buildMetricsServer({ registry, logger: logger.child({ listener: 'metrics' }) });
+  if (metricsServer !== undefined) {
+    try {
+      const metricsAddress = await metricsServer.listen({ host: config.host, port: config.metricsPort });
+      logger.info({ metricsAddress }, `metrics on ${metricsAddress}/metrics`);
+    } catch (error) {
+      return fail(error, `cannot listen on ${config.host}:${config.metricsPort} (METRICS_PORT)`);
+    }
   }
   variant.loaded.then(
     () => logger.info('ready'),
@@ -123,7 +163,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger.info({ signal, inFlight: built.inFlight(), drainTimeoutSeconds: config.drainTimeoutSeconds }, 'draining');
     const { aborted } = await built.drain(config.drainTimeoutSeconds * 1000);
     if (aborted > 0) logger.warn({ aborted }, 'drain timeout reached: aborted the requests still running');
-    await built.app.close();
+    await Promise.all([built.app.close(), metricsServer?.close()]);
     await backend.close();
     logger.info('stopped');
     process.exit(0);

@@ -2,8 +2,9 @@
 // past feeds from a KvCache, runs the session, and returns the logits with the grown cache.
 import * as ort from 'onnxruntime-node';
 import { float16Bits, widenFloat16 } from './float16';
-import { KvCache, type KvShape } from './kv-cache';
+import { KvCache, type KvShape, type RowSource } from './kv-cache';
 import type { LoadedModel } from './model';
+import type { BatchModel } from './scheduler/batch-model';
 
 export interface ForwardResult {
   /** `[batch, seq, vocab]` logits, row-major; take views with `lastLogits`/`positionLogits`. */
@@ -26,7 +27,7 @@ function float16Input(tensor: ort.Tensor): ort.Tensor {
   return tensor;
 }
 
-export class ModelRunner {
+export class ModelRunner implements BatchModel {
   readonly kvShape: KvShape;
   readonly vocabSize: number;
   private readonly presentNames: readonly (readonly [string, string])[];
@@ -94,6 +95,16 @@ export class ModelRunner {
     // loadModel accepted only float32 or float16 logits; sampling works on float32.
     const values = logits.type === 'float16' ? widenFloat16(float16Bits(logits.data as Uint16Array)) : (logits.data as Float32Array);
     return { logits: values, seqLength: seq, cache: KvCache.fromPresent(this.kvShape, present, lengths) };
+  }
+
+  /** A cache with no past for `rows` new sequences. */
+  emptyCache(rows: number): KvCache {
+    return KvCache.empty(this.kvShape, rows);
+  }
+
+  /** A new cache whose row i is a copy of `sources[i]` (rows kept, dropped or duplicated). */
+  gatherRows(sources: readonly RowSource[]): KvCache {
+    return KvCache.gather(this.kvShape, sources);
   }
 
   /** View (no copy) of the logits at position `position` of row `row`. */

@@ -62,6 +62,19 @@ export interface TokenInfo {
 export type FinishReason = 'stop' | 'length';
 
 /**
+ * Where a choice's time went inside the engine, as vLLM splits it (docs/design/metrics.md): measured
+ * with the scheduler's own monotonic clock, so the intervals are valid across the worker boundary.
+ */
+export interface ChoiceTimings {
+  /** Arrival at the scheduler -> its first prefill run (WAITING). */
+  readonly queueSeconds: number;
+  /** First prefill run -> first generated token (PREFILL). */
+  readonly prefillSeconds: number;
+  /** First -> last generated token of this choice (DECODE). */
+  readonly decodeSeconds: number;
+}
+
+/**
  * What `Engine.generate` yields. `delta` events carry text that is final (stop-sequence safe and
  * whole UTF-8 characters) together with the tokens that produced it; each choice ends with one
  * `finish` event. With beam search the text of a choice arrives in one delta at the end.
@@ -75,6 +88,8 @@ export type GenerationEvent =
       readonly reason: FinishReason;
       /** Tokens generated for this choice (counted for usage even when a stop string cut text). */
       readonly completionTokens: number;
+      /** Set by the scheduler; absent for events made elsewhere (tests, other engines). */
+      readonly timings?: ChoiceTimings;
     };
 
 export interface GenerationRequest {
@@ -137,6 +152,8 @@ export interface Engine {
    */
   generate(request: GenerationRequest): AsyncIterable<GenerationEvent>;
   stats(): EngineStats;
+  /** False while the engine cannot serve (closing, or restarting after its worker failed). */
+  isReady(): boolean;
   /** Stops taking requests, lets running ones finish, then releases the session. */
   close(): Promise<void>;
 }

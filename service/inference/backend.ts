@@ -23,10 +23,15 @@ export interface InferenceBackendOptions {
   readonly registry: Registry;
 }
 
-/** Runs `body` (which reads the whole stream) or wraps `chunks` so metrics end with the stream. */
-async function* instrumented<T>(chunks: AsyncIterable<T>, metrics: RequestMetrics): AsyncGenerator<T> {
+/**
+ * Wraps a response's chunks so metrics end with the stream, and an engine error raised mid-stream
+ * (e.g. its worker failed) reaches the client as its own envelope in the final error event.
+ */
+async function* instrumented<T>(chunks: AsyncIterable<T>, metrics: RequestMetrics, promptParam: 'prompt' | 'messages'): AsyncGenerator<T> {
   try {
     yield* chunks;
+  } catch (error) {
+    throw toApiError(error, promptParam);
   } finally {
     metrics.end();
   }
@@ -63,7 +68,7 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
 
   const backend: InferenceBackend = {
     variant: 'inference',
-    isReady: () => !closed,
+    isReady: () => !closed && engine.isReady(),
     routes: (routeOptions) => inferenceRoutes(backend, routeOptions),
 
     async listModels(): Promise<Model[]> {
@@ -77,7 +82,7 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
         const { events, requestMetrics } = start(plan, ctx);
         const completionOptions = { echo: request.echo === true, includeUsage: request.stream_options?.include_usage === true };
         if (request.stream) {
-          return { stream: true, chunks: instrumented(completionChunks(events, plan, completionOptions, meta('cmpl'), requestMetrics), requestMetrics) };
+          return { stream: true, chunks: instrumented(completionChunks(events, plan, completionOptions, meta('cmpl'), requestMetrics), requestMetrics, 'prompt') };
         }
         try {
           return { stream: false, body: await completionBody(events, plan, completionOptions, meta('cmpl'), requestMetrics) };
@@ -96,7 +101,7 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
         const { events, requestMetrics } = start(plan, ctx);
         if (request.stream) {
           const includeUsage = request.stream_options?.include_usage === true;
-          return { stream: true, chunks: instrumented(chatChunks(events, plan, engine.tokenizer, includeUsage, meta('chatcmpl'), requestMetrics), requestMetrics) };
+          return { stream: true, chunks: instrumented(chatChunks(events, plan, engine.tokenizer, includeUsage, meta('chatcmpl'), requestMetrics), requestMetrics, 'messages') };
         }
         try {
           return { stream: false, body: await chatBody(events, plan, engine.tokenizer, meta('chatcmpl'), requestMetrics) };

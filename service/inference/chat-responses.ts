@@ -83,7 +83,7 @@ export async function* chatChunks(
       ]);
     } else {
       completionTokens += event.completionTokens;
-      metrics.finish(event.reason, event.completionTokens);
+      metrics.finish(event.reason, event.completionTokens, event.timings);
       yield chunk([{ index: event.choice, delta: {}, logprobs: null, finish_reason: event.reason }]);
     }
   }

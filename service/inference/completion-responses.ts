@@ -104,7 +104,7 @@ export async function* completionChunks(
       yield chunk([{ index, text: event.text, logprobs: wantsLogprobs ? completionLogprobs(event.tokens, offset) : null, finish_reason: null }]);
     } else {
       completionTokens += event.completionTokens;
-      metrics.finish(event.reason, event.completionTokens);
+      metrics.finish(event.reason, event.completionTokens, event.timings);
       yield chunk([{ index, text: '', logprobs: null, finish_reason: event.reason }]);
     }
   }

@@ -18,7 +18,7 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       model: { dir: undefined, id: 'onnx-community/gpt2-ONNX', revision: 'main', servedName: 'gpt2', dtype: 'fp32', file: undefined },
-      engine: { executionProvider: 'cpu', intraOpThreads: undefined, maxBatchSize: 16, maxQueue: 64 },
+      engine: { executionProvider: 'cpu', intraOpThreads: undefined, maxBatchSize: 16, maxQueue: 64, prefillChunkTokens: 'auto', watchdogSeconds: 60, maxRestarts: 3 },
       apiKeys: [],
       drainTimeoutSeconds: 30,
       bodyLimitBytes: 1024 * 1024,
@@ -42,6 +42,9 @@ describe('loadConfig', () => {
       INTRA_OP_THREADS: '4',
       MAX_BATCH_SIZE: '8',
       MAX_QUEUE: '0',
+      PREFILL_CHUNK_TOKENS: '0',
+      ENGINE_WATCHDOG_SECONDS: '5',
+      ENGINE_MAX_RESTARTS: '0',
       API_KEYS: 'k1, k2',
       DRAIN_TIMEOUT_SECONDS: '5',
       LOG_LEVEL: 'debug',
@@ -53,7 +56,7 @@ describe('loadConfig', () => {
       host: '0.0.0.0',
       port: 9000,
       model: { dir: '/models/gpt2', servedName: 'my-gpt2', dtype: 'q4f16', file: 'onnx/decoder_model_merged_fp16.onnx' },
-      engine: { executionProvider: 'cuda', intraOpThreads: 4, maxBatchSize: 8, maxQueue: 0 },
+      engine: { executionProvider: 'cuda', intraOpThreads: 4, maxBatchSize: 8, maxQueue: 0, prefillChunkTokens: 0, watchdogSeconds: 5, maxRestarts: 0 },
       apiKeys: ['k1', 'k2'],
       drainTimeoutSeconds: 5,
       logLevel: 'debug',
@@ -78,9 +81,26 @@ describe('loadConfig', () => {
     ['MODEL_FILE', '../model.onnx', /MODEL_FILE="..\/model.onnx": expected a relative path to an .onnx file inside the model folder/],
     ['MODEL_FILE', '/abs/model.onnx', /MODEL_FILE="\/abs\/model.onnx": expected a relative path/],
     ['MODEL_FILE', 'onnx/model.bin', /MODEL_FILE="onnx\/model.bin": expected a relative path/],
+    ['PREFILL_CHUNK_TOKENS', 'some', /PREFILL_CHUNK_TOKENS="some": expected auto or a whole number of tokens/],
+    ['ENGINE_WATCHDOG_SECONDS', '0', /ENGINE_WATCHDOG_SECONDS="0": expected at least 1/],
+    ['METRICS_PORT', 'metrics', /METRICS_PORT="metrics": expected a whole number/],
+    ['METRICS_PORT', '65536', /METRICS_PORT="65536": expected at most 65535/],
+    ['KEEP_ALIVE_TIMEOUT_SECONDS', '0', /KEEP_ALIVE_TIMEOUT_SECONDS="0": expected at least 1/],
+    ['KEEP_ALIVE_TIMEOUT_SECONDS', '75s', /KEEP_ALIVE_TIMEOUT_SECONDS="75s": expected a whole number/],
   ])('stops with a message naming %s for a bad value', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('serves /metrics on PORT and keeps connections alive 75 s unless METRICS_PORT and KEEP_ALIVE_TIMEOUT_SECONDS say otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ metricsPort: undefined, keepAliveTimeoutSeconds: 75 });
+    expect(loadConfig({ METRICS_PORT: '9464', KEEP_ALIVE_TIMEOUT_SECONDS: '605' })).toMatchObject({ metricsPort: 9464, keepAliveTimeoutSeconds: 605 });
+  });
+
+  it('refuses a METRICS_PORT equal to PORT, naming both', () => {
+    expect(() => loadConfig({ PORT: '9000', METRICS_PORT: '9000' })).toThrow(/METRICS_PORT=9000 is also PORT/);
+    expect(() => loadConfig({ METRICS_PORT: '8080' })).toThrow(ConfigError);
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '0' })).toMatchObject({ port: 0, metricsPort: 0 });
   });
 
   it('reports every bad variable at once', () => {

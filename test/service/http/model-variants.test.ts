@@ -1,7 +1,8 @@
 /**
  * @jest-environment ./test/support/onnx-environment.js
  */
-// Every layout and dtype model:make writes, served through the real HTTP app to the official `openai`
+// Every layout and dtype model:make writes, served as the service serves it (the engine in its worker
+// process, the tokenizer on the main thread) through the real HTTP app to the official `openai`
 // client: a completion, a stream and a chat stream each; a Chinese WordPiece model (round trip, whole
 // characters, a Chinese stop string); a model chat template against the default transcript. Also
 // reports (does not assert) how often fp16 greedy decoding agrees with fp32.
@@ -14,6 +15,7 @@ import type { Backend } from '../../../service/backend';
 import { createEngine } from '../../../service/engine/engine';
 import { createSamplingParams } from '../../../service/engine/params';
 import type { Engine } from '../../../service/engine/types';
+import { createWorkerEngine } from '../../../service/engine/worker/client';
 import { createInferenceBackend } from '../../../service/inference/backend';
 import type { ModelDtype } from '../../../service/models/footprint';
 import { startTestServer, type TestServer } from '../../support/http-server';
@@ -24,7 +26,7 @@ interface Served {
   readonly backend: Backend;
   readonly server: TestServer;
   readonly client: OpenAI;
-  /** The engine's `engine ready` log line. */
+  /** The service's `engine worker ready` log line: what the worker loaded. */
   readonly ready: Record<string, unknown>;
 }
 
@@ -36,10 +38,10 @@ async function serve(modelDir: string, dtype: ModelDtype): Promise<Served> {
       done();
     },
   });
-  const engine = await createEngine({ modelDir, dtype, intraOpThreads: 1, maxBatchSize: 4, log: pino({ level: 'info' }, sink) });
+  const engine = await createWorkerEngine({ modelDir, dtype, intraOpThreads: 1, maxBatchSize: 4, logLevel: 'warn', log: pino({ level: 'info' }, sink) });
   const backend = createInferenceBackend(engine, { servedModelName: 'gpt2', registry: new Registry() });
   const server = await startTestServer(backend);
-  const ready = lines.find((line) => line.msg === 'engine ready') ?? {};
+  const ready = lines.find((line) => line.msg === 'engine worker ready') ?? {};
   return { engine, backend, server, client: new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'unused', maxRetries: 0 }), ready };
 }
 
@@ -156,6 +158,18 @@ describe('a Chinese WordPiece model', () => {
     const { prompt } = (await post('/detokenize', { model: 'gpt2', tokens })) as { prompt: string };
     expect(prompt.replaceAll(' ', '')).toBe(text);
     expect(((await post('/tokenize', { model: 'gpt2', prompt })) as { tokens: number[] }).tokens).toEqual(tokens);
+  });
+
+  it("reports the echoed prompt's logprob tokens in the model's own token texts", async () => {
+    const prompt = '床前明月光';
+    const { tokens: ids } = (await post('/tokenize', { model: 'gpt2', prompt })) as { tokens: number[] };
+    const result = await served!.client.completions.create({ model: 'gpt2', prompt, max_tokens: 2, temperature: 0, echo: true, logprobs: 2 });
+    const logprobs = result.choices[0]?.logprobs;
+    // The prompt's logprobs are computed in the worker's prefill: each text is the WordPiece token's, not a GPT-2 piece.
+    expect(logprobs?.tokens?.slice(0, ids.length)).toEqual([...prompt]);
+    expect(logprobs?.tokens?.slice(0, ids.length)).toEqual(ids.map((id) => served!.engine.tokenizer.tokenText(id)));
+    expect(logprobs?.token_logprobs?.[0]).toBeNull();
+    expect(Object.keys(logprobs?.top_logprobs?.[1] ?? {}).length).toBeGreaterThan(0);
   });
 
   it('streams deltas of whole characters that add up to the completion', async () => {

@@ -62,8 +62,9 @@ describe('fallback to the next upstream', () => {
       const started = Date.now();
       const body = await proxy.client({ maxRetries: 0 }).chat.completions.create(chat);
       expect(body.choices[0]?.message.content).toBe('Hello, world!');
-      // No backoff between different upstreams (the test's retry base is 10 ms; a Retry-After of 20 s is the primary's alone).
-      expect(Date.now() - started).toBeLessThan(2000);
+      // No backoff between different upstreams (the test's retry base is 10 ms; a Retry-After of 20 s is the
+      // primary's alone): far below 20 s, loose because a loaded machine can stall for seconds.
+      expect(Date.now() - started).toBeLessThan(15_000);
       expect(primary.requests).toHaveLength(1);
       expect(backup.requests).toHaveLength(1);
       expect(primary.requests[0]!.headers.authorization).toBe('Bearer primary-secret-key');

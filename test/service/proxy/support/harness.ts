@@ -56,9 +56,10 @@ export function proxyEnv(upstreamUrl: string, overrides: NodeJS.ProcessEnv = {})
     OPENAI_API_KEY: UPSTREAM_KEY,
     PROXY_KEYS: `alpha:${hashKey(CLIENT_KEY)}`,
     PROXY_CONNECT_TIMEOUT_MS: '1000',
-    // Generous for a busy 2-core machine: the first request in a jest worker also loads undici.
-    PROXY_FIRST_BYTE_TIMEOUT_MS: '2000',
-    PROXY_TOTAL_TIMEOUT_MS: '5000',
+    // Generous, so that no test meets them by accident on a loaded machine (the first request in a
+    // jest worker also warms up undici); tests of the timeouts set their own.
+    PROXY_FIRST_BYTE_TIMEOUT_MS: '10000',
+    PROXY_TOTAL_TIMEOUT_MS: '30000',
     PROXY_MAX_RETRIES: '2',
     PROXY_RETRY_BASE_DELAY_MS: '10',
     PROXY_RETRY_MAX_DELAY_MS: '100',
