@@ -1,10 +1,12 @@
 // Benchmark: what the proxy adds. The same paired load (each request sent at the same instant
-// directly to a fast local upstream and through the proxy) at fixed open-loop rates, then a long
-// run through the proxy to watch its memory. Upstream and proxy each run in their own child process.
-import { fork, type ChildProcess } from 'node:child_process';
+// directly to a fast local upstream and through the proxy) at fixed open-loop rates, with its limits
+// in memory and in Redis (REDIS_URL) side by side, then a long run through the proxy to watch its
+// memory. Upstream, proxies, relay and redis-server each run in their own child process.
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -19,19 +21,23 @@ import { hashKey } from '../service/http/auth';
 import { createProxyBackend } from '../service/proxy/backend';
 import { progressBar } from './progress';
 
-const USAGE = `Usage: npm run bench:proxy [-- --quick] [--rates 100,500] [--seconds 10] [--rss-requests 50000]
+const USAGE = `Usage: npm run bench:proxy [-- --quick] [--rates 100,500] [--seconds 10] [--rss-requests 50000] [--redis-url URL]
 
-Starts a fast local OpenAI-compatible upstream, the proxy and a bare relay in front of it (each in
-its own child process), then from this process:
+Starts a fast local OpenAI-compatible upstream, the proxy with its limits in memory, the proxy with
+its limits in Redis, and a bare relay in front of it (each in its own child process; Redis is a
+redis-server started on 127.0.0.1, or --redis-url), then from this process:
   0. a warm-up of 10,000 requests through the proxy (2,000 with --quick), not reported;
   1. for each rate: an open-loop load for --seconds; every request is sent at the same instant
      directly to the upstream and through the proxy; reports p50/p99 of the per-pair difference
      (proxy - direct), each side's p50/p99 and achieved throughput; then the same through a bare
      undici relay (no auth, limits, logs or metrics) as the machine's floor for any Node proxy;
+     the proxy with REDIS_URL is measured at each rate too, between the two;
   2. --rss-requests requests through the proxy (64 concurrent, closed loop): the proxy's RSS at
      the start, peak and end, and its throughput;
   3. at each rate, the proxy's added p50 and p99 over the bare relay's, against the targets
-     (at most 1.3x and 2x).
+     (at most 1.3x and 2x), and the Redis proxy's added p50 over the in-memory one's (at most
+     0.5 ms more).
+  --redis-url  a Redis to use instead of starting redis-server (its keys proxy:{bench}:* are written)
   --quick   rates 100,500 for 2 s each and 5,000 requests for the memory run (development)
 Writes bench/results/proxy.json and bench/results/proxy.md.`;
 
@@ -45,8 +51,9 @@ const UPSTREAM_BODY = JSON.stringify({
   object: 'text_completion',
   created: 1_700_000_000,
   model: 'bench-model',
-  choices: [{ index: 0, text: ' Hello, benchmark! Nice to meet you today.', finish_reason: 'length', logprobs: null }],
-  usage: { prompt_tokens: 7, completion_tokens: 16, total_tokens: 23 },
+  choices: [{ index: 0, text: ' Hello, benchmark! Nice to meet you today.', finish_reason: 'stop', logprobs: null }],
+  // Fewer tokens than the estimate (7 + max_tokens 16), as most answers: every request also settles its usage.
+  usage: { prompt_tokens: 7, completion_tokens: 12, total_tokens: 19 },
 });
 
 const ChildMessage = z.union([
@@ -70,7 +77,7 @@ async function serveUpstream(): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-async function serveProxy(upstreamUrl: string): Promise<string> {
+async function serveProxy(upstreamUrl: string, redisUrl: string | undefined): Promise<string> {
   // Access logs at info, written synchronously as main.ts's logger does, but to /dev/null so the terminal does not set the pace.
   const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: true }));
   const registry = new Registry();
@@ -85,7 +92,7 @@ async function serveProxy(upstreamUrl: string): Promise<string> {
     }),
   );
   const { backend, authenticator } = await createProxyBackend(
-    { UPSTREAM_BASE_URL: `${upstreamUrl}/v1`, OPENAI_API_KEY: 'sk-bench-upstream-key', PROXY_CONFIG_FILE: configFile, PROXY_MAX_RETRIES: '0' },
+    { UPSTREAM_BASE_URL: `${upstreamUrl}/v1`, OPENAI_API_KEY: 'sk-bench-upstream-key', PROXY_CONFIG_FILE: configFile, PROXY_MAX_RETRIES: '0', REDIS_URL: redisUrl },
     { registry, logger },
   );
   const built = await buildApp({ backend, authenticator, registry, logger });
@@ -120,8 +127,8 @@ async function serveBareRelay(upstreamUrl: string): Promise<string> {
 
 type ChildMode = '--serve-upstream' | '--serve-proxy' | '--serve-bare-relay';
 
-function runChild(mode: ChildMode, url?: string): void {
-  const serve = mode === '--serve-upstream' ? serveUpstream() : mode === '--serve-proxy' ? serveProxy(url!) : serveBareRelay(url!);
+function runChild(mode: ChildMode, url?: string, redisUrl?: string): void {
+  const serve = mode === '--serve-upstream' ? serveUpstream() : mode === '--serve-proxy' ? serveProxy(url!, redisUrl) : serveBareRelay(url!);
   void serve.then((listening) => process.send?.({ kind: 'listening', url: listening } satisfies ChildMessage));
   process.on('message', () => {
     // Collect first, so RSS tracks live memory rather than when V8 last chose to collect.
@@ -133,6 +140,34 @@ function runChild(mode: ChildMode, url?: string): void {
 }
 
 // ---- the load generator (parent) ----
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((done) => server.close(done));
+  return port;
+}
+
+/** Debian's redis-server on 127.0.0.1 without persistence, as the tests start it; resolves once it accepts connections. */
+async function startRedisServer(): Promise<{ url: string; process: ChildProcess }> {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    throw new Error('redis-server is not installed: apt-get install -y redis-server, or pass --redis-url redis://HOST:PORT');
+  }
+  const port = await freePort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  await new Promise<void>((done, fail) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk.toString('utf8');
+      if (output.includes('Ready to accept connections')) done();
+    });
+    child.once('exit', (code) => fail(new Error(`redis-server exited (${code}) before it was ready:\n${output}`)));
+  });
+  return { url: `redis://127.0.0.1:${port}`, process: child };
+}
 
 class Child {
   private readonly waiters: ((message: ChildMessage) => void)[] = [];
@@ -197,7 +232,7 @@ interface Side {
 
 interface RatePhase {
   /** What the second request of each pair went through. */
-  readonly through: 'proxy' | 'bare relay';
+  readonly through: 'proxy' | 'proxy with Redis' | 'bare relay';
   readonly targetRps: number;
   readonly seconds: number;
   readonly pairs: number;
@@ -302,6 +337,29 @@ async function memoryRun(proxy: Pool, child: Child, requests: number, label: str
 const TARGET_P50_RATIO = 1.3;
 const TARGET_P99_RATIO = 2;
 
+/** The Redis proxy's added p50 at most this much above the in-memory proxy's, at 500 req/s. */
+const TARGET_REDIS_EXTRA_P50_MS = 0.5;
+
+interface RedisCheck {
+  readonly targetRps: number;
+  /** Redis proxy's added p50 - in-memory proxy's added p50. */
+  readonly extraP50Ms: number;
+  readonly extraP99Ms: number;
+  readonly met: boolean;
+}
+
+/** The Redis proxy against the in-memory one, rate by rate, from the phases measured side by side. */
+function redisChecks(phases: readonly RatePhase[]): RedisCheck[] {
+  return phases
+    .filter((phase) => phase.through === 'proxy with Redis')
+    .flatMap((redis) => {
+      const memory = phases.find((phase) => phase.through === 'proxy' && phase.targetRps === redis.targetRps);
+      if (memory === undefined) return [];
+      const extraP50Ms = round(redis.overheadP50Ms - memory.overheadP50Ms);
+      return [{ targetRps: redis.targetRps, extraP50Ms, extraP99Ms: round(redis.overheadP99Ms - memory.overheadP99Ms), met: extraP50Ms <= TARGET_REDIS_EXTRA_P50_MS }];
+    });
+}
+
 interface TargetCheck {
   readonly targetRps: number;
   readonly p50Ratio: number;
@@ -336,6 +394,7 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
     `${result.date}; ${result.machine.cpus} x ${result.machine.cpuModel}; Node ${result.machine.node}; load average before: ${result.machine.loadAvg1m}.`,
     'Upstream: a local node:http server answering a fixed completion at once. Proxy: the real HTTP app and proxy backend',
     '(auth, limits, metrics, access logs at info to /dev/null), each in its own process; the load generator in a third.',
+    `Proxy with Redis: the same with REDIS_URL (${result.redis}): rpm, tpm, a concurrency lease and a settle per request in Redis.`,
     'Bare relay: node:http in, an undici pool out, nothing else (the floor of any Node proxy on this machine), measured',
     'right after the proxy at each rate. "added" is the per-pair difference (through - direct) for requests sent at the same instant.',
     '',
@@ -348,6 +407,11 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
       (check) => `- ${check.targetRps} req/s: p50 ${check.p50Ratio}x, p99 ${check.p99Ratio}x: ${check.met ? 'met' : 'not met'}`,
     ),
     '',
+    `Target: with Redis, the proxy's added p50 at most ${TARGET_REDIS_EXTRA_P50_MS} ms above the in-memory proxy's (the issue sets it at 500 req/s).`,
+    ...result.redisTargets.map(
+      (check) => `- ${check.targetRps} req/s: +${check.extraP50Ms} ms p50, +${check.extraP99Ms} ms p99: ${check.met ? 'met' : 'not met'}`,
+    ),
+    '',
     `Memory: ${memory.requests} requests through the proxy, ${memory.concurrency} concurrent: ${memory.throughputRps} req/s, ${memory.errors} errors,`,
     `${memory.proxyCpuMsPerRequest} ms of proxy CPU per request;`,
     `proxy RSS ${memory.rssStartMb} MB at the start, ${memory.rssPeakMb} MB peak, ${memory.rssEndMb} MB at the end.`,
@@ -355,30 +419,38 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
   ].join('\n');
 }
 
-async function benchmark(options: { rates: number[]; seconds: number; rssRequests: number; warmupRequests: number; quick: boolean }) {
+async function benchmark(options: { rates: number[]; seconds: number; rssRequests: number; warmupRequests: number; quick: boolean; redisUrl: string | undefined }) {
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAvg1m: round(loadavg()[0] ?? 0, 2) };
+  const redisServer = options.redisUrl === undefined ? await startRedisServer() : undefined;
+  const redisUrl = options.redisUrl ?? redisServer!.url;
   const upstream = await Child.start(['--serve-upstream']);
   const proxy = await Child.start(['--serve-proxy', upstream.url]);
+  const redisProxy = await Child.start(['--serve-proxy', upstream.url, redisUrl]);
   const relay = await Child.start(['--serve-bare-relay', upstream.url]);
   const direct = new Pool(upstream.url, { connections: 256 });
   const viaProxy = new Pool(proxy.url, { connections: 256 });
+  const viaRedisProxy = new Pool(redisProxy.url, { connections: 256 });
   const viaRelay = new Pool(relay.url, { connections: 256 });
   try {
     // Measured phases see a warm proxy, as in production: its hot paths optimized by V8, pools open.
     await memoryRun(viaProxy, proxy.child, options.warmupRequests, 'warm-up through the proxy');
+    await memoryRun(viaRedisProxy, redisProxy.child, options.warmupRequests, 'warm-up through the proxy with Redis');
     await memoryRun(viaRelay, relay.child, options.warmupRequests, 'warm-up through the bare relay');
     await ratePhase('proxy', direct, viaProxy, proxy.child, 200, 1);
     const phases: RatePhase[] = [];
     for (const rate of options.rates) {
-      process.stderr.write(`rate ${rate} req/s for ${options.seconds} s, through the proxy, then the bare relay...\n`);
+      process.stderr.write(`rate ${rate} req/s for ${options.seconds} s, through the proxy, the proxy with Redis, then the bare relay...\n`);
       phases.push(await ratePhase('proxy', direct, viaProxy, proxy.child, rate, options.seconds));
+      phases.push(await ratePhase('proxy with Redis', direct, viaRedisProxy, redisProxy.child, rate, options.seconds));
       phases.push(await ratePhase('bare relay', direct, viaRelay, relay.child, rate, options.seconds));
     }
     const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests, 'memory run');
-    return { date: new Date().toISOString(), quick: options.quick, machine, phases, targets: targetChecks(phases), memory };
+    const redis = redisServer === undefined ? 'the Redis of --redis-url' : 'a redis-server on 127.0.0.1, no persistence';
+    return { date: new Date().toISOString(), quick: options.quick, machine, redis, phases, targets: targetChecks(phases), redisTargets: redisChecks(phases), memory };
   } finally {
-    await Promise.all([direct.close(), viaProxy.close(), viaRelay.close()]);
-    for (const child of [upstream, proxy, relay]) child.child.process.disconnect();
+    await Promise.all([direct.close(), viaProxy.close(), viaRedisProxy.close(), viaRelay.close()]);
+    for (const child of [upstream, proxy, redisProxy, relay]) child.child.process.disconnect();
+    redisServer?.process.kill('SIGTERM');
   }
 }
 
@@ -389,6 +461,7 @@ async function main(): Promise<void> {
       rates: { type: 'string' },
       seconds: { type: 'string' },
       'rss-requests': { type: 'string' },
+      'redis-url': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -400,13 +473,18 @@ async function main(): Promise<void> {
     rates: z.array(z.number().int().positive()).min(1),
     seconds: z.number().positive(),
     rssRequests: z.number().int().positive(),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\//, '--redis-url: expected redis://HOST:PORT or rediss://...')
+      .optional(),
   });
   const options = Options.parse({
     rates: (values.rates ?? '100,500').split(',').map(Number),
     seconds: Number(values.seconds ?? (values.quick ? 2 : 10)),
     rssRequests: Number(values['rss-requests'] ?? (values.quick ? 5000 : 50_000)),
+    redisUrl: values['redis-url'],
   });
-  const result = await benchmark({ ...options, warmupRequests: values.quick ? 2000 : WARMUP_REQUESTS, quick: values.quick });
+  const result = await benchmark({ ...options, redisUrl: options.redisUrl, warmupRequests: values.quick ? 2000 : WARMUP_REQUESTS, quick: values.quick });
   const outDir = join(REPO_ROOT, 'bench', 'results');
   await mkdir(outDir, { recursive: true });
   await writeFile(join(outDir, 'proxy.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -415,7 +493,7 @@ async function main(): Promise<void> {
 }
 
 const mode = process.argv[2];
-if (mode === '--serve-upstream' || mode === '--serve-proxy' || mode === '--serve-bare-relay') runChild(mode, process.argv[3]);
+if (mode === '--serve-upstream' || mode === '--serve-proxy' || mode === '--serve-bare-relay') runChild(mode, process.argv[3], process.argv[4]);
 else
   main().catch((error: unknown) => {
     process.stderr.write(`bench:proxy failed: ${(error as Error).stack ?? String(error)}\n`);

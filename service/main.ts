@@ -1,7 +1,7 @@
 // Entry point: environment -> config -> backend (inference or proxy) -> HTTP app (and the metrics listener
 // when METRICS_PORT is set) -> listen; on SIGTERM/SIGINT drains in-flight requests, closes both listeners and
-// the backend, and exits 0. The inference engine runs in a worker process; if it fails beyond its
-// restarts the service exits 1.
+// the backend, and exits 0; on SIGHUP the proxy re-reads PROXY_CONFIG_FILE. The inference engine runs in a
+// worker process; if it fails beyond its restarts the service exits 1.
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Backend } from './backend';
@@ -23,6 +23,8 @@ interface Variant {
   readonly authenticator: Authenticator;
   /** Resolves when the backend can serve; rejects when it cannot be had (e.g. no model). */
   readonly loaded: Promise<unknown>;
+  /** Re-reads the variant's config (the proxy's PROXY_CONFIG_FILE), for SIGHUP. */
+  readonly reload?: (trigger: string) => void;
 }
 
 /** How long responses of requests failed by an engine failure get to close before the exit. */
@@ -74,7 +76,7 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger, on
 
 async function proxyVariant(env: NodeJS.ProcessEnv, registry: Registry, logger: Logger): Promise<Variant> {
   const { backend, authenticator } = await createProxyBackend(env, { registry, logger: logger.child({ component: 'proxy' }) });
-  return { backend, authenticator, loaded: Promise.resolve() };
+  return { backend, authenticator, loaded: Promise.resolve(), reload: (trigger) => backend.reload(trigger) };
 }
 
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -167,6 +169,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     process.exit(0);
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, (received) => void stop(received));
+  const { reload } = variant;
+  if (reload !== undefined) process.on('SIGHUP', () => reload('SIGHUP'));
 }
 
 if (require.main === module) {

@@ -7,6 +7,8 @@ export type ApiErrorType =
   | 'permission_error'
   | 'not_found_error'
   | 'rate_limit_error'
+  /** OpenAI's type for a 429 of a spent quota (the proxy's key budgets). */
+  | 'insufficient_quota'
   | 'server_error'
   | 'service_unavailable';
 

@@ -39,6 +39,16 @@ export function createKeyAuthenticator(keys: readonly { name: string; sha256: st
   };
 }
 
+/** Asks `current()` on every request: follows a set of keys that is replaced at runtime (a config reload). */
+export function followingAuthenticator(current: () => Authenticator): Authenticator {
+  return {
+    get enabled() {
+      return current().enabled;
+    },
+    identify: (bearerToken) => current().identify(bearerToken),
+  };
+}
+
 /** The token of an `Authorization: Bearer <token>` header, or undefined when absent or malformed. */
 export function bearerToken(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;

@@ -1,42 +1,59 @@
 // The proxy Backend: for each relayed request, the few fields the proxy owns -> the model allowlist
-// and aliases -> the key's limits -> attempts over the model's upstreams (fallback, cooldowns,
-// timeouts, retries) -> the upstream's answer or stream relayed as it was written. Also the factory
-// main.ts calls.
+// and aliases -> the key's limits and budgets -> attempts over the model's upstreams (fallback,
+// cooldowns, timeouts, retries) -> the upstream's answer or stream relayed as it was written. Holds
+// the current config generation and swaps it on a reload (PROXY_CONFIG_FILE changed, SIGHUP). Also
+// the factory main.ts calls.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { Agent } from 'undici';
 import type { ApiAnswer, ApiRequest, ApiRoute, Backend, RequestContext, RouteOptions } from '../backend';
 import { ApiError } from '../http/api-error';
-import { type Authenticator, createKeyAuthenticator } from '../http/auth';
+import { type Authenticator, followingAuthenticator } from '../http/auth';
 import { Admission } from './admission';
 import { loadProxyConfig, type ProxyConfig, ProxyConfigError } from './config';
+import { ConfigFileWatcher } from './config-file-watcher';
 import type { ProxyEndpoint } from './endpoints';
 import { Exchange, type TokenCount } from './exchange';
-import type { Clock } from './limits';
+import { ConfigGeneration } from './generation';
+import type { Clock, Limiter } from './limiter';
 import { ProxyMetrics } from './metrics';
-import { ModelCatalog } from './models';
 import { answerTexts, parseAnswer, usageOf } from './payloads';
 import { readRelayRequest, type RelayRequest } from './request-body';
-import { type Target, UpstreamRouter } from './router';
+import type { Target } from './router';
 import { proxyRoutes } from './routes';
+import { createLimiter } from './shared-state';
 import { openStream, relayFrames } from './stream-relay';
 import { createStreamTracker, type StreamTracker } from './stream-tracker';
 import { estimateTokens, INPUT_FIELDS, type TokenEstimate, tokensOfText } from './token-estimate';
-import { RequestDeadline, UpstreamCaller } from './upstream';
-import { UpstreamClient } from './upstream-client';
+import { RequestDeadline } from './upstream';
 import { classifyFailure, RelayedUpstreamError, upstreamRequestId } from './upstream-errors';
 
 const ANONYMOUS = 'anonymous';
 
 export interface ProxyBackendOptions {
   readonly config: ProxyConfig;
-  readonly registry: Registry;
+  /** Where the limits and budgets are kept (shared-state.ts). */
+  readonly limiter: Limiter;
+  readonly metrics: ProxyMetrics;
   readonly logger: Logger;
-  /** The limiter's and the cooldowns' clock, and the limiter's window; tests shorten time instead of waiting. */
+  /** Reads the config afresh for a reload; without it the config never changes. */
+  readonly loadConfig?: () => ProxyConfig;
+  /** The cooldowns' clock; tests move time instead of waiting. */
   readonly clock?: Clock;
-  readonly rateWindowMs?: number;
   /** Backoff jitter and weighted choice; tests pin it. */
   readonly random?: () => number;
+}
+
+/**
+ * Refuses a config without client keys unless PROXY_ALLOW_ANONYMOUS=true: an open proxy spends the
+ * operator's upstream key for anyone. Holds at start and at every reload.
+ */
+function requireClientKeys(config: ProxyConfig): void {
+  if (config.keys.length > 0 || config.allowAnonymous) return;
+  throw new ProxyConfigError(
+    'the proxy has no client keys, so anyone could spend the upstream key: add keys to PROXY_CONFIG_FILE ' +
+      '(or PROXY_KEYS=name:sha256; npm run proxy:hash-key -- KEY prints a hash), or set PROXY_ALLOW_ANONYMOUS=true for local development',
+  );
 }
 
 function shuttingDown(): ApiError {
@@ -61,6 +78,8 @@ function pick(body: Readonly<Record<string, unknown>>, fields: readonly string[]
 
 /** One admitted request on its way to the upstream. */
 interface RelayCall {
+  /** The config the request started with; it finishes under it whatever reloads meanwhile. */
+  readonly generation: ConfigGeneration;
   readonly endpoint: ProxyEndpoint;
   readonly relayed: RelayRequest;
   readonly targets: readonly Target[];
@@ -79,27 +98,28 @@ function streamTokens(tracker: StreamTracker, estimate: TokenEstimate): TokenCou
 
 export class ProxyBackend implements Backend {
   readonly variant = 'proxy' as const;
-  private readonly catalog: ModelCatalog;
+  /** The current config's keys: follows reloads (requests already in flight were authenticated before). */
+  readonly authenticator: Authenticator;
+  private current: ConfigGeneration;
   private readonly admission: Admission;
   private readonly metrics: ProxyMetrics;
   private readonly agent: Agent;
-  private readonly router: UpstreamRouter;
-  private readonly caller: UpstreamCaller;
-  private readonly secrets: readonly string[];
+  private readonly watcher: ConfigFileWatcher | undefined;
   private readonly inFlight = new Set<Exchange>();
   private closed = false;
   private onIdle: (() => void) | undefined;
 
   constructor(private readonly options: ProxyBackendOptions) {
     const { config } = options;
-    this.catalog = new ModelCatalog(config.models);
-    this.admission = new Admission(config, options.clock, options.rateWindowMs);
-    this.metrics = new ProxyMetrics(options.registry);
+    this.metrics = options.metrics;
+    this.admission = new Admission(options.limiter, this.metrics);
     this.agent = new Agent({ connect: { timeout: config.timeouts.connectMs }, keepAliveTimeout: 30_000 });
-    const clients = new Map(config.upstreams.map((upstream) => [upstream.name, new UpstreamClient(upstream, this.agent)]));
-    this.router = new UpstreamRouter(config, clients, { metrics: this.metrics, log: options.logger, clock: options.clock, random: options.random });
-    this.secrets = config.upstreams.flatMap((upstream) => (upstream.apiKey === null ? [] : [upstream.apiKey]));
-    this.caller = new UpstreamCaller(config, { router: this.router, metrics: this.metrics, secrets: this.secrets, random: options.random });
+    this.current = this.build(config);
+    this.authenticator = followingAuthenticator(() => this.current.authenticator);
+    if (options.loadConfig !== undefined && config.configFile !== undefined) {
+      this.watcher = new ConfigFileWatcher(config.configFile, { pollMs: config.configPollMs, onChange: () => this.reload('file changed'), log: options.logger });
+      this.watcher.start();
+    }
   }
 
   isReady(): boolean {
@@ -107,17 +127,65 @@ export class ProxyBackend implements Backend {
   }
 
   routes(options: RouteOptions): readonly ApiRoute[] {
-    return proxyRoutes({ relay: (endpoint, request, ctx) => this.relay(endpoint, request, ctx, options.logContent), listModels: () => this.catalog.list() });
+    return proxyRoutes({
+      relay: (endpoint, request, ctx) => this.relay(endpoint, request, ctx, options.logContent),
+      listModels: () => this.current.catalog.list(),
+    });
   }
 
-  /** Refuses new requests, waits for in-flight ones (the caller bounds the wait by aborting their signals), then closes the pool. */
+  /**
+   * Reads the config again and, when it is valid, serves new requests with it at once (new keys work,
+   * removed ones are refused, limits change); requests in flight finish under the one they started
+   * with. An invalid config is refused with a log line naming the problem, and the current one stays.
+   */
+  reload(trigger: string): boolean {
+    const { loadConfig, logger } = this.options;
+    if (loadConfig === undefined) return false;
+    let next: ConfigGeneration;
+    try {
+      const config = loadConfig();
+      requireClientKeys(config);
+      next = this.build(config);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      this.metrics.configReloads.inc({ result: 'refused' });
+      logger.error({ trigger, error: message }, `proxy config reload refused, the previous config stays: ${message}`);
+      return false;
+    }
+    const before = new Set(this.current.config.keys.map((key) => key.name));
+    const after = new Set(next.config.keys.map((key) => key.name));
+    this.current = next;
+    this.metrics.configReloads.inc({ result: 'applied' });
+    logger.info(
+      {
+        trigger,
+        clientKeys: after.size,
+        keysAdded: [...after].filter((name) => !before.has(name)),
+        keysRemoved: [...before].filter((name) => !after.has(name)),
+        models: next.config.models.allow.length,
+        upstreams: next.config.upstreams.length,
+      },
+      'proxy config reloaded',
+    );
+    return true;
+  }
+
+  /** Refuses new requests, waits for in-flight ones (the caller bounds the wait by aborting their signals), then closes the pool and the limiter. */
   async close(): Promise<void> {
     this.closed = true;
+    this.watcher?.stop();
     if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
     await this.agent.close();
+    await this.admission.close();
+  }
+
+  private build(config: ProxyConfig): ConfigGeneration {
+    const { logger, clock, random } = this.options;
+    return new ConfigGeneration(config, { agent: this.agent, metrics: this.metrics, log: logger, clock, random });
   }
 
   private async relay(endpoint: ProxyEndpoint, request: ApiRequest, ctx: RequestContext, logContent: boolean): Promise<ApiAnswer> {
+    const generation = this.current;
     const client = ctx.client?.name ?? ANONYMOUS;
     let model = 'unknown';
     let requested: string | undefined;
@@ -129,12 +197,12 @@ export class ProxyBackend implements Backend {
       if (this.closed) throw shuttingDown();
       relayed = readRelayRequest(endpoint, request);
       requested = relayed.model;
-      model = this.catalog.resolve(requested);
-      targets = this.router.targets(model, endpoint);
+      model = generation.catalog.resolve(requested);
+      targets = generation.router.targets(model, endpoint);
       if (targets.length === 0) throw notServedOn(model, endpoint);
       if (logContent) ctx.log.info(pick(relayed.body, INPUT_FIELDS[endpoint.protocol]), 'request content');
-      estimate = estimateTokens(endpoint.protocol, relayed.body, this.options.config.assumedMaxTokens);
-      const admitted = await this.admission.admit(client, estimate.totalTokens);
+      estimate = estimateTokens(endpoint.protocol, relayed.body, generation.config.assumedMaxTokens);
+      const admitted = await this.admission.admit({ client, policy: generation.policyFor(client), price: generation.priceOf(model), estimate });
       exchange = new Exchange({
         metrics: this.metrics,
         admission: this.admission,
@@ -143,7 +211,7 @@ export class ProxyBackend implements Backend {
         model,
         requestedModel: relayed.model,
         admitted,
-        deadline: new RequestDeadline(ctx.signal, this.options.config.timeouts.totalMs),
+        deadline: new RequestDeadline(ctx.signal, generation.config.timeouts.totalMs),
         onFinished: () => {
           this.inFlight.delete(exchange);
           if (this.inFlight.size === 0) this.onIdle?.();
@@ -155,7 +223,7 @@ export class ProxyBackend implements Backend {
       this.metrics.requests.inc({ client, model, status: String(error instanceof ApiError ? error.status : 500) });
       throw error;
     }
-    const call: RelayCall = { endpoint, relayed, targets, estimate, exchange, ctx, logContent };
+    const call: RelayCall = { generation, endpoint, relayed, targets, estimate, exchange, ctx, logContent };
     try {
       return relayed.stream ? await this.stream(call) : await this.whole(call);
     } catch (error) {
@@ -166,8 +234,8 @@ export class ProxyBackend implements Backend {
     }
   }
 
-  private async whole({ endpoint, relayed, targets, exchange, ctx, logContent }: RelayCall): Promise<ApiAnswer> {
-    const { value } = await this.caller.call(targets, exchange.deadline, { stream: false, log: ctx.log, observer: exchange }, async (target, signal) => {
+  private async whole({ generation, endpoint, relayed, targets, exchange, ctx, logContent }: RelayCall): Promise<ApiAnswer> {
+    const { value } = await generation.caller.call(targets, exchange.deadline, { stream: false, log: ctx.log, observer: exchange }, async (target, signal) => {
       const response = await target.client.send(endpoint, target.upstreamModel, relayed.textFor(target.upstreamModel), false, signal);
       const requestId = upstreamRequestId(response.headers);
       exchange.sawUpstreamRequestId(requestId);
@@ -182,9 +250,10 @@ export class ProxyBackend implements Backend {
     return { kind: 'raw', status: value.status, body: value.text, headers };
   }
 
-  private async stream({ endpoint, relayed, targets, estimate, exchange, ctx, logContent }: RelayCall): Promise<ApiAnswer> {
-    const trackerOptions = { wantsUsage: relayed.wantsUsage, secrets: this.secrets, collectText: logContent };
-    const { value, attempt, target } = await this.caller.call(targets, exchange.deadline, { stream: true, log: ctx.log, observer: exchange }, async (candidate, signal) => {
+  private async stream({ generation, endpoint, relayed, targets, estimate, exchange, ctx, logContent }: RelayCall): Promise<ApiAnswer> {
+    const { secrets } = generation;
+    const trackerOptions = { wantsUsage: relayed.wantsUsage, secrets, collectText: logContent };
+    const { value, attempt, target } = await generation.caller.call(targets, exchange.deadline, { stream: true, log: ctx.log, observer: exchange }, async (candidate, signal) => {
       const response = await candidate.client.send(endpoint, candidate.upstreamModel, relayed.textFor(candidate.upstreamModel), true, signal);
       const requestId = upstreamRequestId(response.headers);
       exchange.sawUpstreamRequestId(requestId);
@@ -196,7 +265,7 @@ export class ProxyBackend implements Backend {
     // Whoever never reads the events still frees the key's slot, with the tokens relayed so far, once the client leaves or time runs out.
     const onAbort = () => {
       attempt.abort('closed');
-      exchange.finish(classifyFailure(undefined, deadline.cause, this.secrets).error.status, streamTokens(tracker, estimate));
+      exchange.finish(classifyFailure(undefined, deadline.cause, secrets).error.status, streamTokens(tracker, estimate));
     };
     if (deadline.signal.aborted) onAbort();
     else deadline.signal.addEventListener('abort', onAbort, { once: true });
@@ -207,9 +276,9 @@ export class ProxyBackend implements Backend {
       tracker,
       attempt,
       deadline,
-      idleTimeoutMs: this.options.config.timeouts.streamIdleMs,
+      idleTimeoutMs: generation.config.timeouts.streamIdleMs,
       onEnd: (end) => {
-        if (end.upstreamFault) this.router.failed(target, { upstreamFault: true, retryAfterMs: undefined });
+        if (end.upstreamFault) generation.router.failed(target, { upstreamFault: true, retryAfterMs: undefined });
         deadline.signal.removeEventListener('abort', onAbort);
         exchange.finish(end.error?.status ?? 200, streamTokens(tracker, estimate));
         if (logContent) ctx.log.info({ completion: tracker.texts.join(''), outcome: end.error?.code ?? 'done' }, 'response content');
@@ -220,35 +289,31 @@ export class ProxyBackend implements Backend {
 }
 
 /**
- * Builds the proxy from the environment. Refuses to start without client keys unless
- * PROXY_ALLOW_ANONYMOUS=true: an open proxy spends the operator's upstream key for anyone.
+ * Builds the proxy from the environment: its config (refused without client keys unless
+ * PROXY_ALLOW_ANONYMOUS=true), where its limits live (Redis with REDIS_URL, else memory), and a
+ * backend that reloads the config when PROXY_CONFIG_FILE changes.
  */
 export async function createProxyBackend(
   env: NodeJS.ProcessEnv,
   deps: { registry: Registry; logger: Logger; clock?: Clock; rateWindowMs?: number; random?: () => number },
 ): Promise<{ backend: ProxyBackend; authenticator: Authenticator }> {
   const config = loadProxyConfig(env);
-  if (config.keys.length === 0) {
-    if (!config.allowAnonymous) {
-      throw new ProxyConfigError(
-        'the proxy has no client keys, so anyone could spend the upstream key: add keys to PROXY_CONFIG_FILE ' +
-          '(or PROXY_KEYS=name:sha256; npm run proxy:hash-key -- KEY prints a hash), or set PROXY_ALLOW_ANONYMOUS=true for local development',
-      );
-    }
-    deps.logger.warn('PROXY_ALLOW_ANONYMOUS=true and no client keys: every caller may use the upstream key (development only)');
-  }
+  requireClientKeys(config);
+  if (config.keys.length === 0) deps.logger.warn('PROXY_ALLOW_ANONYMOUS=true and no client keys: every caller may use the upstream key (development only)');
   if (config.ignoredEnvironment.length > 0) {
     deps.logger.info({ ignored: config.ignoredEnvironment }, 'PROXY_CONFIG_FILE lists upstreams: the single-upstream variables are not used');
   }
-  const authenticator = createKeyAuthenticator(config.keys.map(({ name, sha256 }) => ({ name, sha256 })));
-  const backend = new ProxyBackend({ config, ...deps });
+  const metrics = new ProxyMetrics(deps.registry);
+  const limiter = await createLimiter(config, { metrics, log: deps.logger, clock: deps.clock ?? Date.now, windowMs: deps.rateWindowMs ?? 60_000 });
+  const backend = new ProxyBackend({ config, limiter, metrics, logger: deps.logger, loadConfig: () => loadProxyConfig(env), clock: deps.clock, random: deps.random });
   deps.logger.info(
     {
       upstreams: config.upstreams.map((upstream) => ({ name: upstream.name, kind: upstream.kind, origin: new URL(upstream.baseURL).origin })),
       clientKeys: config.keys.length,
       models: config.models.allow.length,
+      configFile: config.configFile,
     },
     'proxy backend configured',
   );
-  return { backend, authenticator };
+  return { backend, authenticator: backend.authenticator };
 }

@@ -1,5 +1,6 @@
-// The PROXY_CONFIG_FILE JSON (deploy/proxy.example.json): client keys, limits, models and aliases,
-// and the upstreams each model is routed to, as a zod schema with the checks that span fields.
+// The PROXY_CONFIG_FILE JSON (deploy/proxy.example.json): client keys, limits, budgets and prices,
+// models and aliases, and the upstreams each model is routed to, as a zod schema with the checks
+// that span fields.
 // Pure: reading keys from the environment or files is config.ts's job.
 import { z } from 'zod';
 
@@ -13,6 +14,29 @@ const limitsSchema = z
   .strict();
 export type Limits = z.infer<typeof limitsSchema>;
 
+/**
+ * What a key may spend per UTC calendar day and month, in tokens and in US dollars (priced with
+ * `prices`); an absent field means that budget is not kept.
+ */
+const budgetSchema = z
+  .object({
+    tokensPerDay: z.number().int().positive().optional(),
+    tokensPerMonth: z.number().int().positive().optional(),
+    usdPerDay: z.number().positive().optional(),
+    usdPerMonth: z.number().positive().optional(),
+  })
+  .strict();
+export type Budget = z.infer<typeof budgetSchema>;
+
+/** A model's price in US dollars per million tokens, as the providers publish it. */
+const priceSchema = z
+  .object({
+    inputPerMillionTokens: z.number().min(0),
+    outputPerMillionTokens: z.number().min(0),
+  })
+  .strict();
+export type Price = z.infer<typeof priceSchema>;
+
 /** Names of keys and upstreams become metric labels. */
 const labelName = (what: string) =>
   z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, `a ${what} name is 1-64 letters, digits, "_", "." or "-" (it becomes a metric label)`);
@@ -20,7 +44,9 @@ const sha256Hex = z
   .string()
   .regex(/^[0-9a-f]{64}$/, 'expected a lowercase sha256 hex digest (npm run proxy:hash-key -- KEY prints one)');
 
-export const clientKeySchema = z.object({ name: labelName('key'), sha256: sha256Hex, limits: limitsSchema.optional() }).strict();
+export const clientKeySchema = z
+  .object({ name: labelName('key'), sha256: sha256Hex, limits: limitsSchema.optional(), budget: budgetSchema.optional() })
+  .strict();
 export type ClientKey = z.infer<typeof clientKeySchema>;
 
 export const DEFAULT_LIMITS: Limits = { requestsPerMinute: 60, tokensPerMinute: 90_000, maxConcurrent: 10 };
@@ -114,6 +140,10 @@ export const proxyFileSchema = z
   .object({
     keys: z.array(clientKeySchema).default([]),
     defaultLimits: limitsSchema.default(DEFAULT_LIMITS),
+    /** Applies field by field to every key without its own (`budget` on a key wins); none by default. */
+    defaultBudget: budgetSchema.default({}),
+    /** Served model (after aliases) -> its price; needed for every allowed model once any key has a USD budget. */
+    prices: z.record(z.string().min(1), priceSchema).default({}),
     models: modelsSchema.optional(),
     /** The completion length assumed for the tokens-per-minute estimate when a request sets no maximum. */
     assumedMaxTokens: z.number().int().positive().default(256),
@@ -133,6 +163,7 @@ export const proxyFileSchema = z
     }
     const allow =
       file.models?.allow ?? (file.upstreams === undefined ? DEFAULT_MODELS.allow : [...new Set(upstreams.flatMap((upstream) => [...upstreamModels(upstream).keys()]))]);
+    checkPrices(file, allow, ctx);
     for (const [alias, target] of Object.entries(file.models?.aliases ?? {})) {
       if (!allow.includes(target)) {
         ctx.addIssue({ code: 'custom', path: ['models', 'aliases', alias], message: `alias "${alias}" points to "${target}", which is not an allowed model; add it to models.allow` });
@@ -158,3 +189,28 @@ export const proxyFileSchema = z
     }
   });
 export type ProxyFile = z.infer<typeof proxyFileSchema>;
+
+/** Prices name allowed models, and a USD budget anywhere needs a price for each of them (a missing one would spend for free). */
+function checkPrices(
+  file: { readonly prices: Record<string, Price>; readonly keys: readonly ClientKey[]; readonly defaultBudget: Budget; readonly models?: { readonly aliases: Record<string, string> } | undefined },
+  allow: readonly string[],
+  ctx: z.RefinementCtx,
+): void {
+  for (const model of Object.keys(file.prices)) {
+    if (allow.includes(model)) continue;
+    const target = file.models?.aliases[model];
+    const hint = target === undefined ? 'price the models in models.allow' : `"${model}" is an alias: price "${target}" instead`;
+    ctx.addIssue({ code: 'custom', path: ['prices', model], message: `"${model}" is not an allowed model; ${hint}` });
+  }
+  const usesUsd = (budget: Budget | undefined) => budget?.usdPerDay !== undefined || budget?.usdPerMonth !== undefined;
+  const owner = usesUsd(file.defaultBudget) ? 'defaultBudget' : file.keys.find((key) => usesUsd(key.budget))?.name;
+  if (owner === undefined) return;
+  const unpriced = allow.filter((model) => file.prices[model] === undefined);
+  if (unpriced.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['prices'],
+      message: `${owner === 'defaultBudget' ? 'defaultBudget' : `key "${owner}"`} has a USD budget, so every allowed model needs a price; add prices for ${unpriced.map((model) => `"${model}"`).join(', ')} (0 for a free one)`,
+    });
+  }
+}

@@ -4,20 +4,38 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import {
+  type Budget,
   type ClientKey,
   clientKeySchema,
   DEFAULT_MODELS,
   type Limits,
+  type Price,
   type ProxyFile,
   proxyFileSchema,
   type UpstreamEntry,
   upstreamModels,
 } from './config-file';
 
-export { DEFAULT_LIMITS, DEFAULT_MODELS, type ClientKey, type Limits } from './config-file';
+export { DEFAULT_LIMITS, DEFAULT_MODELS, type Budget, type ClientKey, type Limits, type Price } from './config-file';
 
 const positiveInt = z.coerce.number().int().positive();
 const booleanFlag = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+/** `redis://` or `rediss://` (TLS), with a password or an ACL user and password; `REDIS_URL=` (empty) is unset. */
+const redisUrl = z.preprocess(
+  (value) => (value === '' ? undefined : value),
+  z
+    .string()
+    .refine((value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+      } catch {
+        return false;
+      }
+    }, 'expected redis://[USER:PASSWORD@]HOST:PORT or rediss://... for TLS (the value is not shown: it may hold a password)')
+    .optional(),
+);
 
 const envSchema = z.object({
   UPSTREAM_BASE_URL: z.url().default('https://api.openai.com/v1'),
@@ -38,6 +56,14 @@ const envSchema = z.object({
   PROXY_COOLDOWN_AFTER_FAILURES: z.coerce.number().int().min(1).max(1000).default(3),
   PROXY_COOLDOWN_MS: positiveInt.default(30_000),
   PROXY_ALLOW_ANONYMOUS: booleanFlag.default(false),
+  REDIS_URL: redisUrl,
+  PROXY_SHARED_STATE_FAILURE: z.enum(['open', 'closed'], 'expected open or closed').default('open'),
+  PROXY_SHARED_STATE_TIMEOUT_MS: positiveInt.default(500),
+  PROXY_CONCURRENCY_LEASE_MS: z.coerce.number().int().min(1000, 'expected at least 1000 (ms)').default(30_000),
+  REDIS_TLS_VERIFY: z.enum(['full', 'chain'], 'expected full or chain').default('full'),
+  REDIS_CA_FILE: z.string().min(1).optional(),
+  PROXY_REPLICAS: positiveInt.default(1),
+  PROXY_CONFIG_POLL_MS: z.coerce.number().int().min(100, 'expected at least 100 (ms)').default(30_000),
 });
 type Env = z.infer<typeof envSchema>;
 
@@ -70,6 +96,9 @@ export interface ProxyConfig {
   readonly routes: ReadonlyMap<string, readonly RouteTarget[]>;
   readonly keys: readonly ClientKey[];
   readonly defaultLimits: Limits;
+  readonly defaultBudget: Budget;
+  /** Served model -> its price (USD per million tokens). */
+  readonly prices: Readonly<Record<string, Price>>;
   readonly models: { readonly allow: readonly string[]; readonly aliases: Readonly<Record<string, string>> };
   readonly assumedMaxTokens: number;
   readonly allowAnonymous: boolean;
@@ -93,6 +122,27 @@ export interface ProxyConfig {
     readonly afterFailures: number;
     readonly durationMs: number;
   };
+  /** Where the limits and budgets live; read once at start (a reload does not reconnect). */
+  readonly sharedState: {
+    /** REDIS_URL (a secret); undefined: in this process's memory. */
+    readonly redisUrl: string | undefined;
+    /** What admission does while Redis cannot be reached: limit locally (`open`) or answer 503 (`closed`). */
+    readonly failure: 'open' | 'closed';
+    /** The longest one call to Redis may take before it counts as unreachable. */
+    readonly timeoutMs: number;
+    /** How long a concurrency slot outlives a replica that stopped renewing it (one that died). */
+    readonly leaseMs: number;
+    /** `full`: the certificate chain and the host name (an IP host also matches a certificate whose CN is that IP); `chain`: the chain only. */
+    readonly tlsVerify: 'full' | 'chain';
+    /** REDIS_CA_FILE's PEM: CAs trusted for rediss:// besides Node's own (Memorystore signs with a CA of the instance's own). */
+    readonly caCertificates: string | undefined;
+  };
+  /** PROXY_REPLICAS: how many replicas the platform may run; above 1 without Redis, limits multiply (warned at start). */
+  readonly replicas: number;
+  /** PROXY_CONFIG_FILE, watched for changes; undefined without one. */
+  readonly configFile: string | undefined;
+  /** How often PROXY_CONFIG_FILE is re-read in case no file event announces a change (secret mounts). */
+  readonly configPollMs: number;
   /** Upstreams configured in the file make UPSTREAM_BASE_URL and its variables unused (logged at start). */
   readonly ignoredEnvironment: readonly string[];
 }
@@ -144,6 +194,14 @@ function readKeyFile(path: string, what: string): string {
   } catch (error) {
     throw new ProxyConfigError(`${what}=${path} could not be read: ${(error as NodeJS.ErrnoException).code ?? 'error'}`);
   }
+}
+
+function readCaFile(path: string): string {
+  const pem = readKeyFile(path, 'REDIS_CA_FILE');
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new ProxyConfigError(`REDIS_CA_FILE=${path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----, e.g. Memorystore's server CA)`);
+  }
+  return pem;
 }
 
 /** The key of the one upstream the environment describes. */
@@ -247,6 +305,8 @@ export function loadProxyConfig(source: NodeJS.ProcessEnv): ProxyConfig {
     routes: modelRoutes(allow, file),
     keys,
     defaultLimits: file.defaultLimits,
+    defaultBudget: file.defaultBudget,
+    prices: file.prices,
     models: { allow, aliases },
     assumedMaxTokens: file.assumedMaxTokens,
     allowAnonymous: env.PROXY_ALLOW_ANONYMOUS,
@@ -258,6 +318,17 @@ export function loadProxyConfig(source: NodeJS.ProcessEnv): ProxyConfig {
     },
     retries: { max: env.PROXY_MAX_RETRIES, baseDelayMs: env.PROXY_RETRY_BASE_DELAY_MS, maxDelayMs: env.PROXY_RETRY_MAX_DELAY_MS },
     cooldown: { afterFailures: env.PROXY_COOLDOWN_AFTER_FAILURES, durationMs: env.PROXY_COOLDOWN_MS },
+    sharedState: {
+      redisUrl: env.REDIS_URL,
+      failure: env.PROXY_SHARED_STATE_FAILURE,
+      timeoutMs: env.PROXY_SHARED_STATE_TIMEOUT_MS,
+      leaseMs: env.PROXY_CONCURRENCY_LEASE_MS,
+      tlsVerify: env.REDIS_TLS_VERIFY,
+      caCertificates: env.REDIS_CA_FILE === undefined ? undefined : readCaFile(env.REDIS_CA_FILE),
+    },
+    replicas: env.PROXY_REPLICAS,
+    configFile: env.PROXY_CONFIG_FILE,
+    configPollMs: env.PROXY_CONFIG_POLL_MS,
     ignoredEnvironment,
   };
 }

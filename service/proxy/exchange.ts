@@ -1,9 +1,11 @@
 // One admitted request's bookkeeping, finished exactly once however it ends: the tokens it used
-// (reported, or estimated from what was relayed) settle its key's budget and count in metrics, its
-// concurrency slot is released, and its access-log line gets the upstream, attempts and tokens.
+// (reported, or estimated from what was relayed) settle its key's limits and budgets and count in
+// metrics (tokens, and dollars at the model's price), its concurrency slot is released, and its
+// access-log line gets the upstream, attempts and tokens.
 import type { RequestContext } from '../backend';
 import type { Admission, Admitted } from './admission';
 import type { ProxyMetrics } from './metrics';
+import { nanoToUsd } from './prices';
 import type { AttemptObserver, AttemptStart, RequestDeadline } from './upstream';
 
 export interface TokenCount {
@@ -60,9 +62,10 @@ export class Exchange implements AttemptObserver {
     this.finished = true;
     const { metrics, admission, admitted, ctx, client, model } = this.deps;
     if (tokens !== undefined) {
-      admission.settle(admitted, tokens.prompt + tokens.completion);
+      const used = admission.settle(admitted, tokens.prompt, tokens.completion);
       metrics.tokens.inc({ client, model, kind: 'prompt' }, tokens.prompt);
       metrics.tokens.inc({ client, model, kind: 'completion' }, tokens.completion);
+      if (admitted.price !== undefined) metrics.costUsd.inc({ client, model }, nanoToUsd(used.nanoUsd));
     }
     admission.release(admitted);
     this.deps.deadline.dispose();

@@ -1,4 +1,5 @@
-// The proxy's Prometheus metrics, labelled by client key name, model and upstream name (never by a key).
+// The proxy's Prometheus metrics, labelled by client key name, model and upstream name (never by a key),
+// and those of its shared state (Redis) and config reloads.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 export class ProxyMetrics {
@@ -9,6 +10,13 @@ export class ProxyMetrics {
   readonly upstreamErrors: Counter<'upstream' | 'status'>;
   readonly cooldowns: Counter<'upstream' | 'model'>;
   readonly coolingDown: Gauge<'upstream' | 'model'>;
+  readonly costUsd: Counter<'client' | 'model'>;
+  readonly refusals: Counter<'client' | 'reason'>;
+  readonly sharedStateMode: Gauge<'mode'>;
+  readonly sharedStateAvailable: Gauge;
+  readonly sharedStateErrors: Counter<'operation'>;
+  readonly failOpenAdmissions: Counter;
+  readonly configReloads: Counter<'result'>;
   /** Sets the cooling-down gauge at each scrape: cooldowns end by the clock, not by an event. */
   private reportCooling: (() => void) | undefined;
 
@@ -58,6 +66,51 @@ export class ProxyMetrics {
       registers,
       collect: () => this.reportCooling?.(),
     });
+    this.costUsd = new Counter({
+      name: 'proxy_cost_usd_total',
+      help: "US dollars spent at the config's prices, from the upstream's usage (or what was relayed of a stream that broke), by client key name and model",
+      labelNames: ['client', 'model'],
+      registers,
+    });
+    this.refusals = new Counter({
+      name: 'proxy_limit_refusals_total',
+      help: 'Requests the limits refused, by client key name and reason (requests, tokens, too_large, concurrency, budget_tokens, budget_usd, unavailable)',
+      labelNames: ['client', 'reason'],
+      registers,
+    });
+    this.sharedStateMode = new Gauge({
+      name: 'proxy_shared_state_mode',
+      help: 'Where limits and budgets are kept: 1 for the active mode (memory: this process only; redis_fail_open / redis_fail_closed: Redis, and what happens while it is unreachable), 0 for the others',
+      labelNames: ['mode'],
+      registers,
+    });
+    this.sharedStateAvailable = new Gauge({
+      name: 'proxy_shared_state_available',
+      help: 'With REDIS_URL: 1 while Redis answers, 0 while it cannot be reached (admissions fail open or closed); always 1 in memory mode',
+      registers,
+    });
+    this.sharedStateErrors = new Counter({
+      name: 'proxy_shared_state_errors_total',
+      help: 'Calls to Redis that failed or timed out, by operation (admit, settle, release, renew, probe)',
+      labelNames: ['operation'],
+      registers,
+    });
+    this.failOpenAdmissions = new Counter({
+      name: 'proxy_shared_state_fail_open_total',
+      help: 'Requests admitted by this replica alone, against its local limits, because Redis could not be reached (PROXY_SHARED_STATE_FAILURE=open)',
+      registers,
+    });
+    this.configReloads = new Counter({
+      name: 'proxy_config_reloads_total',
+      help: 'Reloads of PROXY_CONFIG_FILE, by result (applied, refused: invalid, the previous config stays)',
+      labelNames: ['result'],
+      registers,
+    });
+  }
+
+  /** Sets proxy_shared_state_mode: 1 for `mode`, 0 for the others. */
+  setSharedStateMode(mode: 'memory' | 'redis_fail_open' | 'redis_fail_closed'): void {
+    for (const each of ['memory', 'redis_fail_open', 'redis_fail_closed'] as const) this.sharedStateMode.set({ mode: each }, each === mode ? 1 : 0);
   }
 
   reportCoolingWith(report: () => void): void {

@@ -152,6 +152,8 @@ export class UpstreamRouter {
   private reportCooling(): void {
     const now = this.clock();
     const gauge = this.deps.metrics.coolingDown;
+    // After a config reload, only the current routes are reported.
+    gauge.reset();
     for (const targets of this.byModel.values()) {
       for (const target of targets) gauge.set({ upstream: target.client.name, model: target.model }, target.health.coolingUntil > now ? 1 : 0);
     }

@@ -43,13 +43,14 @@ describe('compose.yaml', () => {
     expect(await run('docker-compose', ['config', '-q'])).toMatchObject({ code: 0, stderr: '' });
   });
 
-  it('runs gpt2 and the OpenAI proxy by default; gpu, local-upstream and monitoring (Prometheus, Grafana) are profiles', () => {
+  it('runs gpt2, the OpenAI proxy and its redis by default; gpu, local-upstream and monitoring (Prometheus, Grafana) are profiles', () => {
     const byProfile = Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.profiles ?? []]));
     expect(byProfile).toEqual({
       gpt2: [],
       proxy: [],
       'gpt2-gpu': ['gpu'],
       'proxy-local': ['local-upstream'],
+      redis: [],
       prometheus: ['monitoring'],
       grafana: ['monitoring'],
     });
@@ -62,6 +63,8 @@ describe('compose.yaml', () => {
       proxy: ['127.0.0.1:8081:8080/tcp'],
       'gpt2-gpu': ['127.0.0.1:8082:8080/tcp'],
       'proxy-local': ['127.0.0.1:8083:8080/tcp'],
+      // Reached by service name only.
+      redis: undefined,
       prometheus: ['127.0.0.1:9090:9090/tcp'],
       grafana: ['127.0.0.1:3000:3000/tcp'],
     });
@@ -76,7 +79,14 @@ describe('compose.yaml', () => {
     expect(services['proxy-local']?.environment?.UPSTREAM_BASE_URL).toBe('http://gpt2:8080/v1');
     // service_started, not service_healthy: the proxy needs no upstream to start, and podman's
     // Docker-compatible socket never runs health checks (a service_healthy dependency would hang).
-    expect(services['proxy-local']?.depends_on).toEqual({ gpt2: { condition: 'service_started' } });
+    expect(services['proxy-local']?.depends_on).toEqual({ gpt2: { condition: 'service_started' }, redis: { condition: 'service_started' } });
+  });
+
+  it('gives both proxies the redis service as their shared state', () => {
+    for (const name of ['proxy', 'proxy-local']) {
+      expect({ name, url: services[name]?.environment?.REDIS_URL }).toEqual({ name, url: 'redis://redis:6379' });
+      expect(services[name]?.depends_on).toHaveProperty('redis');
+    }
   });
 
   it("health-checks every service of ours with the image's own HEALTHCHECK command", () => {
@@ -116,7 +126,8 @@ describe('docker-compose up against podman', () => {
     // The model is mounted (nothing can be fetched here), as the README's override example does.
     const model = await tinyModelDir();
     const mounted = { environment: { MODEL_DIR: '/model' }, volumes: [`${model}:/model:ro`] };
-    await writeFile(join(dir, 'override.yaml'), JSON.stringify({ services: { gpt2: mounted } }));
+    // No Redis image can be pulled here: proxy-local runs without its redis (REDIS_URL= : limits in memory).
+    await writeFile(join(dir, 'override.yaml'), JSON.stringify({ services: { gpt2: mounted, 'proxy-local': { environment: { REDIS_URL: '' } } } }));
     ports.gpt2 = await freePort();
     ports.proxyLocal = await freePort();
     env = {
@@ -126,7 +137,7 @@ describe('docker-compose up against podman', () => {
       PROXY_LOCAL_PORT: String(ports.proxyLocal),
       LOG_LEVEL: 'warn',
     };
-    await compose(['--profile', 'local-upstream', 'up', '-d', '--no-build', 'gpt2', 'proxy-local']);
+    await compose(['--profile', 'local-upstream', 'up', '-d', '--no-build', '--no-deps', 'gpt2', 'proxy-local']);
   });
 
   afterAll(async () => {

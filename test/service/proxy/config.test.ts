@@ -103,6 +103,9 @@ describe('loadProxyConfig', () => {
       PROXY_CONFIG_FILE: join(__dirname, '../../../deploy/proxy.example.json'),
     });
     expect(config.keys.map((key) => key.name)).toEqual(['team-a', 'batch-jobs']);
+    expect(config.keys[0]?.budget).toEqual({ usdPerDay: 20, usdPerMonth: 300 });
+    expect(config.defaultBudget).toEqual({ tokensPerMonth: 50_000_000 });
+    expect(Object.keys(config.prices).sort()).toEqual([...config.models.allow].sort());
     const catalog = new ModelCatalog(config.models);
     expect(catalog.resolve('text-davinci-003')).toBe('gpt-3.5-turbo-instruct');
     expect(catalog.resolve('text-davinci-002')).toBe('gpt-3.5-turbo-instruct');
@@ -169,6 +172,47 @@ describe('upstreams in PROXY_CONFIG_FILE', () => {
   it('names the upstream and the variable when apiKeyEnv is not set, without printing a key', () => {
     const message = configError(env({ upstreams: [azure] }, { AZURE_KEY: undefined }));
     expect(message).toMatch(/upstream "azure": apiKeyEnv names AZURE_KEY, which is not set/);
+  });
+});
+
+describe('shared state, budgets and prices', () => {
+  it('keeps limits in memory by default, failing open with Redis, and reads the shared-state variables', () => {
+    expect(loadProxyConfig(base).sharedState).toEqual({ redisUrl: undefined, failure: 'open', timeoutMs: 500, leaseMs: 30_000, tlsVerify: 'full', caCertificates: undefined });
+    expect(loadProxyConfig(base).replicas).toBe(1);
+    const config = loadProxyConfig({
+      ...base,
+      REDIS_URL: 'rediss://proxy:p%40ss@cache.example:6380',
+      PROXY_SHARED_STATE_FAILURE: 'closed',
+      PROXY_CONCURRENCY_LEASE_MS: '5000',
+      PROXY_REPLICAS: '4',
+    });
+    expect(config.sharedState).toMatchObject({ redisUrl: 'rediss://proxy:p%40ss@cache.example:6380', failure: 'closed', leaseMs: 5000 });
+    expect(config.replicas).toBe(4);
+  });
+
+  it('refuses a REDIS_URL that is not redis:// or rediss:// without printing it (it may hold a password)', () => {
+    const message = configError({ ...base, REDIS_URL: 'http://user:hunter2@cache:6379' });
+    expect(message).toContain('REDIS_URL: expected redis://[USER:PASSWORD@]HOST:PORT or rediss://');
+    expect(message).not.toContain('hunter2');
+    expect(configError({ ...base, PROXY_SHARED_STATE_FAILURE: 'maybe' })).toContain('PROXY_SHARED_STATE_FAILURE: expected open or closed');
+  });
+
+  it('reads REDIS_CA_FILE, and refuses one that holds no PEM certificate', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'redis-ca-'));
+    const pem = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
+    writeFileSync(join(folder, 'ca.pem'), pem);
+    writeFileSync(join(folder, 'empty.pem'), 'nothing here');
+    expect(loadProxyConfig({ ...base, REDIS_CA_FILE: join(folder, 'ca.pem') }).sharedState.caCertificates).toBe(pem);
+    expect(configError({ ...base, REDIS_CA_FILE: join(folder, 'empty.pem') })).toContain(`REDIS_CA_FILE=${join(folder, 'empty.pem')} holds no PEM certificate`);
+    expect(configError({ ...base, REDIS_CA_FILE: join(folder, 'missing.pem') })).toContain('REDIS_CA_FILE=');
+  });
+
+  it('refuses a USD budget while an allowed model has no price, and a price for a model not allowed', () => {
+    const keys = [{ name: 'alpha', sha256: HASH, budget: { usdPerMonth: 50 } }];
+    const unpriced = configError({ ...base, PROXY_KEYS: undefined, PROXY_CONFIG_FILE: writeProxyConfig({ keys, prices: { 'gpt-4o-mini': { inputPerMillionTokens: 0.15, outputPerMillionTokens: 0.6 } } }) });
+    expect(unpriced).toContain('prices: key "alpha" has a USD budget, so every allowed model needs a price; add prices for "gpt-3.5-turbo-instruct"');
+    const stray = configError({ ...base, PROXY_CONFIG_FILE: writeProxyConfig({ prices: { 'gpt-9': { inputPerMillionTokens: 1, outputPerMillionTokens: 1 } } }) });
+    expect(stray).toContain('prices.gpt-9: "gpt-9" is not an allowed model');
   });
 });
 

@@ -1,7 +1,7 @@
 // Per-key limits through the proxy over HTTP with an injected clock: bursts over RPM, TPM and
 // concurrency get 429 with OpenAI's headers, and pass again once the window has refilled.
 import { hashKey } from '../../../service/http/auth';
-import { formatResetDuration } from '../../../service/proxy/limits';
+import { formatResetDuration } from '../../../service/proxy/limit-responses';
 import { estimateTokens } from '../../../service/proxy/token-estimate';
 import { writeProxyConfig } from './support/config-file';
 import { FakeUpstream } from './support/fake-upstream';

@@ -1,0 +1,31 @@
+// The periods budgets are kept over: UTC calendar days and months, so every replica, every client and
+// every operator sees the same boundaries whatever their time zone.
+
+export type PeriodKind = 'day' | 'month';
+
+export interface Period {
+  readonly kind: PeriodKind;
+  /** `2026-12-01` for a day, `2026-12` for a month: part of the counters' names. */
+  readonly id: string;
+  /** When the next period starts (ms since the epoch). */
+  readonly endsAt: number;
+}
+
+export interface BudgetPeriods {
+  readonly day: Period;
+  readonly month: Period;
+}
+
+const twoDigits = (value: number) => String(value).padStart(2, '0');
+
+export function budgetPeriods(now: number): BudgetPeriods {
+  const date = new Date(now);
+  const year = date.getUTCFullYear();
+  const month = date.getUTCMonth();
+  const day = date.getUTCDate();
+  const monthId = `${year}-${twoDigits(month + 1)}`;
+  return {
+    day: { kind: 'day', id: `${monthId}-${twoDigits(day)}`, endsAt: Date.UTC(year, month, day + 1) },
+    month: { kind: 'month', id: monthId, endsAt: Date.UTC(year, month + 1, 1) },
+  };
+}
