@@ -1,6 +1,9 @@
 // Benchmark: our engine against a minimal raw onnxruntime-node greedy loop and transformers.js on
-// the same model folder, each measurement in its own child process (own peak RSS), interleaved.
+// the same model folder and on quantized graphs of its weights, each measurement in its own child
+// process (own peak RSS), interleaved; then the quantized graphs' next-token quality against fp32.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -9,35 +12,82 @@ import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
 import { createEngine } from '../service/engine/engine';
 import { createSamplingParams } from '../service/engine/params';
+import { nextTokenQuality, type GraphQuality } from './bench/next-token-quality';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
-
-const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
-
-Measures, side by side and interleaved (a b c d e, b c d e a, ...), each run in a fresh child process:
-  (a) a minimal raw onnxruntime-node greedy loop
-  (b) our engine, one request
-  (c) transformers.js text-generation (greedy) on the same folder
-  (d) our engine, 8 concurrent requests
-  (e) the raw loop of (a) over a batch of 8 prompts: what batching can give on this machine
-32-token prompts, 64 new tokens (EOS ignored), 2 intra-op threads by default.
-  --quick      the tiny model (models/bench-tiny), 2 repetitions: for development
-  --model DIR  model folder (default: models/bench-gpt2, generated with the gpt2 preset if missing)
-  --reps N     repetitions of each measurement (default 5, one per position; --quick: 2)
-Writes bench/results/engine.json and bench/results/engine.md (not with --quick unless --write).`;
+import { OPTIMIZER_VERSION, quantizeModelDir, RECORD_FILE, type WeightScheme } from './onnx-quantize/quantize-model-dir';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const PROMPT_TOKENS = 32;
+/** The long-context run (i): close to GPT-2's 1024 with room for the new tokens. */
+const LONG_PROMPT_TOKENS = 900;
 const NEW_TOKENS = 64;
 const CONCURRENT = 8;
-const MODES = ['a', 'b', 'c', 'd', 'e'] as const;
+const MODES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'k'] as const;
+
+const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
+
+Measures, side by side and interleaved (a b c ... k, b c ... k a, ...), each run in a fresh child process:
+  (a) a minimal raw onnxruntime-node greedy loop
+  (b) our engine, one request
+  (c) transformers.js text-generation (greedy) on the same folder
+  (d) our engine, ${CONCURRENT} concurrent requests
+  (e) the raw loop of (a) over a batch of ${CONCURRENT} prompts: what batching can give on this machine
+  (f) the engine on the int8 MatMulNBits graph (model:optimize --weights int8), one request
+  (g) the engine on the int4 MatMulNBits graph (model:optimize --weights int4), one request
+  (h) transformers.js with dtype 'q8' on the dynamic int8 export of the same weights (model_quantized.onnx)
+  (i) the engine on the fp32 graph with a ${LONG_PROMPT_TOKENS}-token prompt
+  (k) the engine on the int8 graph, ${CONCURRENT} concurrent requests
+then, for each quantized graph, the mean KL divergence of its next-token distributions from fp32's
+and its greedy-token agreement with fp32, teacher-forced over the ${CONCURRENT} prompts' fp32 greedy tokens.
+The quantized folders are made from the model folder on first use (models/NAME-int8, -int4, -q8).
+${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens (EOS ignored), 2 intra-op threads by default.
+  --quick      the tiny model (models/bench-tiny), 2 repetitions: for development
+  --model DIR  model folder (default: models/bench-gpt2, generated with the gpt2 preset if missing)
+  --reps N     repetitions of each measurement (default ${MODES.length}, one per position; --quick: 2)
+Writes bench/results/engine.json and bench/results/engine.md (not with --quick unless --write).`;
+
 type Mode = (typeof MODES)[number];
-const MODE_NAMES: Record<Mode, string> = {
-  a: '(a) raw onnxruntime greedy loop',
-  b: '(b) engine, 1 request',
-  c: '(c) transformers.js pipeline',
-  d: `(d) engine, ${CONCURRENT} concurrent`,
-  e: `(e) raw onnxruntime greedy loop, batch of ${CONCURRENT}`,
+/** The graphs measured: the model folder's fp32 one, and what model:optimize makes of it. */
+type Graph = 'fp32' | WeightScheme;
+const QUANTIZED: readonly WeightScheme[] = ['int8', 'int4', 'q8'];
+
+interface ModeSpec {
+  readonly name: string;
+  readonly runner: 'raw' | 'engine' | 'transformers';
+  readonly graph: Graph;
+  readonly requests: number;
+  readonly promptTokens: number;
+}
+
+const MODE_SPECS: Record<Mode, ModeSpec> = {
+  a: { name: '(a) raw onnxruntime greedy loop', runner: 'raw', graph: 'fp32', requests: 1, promptTokens: PROMPT_TOKENS },
+  b: { name: '(b) engine, 1 request', runner: 'engine', graph: 'fp32', requests: 1, promptTokens: PROMPT_TOKENS },
+  c: { name: '(c) transformers.js pipeline', runner: 'transformers', graph: 'fp32', requests: 1, promptTokens: PROMPT_TOKENS },
+  d: { name: `(d) engine, ${CONCURRENT} concurrent`, runner: 'engine', graph: 'fp32', requests: CONCURRENT, promptTokens: PROMPT_TOKENS },
+  e: { name: `(e) raw onnxruntime greedy loop, batch of ${CONCURRENT}`, runner: 'raw', graph: 'fp32', requests: CONCURRENT, promptTokens: PROMPT_TOKENS },
+  f: { name: '(f) engine, int8 graph, 1 request', runner: 'engine', graph: 'int8', requests: 1, promptTokens: PROMPT_TOKENS },
+  g: { name: '(g) engine, int4 graph, 1 request', runner: 'engine', graph: 'int4', requests: 1, promptTokens: PROMPT_TOKENS },
+  h: { name: "(h) transformers.js, dtype 'q8'", runner: 'transformers', graph: 'q8', requests: 1, promptTokens: PROMPT_TOKENS },
+  i: { name: `(i) engine, fp32, ${LONG_PROMPT_TOKENS}-token prompt`, runner: 'engine', graph: 'fp32', requests: 1, promptTokens: LONG_PROMPT_TOKENS },
+  k: { name: `(k) engine, int8 graph, ${CONCURRENT} concurrent`, runner: 'engine', graph: 'int8', requests: CONCURRENT, promptTokens: PROMPT_TOKENS },
 };
+
+/** The folder holding `graph` for the model folder `modelDir` (quantized ones beside it under models/). */
+function graphDir(modelDir: string, graph: Graph): string {
+  return graph === 'fp32' ? modelDir : join(REPO_ROOT, 'models', `${basename(modelDir)}-${graph}`);
+}
+
+/** Makes (or remakes, when the source or the optimizer changed) each quantized folder of `modelDir`. */
+async function ensureQuantizedDirs(modelDir: string): Promise<void> {
+  const sha256 = createHash('sha256').update(await readFile(join(modelDir, 'onnx', 'model.onnx'))).digest('hex');
+  for (const scheme of QUANTIZED) {
+    const dir = graphDir(modelDir, scheme);
+    const record = await readFile(join(dir, RECORD_FILE), 'utf8').then((text) => JSON.parse(text) as { version?: number; source?: { sha256?: string } }, () => undefined);
+    if (record?.version === OPTIMIZER_VERSION && record.source?.sha256 === sha256) continue;
+    console.error(`making ${dir} (model:optimize --weights ${scheme})...`);
+    await quantizeModelDir(modelDir, dir, { scheme });
+  }
+}
 
 /** What one child measures. Token rates count generated tokens of all requests. */
 const Measurement = z.object({
@@ -53,8 +103,27 @@ const Measurement = z.object({
 type Measurement = z.infer<typeof Measurement>;
 
 /** Deterministic prompt ids; row `r` differs from the others so the batch is not one prompt repeated. */
-function promptIds(row: number): number[] {
-  return Array.from({ length: PROMPT_TOKENS }, (_, i) => (1000 + 7919 * (i + 1) * (row + 1)) % 50000);
+function promptIds(row: number, length = PROMPT_TOKENS): number[] {
+  return Array.from({ length }, (_, i) => (1000 + 7919 * (i + 1) * (row + 1)) % 50000);
+}
+
+/**
+ * This process's peak resident set. Linux's VmHWM belongs to the process image, while getrusage's
+ * maxRSS survives exec: a child spawned by a parent holding 1.3 GB (the quantization step) would
+ * report the parent's peak as its own.
+ */
+function peakRssMb(): number {
+  const status = readFileSyncOrUndefined('/proc/self/status');
+  const kilobytes = status && /^VmHWM:\s+(\d+) kB$/m.exec(status)?.[1];
+  return (kilobytes ? Number(kilobytes) : process.resourceUsage().maxRSS) / 1024;
+}
+
+function readFileSyncOrUndefined(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 interface Timing {
@@ -77,7 +146,7 @@ function measurement(mode: Mode, timings: readonly Timing[]): Measurement {
     decodeTokPerSec: decodeTokens / ((ended - decodeStart) / 1000),
     e2eTokPerSec: tokens / ((ended - started) / 1000),
     timeToFirstTokenMs: ttft,
-    peakRssMb: process.resourceUsage().maxRSS / 1024,
+    peakRssMb: peakRssMb(),
     loadAvg1m: loadavg()[0] ?? 0,
   };
 }
@@ -137,7 +206,7 @@ async function rawLoop(modelDir: string, threads: number, rows: number): Promise
   return run(prompts, NEW_TOKENS);
 }
 
-async function engineRun(modelDir: string, threads: number, requests: number): Promise<Timing[]> {
+async function engineRun(modelDir: string, threads: number, requests: number, promptTokens: number): Promise<Timing[]> {
   const engine = await createEngine({ modelDir, intraOpThreads: threads, maxBatchSize: CONCURRENT, maxQueue: CONCURRENT });
   const params = createSamplingParams(
     { maxTokens: NEW_TOKENS, temperature: 0, stopOnEos: false },
@@ -149,7 +218,7 @@ async function engineRun(modelDir: string, threads: number, requests: number): P
         const started = performance.now();
         let firstToken = 0;
         let tokens = 0;
-        for await (const event of engine.generate({ promptIds: promptIds(row), params })) {
+        for await (const event of engine.generate({ promptIds: promptIds(row, promptTokens), params })) {
           if (event.type === 'delta' && firstToken === 0) firstToken = performance.now();
           if (event.type === 'finish') tokens = event.completionTokens;
         }
@@ -161,11 +230,12 @@ async function engineRun(modelDir: string, threads: number, requests: number): P
   }
 }
 
-async function transformersRun(modelDir: string, threads: number): Promise<Timing> {
+/** `dtype` picks the file as transformers.js does: fp32 onnx/model.onnx, q8 onnx/model_quantized.onnx. */
+async function transformersRun(modelDir: string, threads: number, dtype: 'fp32' | 'q8'): Promise<Timing> {
   const { env, pipeline, Tensor, BaseStreamer } = await import('@huggingface/transformers');
   env.allowRemoteModels = false;
   env.localModelPath = dirname(modelDir);
-  const pipe = await pipeline('text-generation', basename(modelDir), { dtype: 'fp32', session_options: { intraOpNumThreads: threads } });
+  const pipe = await pipeline('text-generation', basename(modelDir), { dtype, session_options: { intraOpNumThreads: threads } });
   const run = async (prompt: number[], maxTokens: number): Promise<Timing> => {
     let firstToken = 0;
     let calls = 0;
@@ -195,16 +265,14 @@ async function transformersRun(modelDir: string, threads: number): Promise<Timin
 }
 
 async function child(mode: Mode, modelDir: string, threads: number): Promise<void> {
+  const spec = MODE_SPECS[mode];
+  const dir = graphDir(modelDir, spec.graph);
   const timings =
-    mode === 'a'
-      ? await rawLoop(modelDir, threads, 1)
-      : mode === 'b'
-        ? await engineRun(modelDir, threads, 1)
-        : mode === 'c'
-          ? [await transformersRun(modelDir, threads)]
-          : mode === 'd'
-            ? await engineRun(modelDir, threads, CONCURRENT)
-            : await rawLoop(modelDir, threads, CONCURRENT);
+    spec.runner === 'raw'
+      ? await rawLoop(dir, threads, spec.requests)
+      : spec.runner === 'engine'
+        ? await engineRun(dir, threads, spec.requests, spec.promptTokens)
+        : [await transformersRun(dir, threads, spec.graph === 'q8' ? 'q8' : 'fp32')];
   process.stdout.write(`RESULT ${JSON.stringify(measurement(mode, timings))}\n`);
 }
 
@@ -250,6 +318,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const quick = values.quick === true;
   const modelDir = await benchModelDir(values.model, quick);
   const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : String(MODES.length)));
+  await ensureQuantizedDirs(modelDir);
 
   const runs: Measurement[] = [];
   for (let rep = 0; rep < reps; rep++) {
@@ -261,7 +330,7 @@ async function main(argv: readonly string[]): Promise<void> {
       const m = runChild(mode, modelDir, threads);
       runs.push(m);
       console.error(
-        `rep ${rep + 1}/${reps} ${MODE_NAMES[mode]}: decode ${m.decodeTokPerSec.toFixed(1)} tok/s, e2e ${m.e2eTokPerSec.toFixed(1)} tok/s, ` +
+        `rep ${rep + 1}/${reps} ${MODE_SPECS[mode].name}: decode ${m.decodeTokPerSec.toFixed(1)} tok/s, e2e ${m.e2eTokPerSec.toFixed(1)} tok/s, ` +
           `TTFT ${m.timeToFirstTokenMs.toFixed(0)} ms, peak RSS ${m.peakRssMb.toFixed(0)} MB, load ${m.loadAvg1m.toFixed(2)}`,
       );
     }
@@ -272,7 +341,7 @@ async function main(argv: readonly string[]): Promise<void> {
       return [
         mode,
         {
-          name: MODE_NAMES[mode],
+          name: MODE_SPECS[mode].name,
           decodeTokPerSec: median(mine.map((r) => r.decodeTokPerSec)),
           e2eTokPerSec: median(mine.map((r) => r.e2eTokPerSec)),
           timeToFirstTokenMs: median(mine.map((r) => r.timeToFirstTokenMs)),
@@ -280,7 +349,7 @@ async function main(argv: readonly string[]): Promise<void> {
         },
       ];
     }),
-  ) as Record<Mode, { name: string; decodeTokPerSec: number; e2eTokPerSec: number; timeToFirstTokenMs: number; peakRssMb: number }>;
+  ) as Summary;
   const ratio = (x: Mode, y: Mode, key: 'decodeTokPerSec' | 'e2eTokPerSec'): number => summary[x][key] / summary[y][key];
   const ratios = {
     'b/a': { decode: ratio('b', 'a', 'decodeTokPerSec'), e2e: ratio('b', 'a', 'e2eTokPerSec') },
@@ -289,7 +358,23 @@ async function main(argv: readonly string[]): Promise<void> {
     // What batching can give at all here (no engine involved), and how much of it the engine keeps.
     'e/a': { decode: ratio('e', 'a', 'decodeTokPerSec'), e2e: ratio('e', 'a', 'e2eTokPerSec') },
     'd/e': { decode: ratio('d', 'e', 'decodeTokPerSec'), e2e: ratio('d', 'e', 'e2eTokPerSec') },
+    'f/b': { decode: ratio('f', 'b', 'decodeTokPerSec'), e2e: ratio('f', 'b', 'e2eTokPerSec') },
+    'g/b': { decode: ratio('g', 'b', 'decodeTokPerSec'), e2e: ratio('g', 'b', 'e2eTokPerSec') },
+    'f/h': { decode: ratio('f', 'h', 'decodeTokPerSec'), e2e: ratio('f', 'h', 'e2eTokPerSec') },
+    'g/h': { decode: ratio('g', 'h', 'decodeTokPerSec'), e2e: ratio('g', 'h', 'e2eTokPerSec') },
+    'k/f': { decode: ratio('k', 'f', 'decodeTokPerSec'), e2e: ratio('k', 'f', 'e2eTokPerSec') },
+    // Decode at long context against the same graph at 32 tokens: what copying the past costs.
+    'i/b': { decode: ratio('i', 'b', 'decodeTokPerSec'), e2e: ratio('i', 'b', 'e2eTokPerSec') },
   };
+  console.error('measuring next-token quality against fp32...');
+  const quality = await nextTokenQuality(
+    join(modelDir, 'onnx', 'model.onnx'),
+    Object.fromEntries(QUANTIZED.map((scheme) => [scheme, join(graphDir(modelDir, scheme), 'onnx', 'model.onnx')])),
+    Array.from({ length: CONCURRENT }, (_, row) => promptIds(row)),
+    NEW_TOKENS,
+    threads,
+  );
+  const targets = targetLines(summary, quality);
   const loads = runs.map((r) => r.loadAvg1m);
   const report = {
     date: new Date().toISOString(),
@@ -301,6 +386,8 @@ async function main(argv: readonly string[]): Promise<void> {
     loadAvg1m: { min: Math.min(...loads), max: Math.max(...loads), mean: loads.reduce((a, b) => a + b, 0) / loads.length },
     summary,
     ratios,
+    quality,
+    targets,
     runs,
   };
   const table = [
@@ -314,10 +401,22 @@ async function main(argv: readonly string[]): Promise<void> {
   const ratioLines = Object.entries(ratios)
     .map(([name, r]) => `- ${name}: decode ${r.decode.toFixed(2)}, end-to-end ${r.e2e.toFixed(2)}`)
     .join('\n');
+  const qualityTable = [
+    `| graph | mean KL from fp32 (nats) | max KL | greedy agreement with fp32 | positions |`,
+    `|---|---:|---:|---:|---:|`,
+    ...QUANTIZED.map((scheme) => {
+      const q = quality[scheme] as GraphQuality;
+      return `| ${GRAPH_NAMES[scheme]} | ${q.meanKl.toFixed(4)} | ${q.maxKl.toFixed(3)} | ${(q.agreement * 100).toFixed(1)}% | ${q.positions} |`;
+    }),
+  ].join('\n');
+  const targetList = targets.map((t) => `- ${t.met ? 'met' : 'NOT met'}: ${t.text}`).join('\n');
   const markdown =
     `# Engine benchmark\n\n${report.date}; model \`${basename(modelDir)}\`; ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens ` +
     `(EOS ignored), ${threads} intra-op threads; medians of ${reps} interleaved repetitions (the order rotated each time), each run in a fresh process.\n\n` +
     `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5 in total tokens/s; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps):\n${ratioLines}\n\n` +
+    `Next-token quality against fp32, teacher-forced over the ${CONCURRENT} prompts' ${NEW_TOKENS} fp32 greedy tokens each` +
+    `${isRandomModel(modelDir) ? ' (random weights with init std 0.3: quantization error on real GPT-2 weights differs, so read these as a check of the method, not as GPT-2\'s quality)' : ''}:\n\n${qualityTable}\n\n` +
+    `Targets (batch-1 decode medians of this run unless said):\n${targetList}\n\n` +
     `Load average (1 min) during the runs: min ${report.loadAvg1m.min.toFixed(2)}, mean ${report.loadAvg1m.mean.toFixed(2)}, ` +
     `max ${report.loadAvg1m.max.toFixed(2)} on a shared machine with ${cpus().length} cores.` +
     (report.loadAvg1m.mean > cpus().length
@@ -331,6 +430,39 @@ async function main(argv: readonly string[]): Promise<void> {
     await writeFile(join(out, 'engine.md'), markdown);
     console.error(`wrote ${join(out, 'engine.json')} and engine.md`);
   }
+}
+
+const GRAPH_NAMES: Record<WeightScheme, string> = {
+  int8: 'int8 (MatMulNBits, block 32)',
+  int4: 'int4 (MatMulNBits, block 32)',
+  q8: "q8 (transformers.js' dynamic int8)",
+};
+const RSS_LIMIT_MB = 600;
+
+type Summary = Record<Mode, { name: string; decodeTokPerSec: number; e2eTokPerSec: number; timeToFirstTokenMs: number; peakRssMb: number }>;
+
+/** The issue's targets, each with whether this run met it. */
+function targetLines(summary: Summary, quality: Record<string, GraphQuality>): { text: string; met: boolean }[] {
+  const decode = (mode: Mode) => summary[mode].decodeTokPerSec;
+  const at = (x: Mode, y: Mode, target: number, what: string) => {
+    const value = decode(x) / decode(y);
+    return { text: `${what}: ${x}/${y} = ${value.toFixed(2)} (target >= ${target})`, met: value >= target };
+  };
+  const agreement = (quality.int8 as GraphQuality).agreement;
+  return [
+    at('g', 'b', 3.5, 'int4 vs engine fp32'),
+    at('g', 'h', 1.5, "int4 vs transformers.js q8"),
+    at('f', 'b', 2.5, 'int8 vs engine fp32'),
+    at('f', 'h', 1.0, "int8 vs transformers.js q8"),
+    at('k', 'f', 3, `int8 at batch ${CONCURRENT} vs int8 at batch 1 (total tokens/s)`),
+    { text: `peak RSS with the int4 graph: ${summary.g.peakRssMb.toFixed(0)} MB (target < ${RSS_LIMIT_MB} MB)`, met: summary.g.peakRssMb < RSS_LIMIT_MB },
+    { text: `greedy agreement of int8 with fp32: ${(agreement * 100).toFixed(1)}% (target >= 95%)`, met: agreement >= 0.95 },
+  ];
+}
+
+/** Folders that model:make wrote (random weights) carry its marker file. */
+function isRandomModel(modelDir: string): boolean {
+  return existsSync(join(modelDir, 'model-make.json'));
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
