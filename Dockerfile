@@ -3,8 +3,9 @@
 #   cpu  docker build --target cpu -t gpt2-openai-toolkit:cpu .
 #   gpu  docker build --target gpu -t gpt2-openai-toolkit:gpu .   (CUDA 12 + cuDNN 9, onnxruntime's CUDA EP)
 # The two targets differ only in their base and the CUDA execution provider (test/containers checks it).
-# Model: baked in with --build-arg MODEL_ID=gpt2 (fetched into /models at build time), or mounted at
-# run time: -v /path/to/model:/model:ro -e MODEL_DIR=/model. See README "Local development with containers".
+# Model: baked in with --build-arg MODEL_ID=gpt2 (fetched into /models at build time; MODEL_DTYPE or
+# MODEL_FILE picks the graph), or mounted at run time: -v /path/to/model:/model:ro -e MODEL_DIR=/model.
+# See README "Local development with containers".
 
 ARG NODE_IMAGE=docker.io/library/node:24-bookworm-slim
 ARG CUDA_IMAGE=docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
@@ -29,12 +30,15 @@ FROM deps AS deps-cuda
 RUN ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \
  && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
 
-# The model, fetched with the project's fetcher when MODEL_ID is set (gpt2 = onnx-community/gpt2);
-# /models stays empty otherwise. HF_ENDPOINT may name a mirror of the hub; a token for a private
-# repository comes in as a build secret (--secret id=hf_token,src=FILE), so no layer keeps it.
+# The model, fetched with the project's fetcher when MODEL_ID is set (gpt2 = onnx-community/gpt2-ONNX),
+# only the graph MODEL_DTYPE (or MODEL_FILE) picks; /models stays empty otherwise. HF_ENDPOINT may name
+# a mirror of the hub; a token for a private repository comes in as a build secret
+# (--secret id=hf_token,src=FILE), so no layer keeps it.
 FROM deps AS model
 ARG MODEL_ID=""
 ARG MODEL_REVISION=main
+ARG MODEL_DTYPE=fp32
+ARG MODEL_FILE=""
 ARG HF_ENDPOINT=""
 COPY tsconfig.json ./
 COPY scripts ./scripts
@@ -43,7 +47,8 @@ RUN --mount=type=secret,id=hf_token \
     mkdir -p /models \
  && if [ -n "$MODEL_ID" ]; then \
       HF_TOKEN="$(cat /run/secrets/hf_token 2>/dev/null || true)" \
-      npm run model:fetch -- --id "$MODEL_ID" --revision "$MODEL_REVISION" --cache /models; \
+      npm run model:fetch -- --id "$MODEL_ID" --revision "$MODEL_REVISION" --dtype "$MODEL_DTYPE" \
+        ${MODEL_FILE:+--file "$MODEL_FILE"} --cache /models; \
     fi
 
 # ---- final targets: identical but for the base, the node binary, and the CUDA execution provider ----
@@ -52,8 +57,13 @@ FROM ${NODE_IMAGE} AS cpu
 # A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
 ARG MODEL_ID=""
 ARG MODEL_REVISION=main
+ARG MODEL_DTYPE=fp32
+ARG MODEL_FILE=""
+# Which weights the image carries: the stacks pass MODEL_REVISION as the commit the branch resolved to.
+LABEL gpt2-openai-toolkit.model.id="${MODEL_ID}" gpt2-openai-toolkit.model.revision="${MODEL_REVISION}" gpt2-openai-toolkit.model.dtype="${MODEL_DTYPE}" gpt2-openai-toolkit.model.file="${MODEL_FILE}"
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference \
-    MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION}
+    MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION} \
+    MODEL_DTYPE=${MODEL_DTYPE} MODEL_FILE=${MODEL_FILE}
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
@@ -74,8 +84,13 @@ COPY --from=node /usr/local/bin/node /usr/local/bin/node
 # A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
 ARG MODEL_ID=""
 ARG MODEL_REVISION=main
+ARG MODEL_DTYPE=fp32
+ARG MODEL_FILE=""
+# Which weights the image carries: the stacks pass MODEL_REVISION as the commit the branch resolved to.
+LABEL gpt2-openai-toolkit.model.id="${MODEL_ID}" gpt2-openai-toolkit.model.revision="${MODEL_REVISION}" gpt2-openai-toolkit.model.dtype="${MODEL_DTYPE}" gpt2-openai-toolkit.model.file="${MODEL_FILE}"
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference \
-    MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION}
+    MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION} \
+    MODEL_DTYPE=${MODEL_DTYPE} MODEL_FILE=${MODEL_FILE}
 ENV EXECUTION_PROVIDER=cuda
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app

@@ -2,6 +2,7 @@
 // Parsed with zod; every default lives here, once; errors name the field that is wrong.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { GPT2_SIZES, MODEL_DTYPES } from '../service/models/footprint';
 
 export const TARGETS = ['local', 'aws', 'azure', 'gcp'] as const;
 export type Target = (typeof TARGETS)[number];
@@ -34,10 +35,16 @@ export const deploymentSpecSchema = z
     model: z
       .object({
         /** Hugging Face repository of a GPT-2 family ONNX export, fetched into the image or at start. */
-        id: z.string().min(1).default('onnx-community/gpt2'),
+        id: z.string().min(1).default('onnx-community/gpt2-ONNX'),
         revision: z.string().min(1).default('main'),
         /** Name clients send as `model`. */
         servedName: z.string().min(1).default('gpt2'),
+        /** Which graph of the repository to serve (MODEL_DTYPE), as transformers.js names them. */
+        dtype: z.enum(MODEL_DTYPES).default('fp32'),
+        /** A graph path inside the repository for other layouts (MODEL_FILE); overrides `dtype`'s choice. */
+        file: z.string().min(1).optional(),
+        /** The GPT-2 family member, for the GPU sizing check; inferred from `id` when it names one. */
+        size: z.enum(GPT2_SIZES).optional(),
       })
       .prefault({}),
     compute: z
@@ -69,11 +76,23 @@ export const deploymentSpecSchema = z
       }),
     endpoint: z
       .object({
-        /** false: reachable only inside the network (AWS internal ALB) or by authorized callers (GCP IAM). */
-        public: z.boolean().default(true),
+        /** false (the default): reachable only inside the network (AWS internal ALB) or by authorized callers (GCP IAM). */
+        public: z.boolean().default(false),
         domainName: z.string().min(1).optional(),
+        /** AWS: the Route 53 hosted zone of `domainName`; with it the stack creates a DNS-validated certificate and the record. */
+        hostedZoneId: z.string().min(1).optional(),
         /** AWS ACM certificate ARN for HTTPS on the load balancer. */
         certificateArn: z.string().startsWith('arn:', 'must be an ACM certificate ARN').optional(),
+        /** AWS: a public endpoint without a certificate serves plain HTTP only when this says so. */
+        allowHttp: z.boolean().default(false),
+        /** The built-in playground page at GET / (PLAYGROUND); reachable exactly where the endpoint is. */
+        playground: z.boolean().default(true),
+      })
+      .prefault({}),
+    auth: z
+      .object({
+        /** Existing secret holding the inference API keys (ARN / Key Vault secret URI / Secret Manager id); else the stack creates one holding a generated key. */
+        apiKeysSecret: z.string().min(1).optional(),
       })
       .prefault({}),
     /** Where alarms go (email subscription to the alarm topic). */
@@ -87,6 +106,10 @@ export const deploymentSpecSchema = z
         openaiKeySecret: z.string().min(1).optional(),
         /** Existing secret holding PROXY_KEYS (`name:sha256,...`); else one is created holding a placeholder no key matches. */
         clientKeysSecret: z.string().min(1).optional(),
+        /** PROXY_CONFIG_FILE for the deployed proxy: a local JSON file delivered as a secret, or an existing secret holding it. */
+        config: z.union([z.object({ file: z.string().min(1) }).strict(), z.object({ secret: z.string().min(1) }).strict()]).optional(),
+        /** Limits and budgets shared by every replica in a managed Redis/Valkey (REDIS_URL); default `managed` when maxReplicas > 1. */
+        sharedState: z.enum(['managed', 'none']).optional(),
       })
       .prefault({}),
     network: z
@@ -95,6 +118,8 @@ export const deploymentSpecSchema = z
         natGateways: z.number().int().min(0).max(2).default(0),
       })
       .prefault({}),
+    /** The longest request (a whole stream) the service must let finish on deploys, scale-in and spot interruptions. */
+    maxRequestSeconds: z.number().int().min(1).max(3600).default(300),
     /** Seconds a replica drains in-flight requests after SIGTERM before it exits. */
     drainSeconds: z.number().int().min(1).max(600).default(30),
     tags: z.record(z.string(), z.string()).default({}),
@@ -104,9 +129,11 @@ export const deploymentSpecSchema = z
 export type DeploymentSpecInput = z.input<typeof deploymentSpecSchema>;
 
 /** A validated spec with every default filled in, including the per-target ones. */
-export type DeploymentSpec = Omit<z.output<typeof deploymentSpecSchema>, 'region' | 'compute'> & {
+type ParsedSpec = z.output<typeof deploymentSpecSchema>;
+export type DeploymentSpec = Omit<ParsedSpec, 'region' | 'compute' | 'proxy'> & {
   readonly region: string;
-  readonly compute: z.output<typeof deploymentSpecSchema>['compute'] & { readonly gpuType: string };
+  readonly compute: ParsedSpec['compute'] & { readonly gpuType: string };
+  readonly proxy: ParsedSpec['proxy'] & { readonly sharedState: 'managed' | 'none' };
 };
 
 export class SpecError extends Error {
@@ -129,6 +156,8 @@ export function parseDeploymentSpec(input: unknown, source = 'spec'): Deployment
     ...spec,
     region: spec.region ?? defaults.region,
     compute: { ...spec.compute, gpuType: spec.compute.gpuType ?? defaults.gpuType },
+    // One replica needs no shared state; several must share limits and budgets or each enforces its own.
+    proxy: { ...spec.proxy, sharedState: spec.proxy.sharedState ?? (spec.scaling.maxReplicas > 1 ? 'managed' : 'none') },
   };
 }
 
@@ -147,4 +176,12 @@ export function loadDeploymentSpec(path: string): DeploymentSpec {
     throw new SpecError(`spec file ${path} is not valid JSON: ${(error as Error).message}`);
   }
   return parseDeploymentSpec(json, path);
+}
+
+/**
+ * Sequences one replica runs at once (MAX_BATCH_SIZE): the autoscaler's per-replica target, so a replica batches
+ * what it is sent instead of queueing it. The one rule every target uses.
+ */
+export function maxBatchSize(spec: DeploymentSpec): number {
+  return spec.scaling.targetConcurrency;
 }

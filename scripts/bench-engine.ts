@@ -10,11 +10,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
-import { createEngine } from '../service/engine/engine';
+import { createEngine, type EngineSettings } from '../service/engine/engine';
+import type { Engine } from '../service/engine/types';
+import { createWorkerEngine } from '../service/engine/worker/client';
 import { createSamplingParams } from '../service/engine/params';
 import { nextTokenQuality, type GraphQuality } from './bench/next-token-quality';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
-import { OPTIMIZER_VERSION, quantizeModelDir, RECORD_FILE, type WeightScheme } from './onnx-quantize/quantize-model-dir';
+import { progressBar } from './progress';
+import { OPTIMIZER_VERSION, quantizedGraphName, quantizeModelDir, RECORD_FILE, serveChoice, type WeightScheme } from './onnx-quantize/quantize-model-dir';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const PROMPT_TOKENS = 32;
@@ -22,7 +25,7 @@ const PROMPT_TOKENS = 32;
 const LONG_PROMPT_TOKENS = 900;
 const NEW_TOKENS = 64;
 const CONCURRENT = 8;
-const MODES = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'k'] as const;
+const MODES = ['a', 'b', 'c', 'd', 'e', 'w', 'f', 'g', 'h', 'i', 'k'] as const;
 
 const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
 
@@ -32,6 +35,7 @@ Measures, side by side and interleaved (a b c ... k, b c ... k a, ...), each run
   (c) transformers.js text-generation (greedy) on the same folder
   (d) our engine, ${CONCURRENT} concurrent requests
   (e) the raw loop of (a) over a batch of ${CONCURRENT} prompts: what batching can give on this machine
+  (w) our engine in its worker process (as the service runs it), ${CONCURRENT} concurrent requests
   (f) the engine on the int8 MatMulNBits graph (model:optimize --weights int8), one request
   (g) the engine on the int4 MatMulNBits graph (model:optimize --weights int4), one request
   (h) transformers.js with dtype 'q8' on the dynamic int8 export of the same weights (model_quantized.onnx)
@@ -53,7 +57,7 @@ const QUANTIZED: readonly WeightScheme[] = ['int8', 'int4', 'q8'];
 
 interface ModeSpec {
   readonly name: string;
-  readonly runner: 'raw' | 'engine' | 'transformers';
+  readonly runner: 'raw' | 'engine' | 'worker' | 'transformers';
   readonly graph: Graph;
   readonly requests: number;
   readonly promptTokens: number;
@@ -65,6 +69,7 @@ const MODE_SPECS: Record<Mode, ModeSpec> = {
   c: { name: '(c) transformers.js pipeline', runner: 'transformers', graph: 'fp32', requests: 1, promptTokens: PROMPT_TOKENS },
   d: { name: `(d) engine, ${CONCURRENT} concurrent`, runner: 'engine', graph: 'fp32', requests: CONCURRENT, promptTokens: PROMPT_TOKENS },
   e: { name: `(e) raw onnxruntime greedy loop, batch of ${CONCURRENT}`, runner: 'raw', graph: 'fp32', requests: CONCURRENT, promptTokens: PROMPT_TOKENS },
+  w: { name: `(w) engine in its worker process, ${CONCURRENT} concurrent`, runner: 'worker', graph: 'fp32', requests: CONCURRENT, promptTokens: PROMPT_TOKENS },
   f: { name: '(f) engine, int8 graph, 1 request', runner: 'engine', graph: 'int8', requests: 1, promptTokens: PROMPT_TOKENS },
   g: { name: '(g) engine, int4 graph, 1 request', runner: 'engine', graph: 'int4', requests: 1, promptTokens: PROMPT_TOKENS },
   h: { name: "(h) transformers.js, dtype 'q8'", runner: 'transformers', graph: 'q8', requests: 1, promptTokens: PROMPT_TOKENS },
@@ -72,14 +77,25 @@ const MODE_SPECS: Record<Mode, ModeSpec> = {
   k: { name: `(k) engine, int8 graph, ${CONCURRENT} concurrent`, runner: 'engine', graph: 'int8', requests: CONCURRENT, promptTokens: PROMPT_TOKENS },
 };
 
+/** The bench model's fp32 graph, inside its folder. */
+const FP32_GRAPH = 'onnx/model.onnx';
+
 /** The folder holding `graph` for the model folder `modelDir` (quantized ones beside it under models/). */
 function graphDir(modelDir: string, graph: Graph): string {
   return graph === 'fp32' ? modelDir : join(REPO_ROOT, 'models', `${basename(modelDir)}-${graph}`);
 }
 
+/** `graph`'s file inside its folder, and the MODEL_DTYPE / MODEL_FILE the service would be given for it. */
+function graphFile(graph: Graph): { readonly path: string; readonly choice: Pick<EngineSettings, 'dtype' | 'file'> } {
+  if (graph === 'fp32') return { path: FP32_GRAPH, choice: {} };
+  const path = quantizedGraphName(FP32_GRAPH, graph);
+  const serve = serveChoice(graph, path);
+  return { path, choice: 'MODEL_DTYPE' in serve ? { dtype: serve.MODEL_DTYPE } : { file: serve.MODEL_FILE } };
+}
+
 /** Makes (or remakes, when the source or the optimizer changed) each quantized folder of `modelDir`. */
 async function ensureQuantizedDirs(modelDir: string): Promise<void> {
-  const sha256 = createHash('sha256').update(await readFile(join(modelDir, 'onnx', 'model.onnx'))).digest('hex');
+  const sha256 = createHash('sha256').update(await readFile(join(modelDir, FP32_GRAPH))).digest('hex');
   for (const scheme of QUANTIZED) {
     const dir = graphDir(modelDir, scheme);
     const record = await readFile(join(dir, RECORD_FILE), 'utf8').then((text) => JSON.parse(text) as { version?: number; source?: { sha256?: string } }, () => undefined);
@@ -157,7 +173,7 @@ function measurement(mode: Mode, timings: readonly Timing[]): Measurement {
  * against; at CONCURRENT rows it is the most batching can give on this machine and model.
  */
 async function rawLoop(modelDir: string, threads: number, rows: number): Promise<Timing[]> {
-  const session = await ort.InferenceSession.create(join(modelDir, 'onnx', 'model.onnx'), { intraOpNumThreads: threads });
+  const session = await ort.InferenceSession.create(join(modelDir, FP32_GRAPH), { intraOpNumThreads: threads });
   const config = z
     .object({ n_layer: z.number(), n_head: z.number(), n_embd: z.number(), vocab_size: z.number() })
     .parse(JSON.parse(await readFile(join(modelDir, 'config.json'), 'utf8')));
@@ -206,8 +222,10 @@ async function rawLoop(modelDir: string, threads: number, rows: number): Promise
   return run(prompts, NEW_TOKENS);
 }
 
-async function engineRun(modelDir: string, threads: number, requests: number, promptTokens: number): Promise<Timing[]> {
-  const engine = await createEngine({ modelDir, intraOpThreads: threads, maxBatchSize: CONCURRENT, maxQueue: CONCURRENT });
+/** `worker`: the engine in its worker process, driven from this one as the service drives it. */
+async function engineRun(modelDir: string, graph: Graph, threads: number, requests: number, promptTokens: number, worker = false): Promise<Timing[]> {
+  const settings = { modelDir, ...graphFile(graph).choice, intraOpThreads: threads, maxBatchSize: CONCURRENT, maxQueue: CONCURRENT };
+  const engine: Engine = worker ? await createWorkerEngine({ ...settings, logLevel: 'warn' }) : await createEngine(settings);
   const params = createSamplingParams(
     { maxTokens: NEW_TOKENS, temperature: 0, stopOnEos: false },
     { vocabSize: engine.tokenizer.vocabSize },
@@ -270,8 +288,8 @@ async function child(mode: Mode, modelDir: string, threads: number): Promise<voi
   const timings =
     spec.runner === 'raw'
       ? await rawLoop(dir, threads, spec.requests)
-      : spec.runner === 'engine'
-        ? await engineRun(dir, threads, spec.requests, spec.promptTokens)
+      : spec.runner === 'engine' || spec.runner === 'worker'
+        ? await engineRun(dir, spec.graph, threads, spec.requests, spec.promptTokens, spec.runner === 'worker')
         : [await transformersRun(dir, threads, spec.graph === 'q8' ? 'q8' : 'fp32')];
   process.stdout.write(`RESULT ${JSON.stringify(measurement(mode, timings))}\n`);
 }
@@ -321,6 +339,8 @@ async function main(argv: readonly string[]): Promise<void> {
   await ensureQuantizedDirs(modelDir);
 
   const runs: Measurement[] = [];
+  const progress = progressBar(process.stderr, { label: 'runs', total: reps * MODES.length });
+  progress.update(0);
   for (let rep = 0; rep < reps; rep++) {
     // Each repetition starts one mode later (a b c d e, b c d e a, ...): over len(MODES) repetitions
     // every mode runs once in every position, so whatever the previous run leaves behind (a hot or
@@ -329,12 +349,14 @@ async function main(argv: readonly string[]): Promise<void> {
     for (const mode of order) {
       const m = runChild(mode, modelDir, threads);
       runs.push(m);
-      console.error(
+      progress.log(
         `rep ${rep + 1}/${reps} ${MODE_SPECS[mode].name}: decode ${m.decodeTokPerSec.toFixed(1)} tok/s, e2e ${m.e2eTokPerSec.toFixed(1)} tok/s, ` +
           `TTFT ${m.timeToFirstTokenMs.toFixed(0)} ms, peak RSS ${m.peakRssMb.toFixed(0)} MB, load ${m.loadAvg1m.toFixed(2)}`,
       );
+      progress.update(runs.length);
     }
   }
+  progress.finish();
   const summary = Object.fromEntries(
     MODES.map((mode) => {
       const mine = runs.filter((r) => r.mode === mode);
@@ -358,6 +380,8 @@ async function main(argv: readonly string[]): Promise<void> {
     // What batching can give at all here (no engine involved), and how much of it the engine keeps.
     'e/a': { decode: ratio('e', 'a', 'decodeTokPerSec'), e2e: ratio('e', 'a', 'e2eTokPerSec') },
     'd/e': { decode: ratio('d', 'e', 'decodeTokPerSec'), e2e: ratio('d', 'e', 'e2eTokPerSec') },
+    // What running the engine in its worker process costs.
+    'w/d': { decode: ratio('w', 'd', 'decodeTokPerSec'), e2e: ratio('w', 'd', 'e2eTokPerSec') },
     'f/b': { decode: ratio('f', 'b', 'decodeTokPerSec'), e2e: ratio('f', 'b', 'e2eTokPerSec') },
     'g/b': { decode: ratio('g', 'b', 'decodeTokPerSec'), e2e: ratio('g', 'b', 'e2eTokPerSec') },
     'f/h': { decode: ratio('f', 'h', 'decodeTokPerSec'), e2e: ratio('f', 'h', 'e2eTokPerSec') },
@@ -368,8 +392,8 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   console.error('measuring next-token quality against fp32...');
   const quality = await nextTokenQuality(
-    join(modelDir, 'onnx', 'model.onnx'),
-    Object.fromEntries(QUANTIZED.map((scheme) => [scheme, join(graphDir(modelDir, scheme), 'onnx', 'model.onnx')])),
+    join(modelDir, FP32_GRAPH),
+    Object.fromEntries(QUANTIZED.map((scheme) => [scheme, join(graphDir(modelDir, scheme), graphFile(scheme).path)])),
     Array.from({ length: CONCURRENT }, (_, row) => promptIds(row)),
     NEW_TOKENS,
     threads,
@@ -413,7 +437,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const markdown =
     `# Engine benchmark\n\n${report.date}; model \`${basename(modelDir)}\`; ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens ` +
     `(EOS ignored), ${threads} intra-op threads; medians of ${reps} interleaved repetitions (the order rotated each time), each run in a fresh process.\n\n` +
-    `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5 in total tokens/s; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps):\n${ratioLines}\n\n` +
+    `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5, w/d >= 0.95 in total tokens/s; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps; (w)'s peak RSS is the client process's, the worker's is not in it):\n${ratioLines}\n\n` +
     `Next-token quality against fp32, teacher-forced over the ${CONCURRENT} prompts' ${NEW_TOKENS} fp32 greedy tokens each` +
     `${isRandomModel(modelDir) ? ' (random weights with init std 0.3: quantization error on real GPT-2 weights differs, so read these as a check of the method, not as GPT-2\'s quality)' : ''}:\n\n${qualityTable}\n\n` +
     `Targets (batch-1 decode medians of this run unless said):\n${targetList}\n\n` +

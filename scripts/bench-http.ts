@@ -15,6 +15,7 @@ import { buildApp } from '../service/http/app';
 import { createKeyAuthenticator } from '../service/http/auth';
 import { createInferenceBackend } from '../service/inference/backend';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
+import { progressBar } from './progress';
 
 const USAGE = `Usage: npm run bench:http [-- --quick] [--model DIR] [--reps N] [--threads N] [--short N] [--write]
 
@@ -167,7 +168,12 @@ function serveClientRuns(url: string): void {
   process.on('disconnect', () => process.exit(0));
 }
 
-async function shortRequests(url: string, count: number, concurrency: number): Promise<{ seconds: number; latenciesMs: number[] }> {
+async function shortRequests(
+  url: string,
+  count: number,
+  concurrency: number,
+  onDone?: (done: number) => void,
+): Promise<{ seconds: number; latenciesMs: number[] }> {
   const latenciesMs: number[] = [];
   let next = 0;
   const started = performance.now();
@@ -183,6 +189,7 @@ async function shortRequests(url: string, count: number, concurrency: number): P
         await response.arrayBuffer();
         if (response.status !== 200) throw new Error(`short request ${index}: HTTP ${response.status}`);
         latenciesMs.push(performance.now() - begin);
+        onDone?.(latenciesMs.length);
       }
     }),
   );
@@ -247,20 +254,27 @@ async function main(argv: readonly string[]): Promise<void> {
     await clientProcess.run(1);
     await clientProcess.run(CLIENTS.at(-1)!);
     const runs: Record<string, RunResult[]> = {};
+    const progress = progressBar(process.stderr, { label: 'streaming runs', total: reps * CLIENTS.length * 2 });
+    let finishedRuns = 0;
+    progress.update(0);
     for (let rep = 0; rep < reps; rep += 1) {
       for (const clients of CLIENTS) {
         for (const [mode, run] of [['engine', () => engineRun(engine, clients)], ['http', () => clientProcess.run(clients)]] as const) {
           const result = await run();
           (runs[`${mode}:${clients}`] ??= []).push(result);
           loads.push(loadavg()[0] ?? 0);
-          console.error(`rep ${rep + 1}/${reps} ${mode} x${clients}: ${(result.tokens / result.seconds).toFixed(1)} tok/s`);
+          progress.log(`rep ${rep + 1}/${reps} ${mode} x${clients}: ${(result.tokens / result.seconds).toFixed(1)} tok/s`);
+          progress.update((finishedRuns += 1));
         }
       }
     }
+    progress.finish();
 
     await shortRequests(url, Math.min(200, shortCount), 8);
     const rssBefore = rssMb();
-    const short = await shortRequests(url, shortCount, 8);
+    const shortProgress = progressBar(process.stderr, { label: 'short requests', total: shortCount });
+    const short = await shortRequests(url, shortCount, 8, (done) => shortProgress.update(done));
+    shortProgress.finish();
     const rssAfter = rssMb();
 
     const throughput = Object.fromEntries(

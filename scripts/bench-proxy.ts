@@ -17,6 +17,7 @@ import { z } from 'zod';
 import { buildApp } from '../service/http/app';
 import { hashKey } from '../service/http/auth';
 import { createProxyBackend } from '../service/proxy/backend';
+import { progressBar } from './progress';
 
 const USAGE = `Usage: npm run bench:proxy [-- --quick] [--rates 100,500] [--seconds 10] [--rss-requests 50000]
 
@@ -28,7 +29,9 @@ its own child process), then from this process:
      (proxy - direct), each side's p50/p99 and achieved throughput; then the same through a bare
      undici relay (no auth, limits, logs or metrics) as the machine's floor for any Node proxy;
   2. --rss-requests requests through the proxy (64 concurrent, closed loop): the proxy's RSS at
-     the start, peak and end, and its throughput.
+     the start, peak and end, and its throughput;
+  3. at each rate, the proxy's added p50 and p99 over the bare relay's, against the targets
+     (at most 1.3x and 2x).
   --quick   rates 100,500 for 2 s each and 5,000 requests for the memory run (development)
 Writes bench/results/proxy.json and bench/results/proxy.md.`;
 
@@ -258,7 +261,9 @@ async function ratePhase(
   };
 }
 
-async function memoryRun(proxy: Pool, child: Child, requests: number) {
+/** Closed-loop requests through `proxy`, sampling the child's RSS; a progress bar under `label`. */
+async function memoryRun(proxy: Pool, child: Child, requests: number, label: string) {
+  const progress = progressBar(process.stderr, { label, total: requests });
   const startUsage = await child.usage();
   const samples: { requests: number; rssMb: number }[] = [{ requests: 0, rssMb: round(startUsage.rssMb, 1) }];
   const sampleEvery = Math.max(1, Math.floor(requests / 10));
@@ -271,10 +276,12 @@ async function memoryRun(proxy: Pool, child: Child, requests: number) {
       issued += 1;
       if ((await timedRequest(proxy, `Bearer ${CLIENT_KEY}`)) === undefined) errors += 1;
       done += 1;
+      progress.update(done);
       if (done % sampleEvery === 0) samples.push({ requests: done, rssMb: round(await child.rssMb(), 1) });
     }
   };
   await Promise.all(Array.from({ length: MEMORY_CONCURRENCY }, worker));
+  progress.finish();
   const elapsedS = (performance.now() - start) / 1000;
   const proxyCpuMsPerRequest = round(((await child.usage()).cpuMs - startUsage.cpuMs) / requests);
   const rss = samples.map((sample) => sample.rssMb);
@@ -289,6 +296,30 @@ async function memoryRun(proxy: Pool, child: Child, requests: number) {
     rssEndMb: rss.at(-1)!,
     samples,
   };
+}
+
+/** The targets: the proxy's added p50 at most 1.3x the bare relay's, its added p99 at most 2x, at each rate. */
+const TARGET_P50_RATIO = 1.3;
+const TARGET_P99_RATIO = 2;
+
+interface TargetCheck {
+  readonly targetRps: number;
+  readonly p50Ratio: number;
+  readonly p99Ratio: number;
+  readonly met: boolean;
+}
+
+/** Proxy against bare relay, rate by rate, from the phases measured side by side. */
+function targetChecks(phases: readonly RatePhase[]): TargetCheck[] {
+  return phases
+    .filter((phase) => phase.through === 'proxy')
+    .flatMap((proxy) => {
+      const bare = phases.find((phase) => phase.through === 'bare relay' && phase.targetRps === proxy.targetRps);
+      if (bare === undefined) return [];
+      const p50Ratio = round(proxy.overheadP50Ms / bare.overheadP50Ms, 2);
+      const p99Ratio = round(proxy.overheadP99Ms / bare.overheadP99Ms, 2);
+      return [{ targetRps: proxy.targetRps, p50Ratio, p99Ratio, met: p50Ratio <= TARGET_P50_RATIO && p99Ratio <= TARGET_P99_RATIO }];
+    });
 }
 
 function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
@@ -312,6 +343,11 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
     '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
+    `Target: the proxy's added p50 at most ${TARGET_P50_RATIO}x the bare relay's and its added p99 at most ${TARGET_P99_RATIO}x, at each rate.`,
+    ...result.targets.map(
+      (check) => `- ${check.targetRps} req/s: p50 ${check.p50Ratio}x, p99 ${check.p99Ratio}x: ${check.met ? 'met' : 'not met'}`,
+    ),
+    '',
     `Memory: ${memory.requests} requests through the proxy, ${memory.concurrency} concurrent: ${memory.throughputRps} req/s, ${memory.errors} errors,`,
     `${memory.proxyCpuMsPerRequest} ms of proxy CPU per request;`,
     `proxy RSS ${memory.rssStartMb} MB at the start, ${memory.rssPeakMb} MB peak, ${memory.rssEndMb} MB at the end.`,
@@ -329,9 +365,8 @@ async function benchmark(options: { rates: number[]; seconds: number; rssRequest
   const viaRelay = new Pool(relay.url, { connections: 256 });
   try {
     // Measured phases see a warm proxy, as in production: its hot paths optimized by V8, pools open.
-    process.stderr.write(`warm-up: ${options.warmupRequests} requests...\n`);
-    await memoryRun(viaProxy, proxy.child, options.warmupRequests);
-    await memoryRun(viaRelay, relay.child, options.warmupRequests);
+    await memoryRun(viaProxy, proxy.child, options.warmupRequests, 'warm-up through the proxy');
+    await memoryRun(viaRelay, relay.child, options.warmupRequests, 'warm-up through the bare relay');
     await ratePhase('proxy', direct, viaProxy, proxy.child, 200, 1);
     const phases: RatePhase[] = [];
     for (const rate of options.rates) {
@@ -339,9 +374,8 @@ async function benchmark(options: { rates: number[]; seconds: number; rssRequest
       phases.push(await ratePhase('proxy', direct, viaProxy, proxy.child, rate, options.seconds));
       phases.push(await ratePhase('bare relay', direct, viaRelay, relay.child, rate, options.seconds));
     }
-    process.stderr.write(`memory run: ${options.rssRequests} requests...\n`);
-    const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests);
-    return { date: new Date().toISOString(), quick: options.quick, machine, phases, memory };
+    const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests, 'memory run');
+    return { date: new Date().toISOString(), quick: options.quick, machine, phases, targets: targetChecks(phases), memory };
   } finally {
     await Promise.all([direct.close(), viaProxy.close(), viaRelay.close()]);
     for (const child of [upstream, proxy, relay]) child.child.process.disconnect();

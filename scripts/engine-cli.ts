@@ -5,13 +5,16 @@ import { z } from 'zod';
 import { createEngine } from '../service/engine/engine';
 import { createSamplingParams } from '../service/engine/params';
 import type { SamplingParamsInput } from '../service/engine/types';
+import { MODEL_DTYPES, type ModelDtype } from '../service/models/footprint';
 import { validateFlags } from './cli-args';
 
 const USAGE = `Usage: npm run generate -- --model DIR --prompt TEXT [options]
 
 Streams the completion of TEXT to stdout; timings go to stderr.
   --model DIR          model folder (e.g. from npm run model:make -- --preset tiny --out models/tiny)
-  --prompt TEXT        the prompt (may be empty: generation then starts from <|endoftext|>)
+  --dtype D            which of its graphs: ${MODEL_DTYPES.join(', ')} (default fp32; MODEL_DTYPE)
+  --file PATH          a graph path inside the folder, overriding --dtype (MODEL_FILE)
+  --prompt TEXT        the prompt (may be empty: generation then starts from the model's EOS token)
   --max-tokens N       tokens to generate (default 16)
   --temperature T      0 = greedy (default 1)
   --top-p P  --top-k K  --min-p P  --repetition-penalty R
@@ -19,12 +22,14 @@ Streams the completion of TEXT to stdout; timings go to stderr.
   --stop S             stop string (repeatable, up to 4)
   --n N                independent choices (printed one after another)
   --num-beams N        beam search with N beams (--length-penalty L, default 1)
-  --ignore-eos         do not stop at <|endoftext|>
+  --ignore-eos         do not stop at the model's EOS token
   --threads N          onnxruntime intra-op threads (default: all cores)`;
 
 const Args = z.object({
   model: z.string({ error: '--model DIR is required' }).min(1),
   prompt: z.string({ error: '--prompt TEXT is required' }),
+  dtype: z.enum(MODEL_DTYPES as unknown as [ModelDtype, ...ModelDtype[]], { error: `--dtype must be one of ${MODEL_DTYPES.join(', ')}` }).default('fp32'),
+  file: z.string().min(1).optional(),
   threads: z.coerce.number().int().positive().optional(),
 });
 
@@ -47,6 +52,8 @@ async function main(argv: readonly string[]): Promise<void> {
     options: {
       model: { type: 'string' },
       prompt: { type: 'string' },
+      dtype: { type: 'string' },
+      file: { type: 'string' },
       threads: { type: 'string' },
       stop: { type: 'string', multiple: true },
       'ignore-eos': { type: 'boolean' },
@@ -63,6 +70,8 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   const engine = await createEngine({
     modelDir: args.model,
+    dtype: args.dtype,
+    file: args.file,
     ...(args.threads ? { intraOpThreads: args.threads } : {}),
   });
   try {

@@ -1,55 +1,102 @@
-// CLI: writes a GPT-2-architecture ONNX model with seeded random weights and GPT-2's real tokenizer
-// in the Hugging Face folder layout, for tests and benchmarks where no real weights are reachable.
-import { rename, rm } from 'node:fs/promises';
+// CLI: writes a GPT-2-architecture ONNX model with seeded random weights and a real tokenizer in the
+// Hugging Face folder layout, for tests and benchmarks where no real weights are reachable.
+import { readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { EXPORT_LAYOUTS, type ExportLayout } from './gpt2-onnx/gpt2-graph';
+import { EXPORT_LAYOUTS, GRAPH_PRECISIONS, type ExportLayout, type GraphPrecision } from './gpt2-onnx/gpt2-graph';
 import { PRESET_NAMES, type PresetName } from './gpt2-onnx/presets';
-import { ONNX_FILE, writeModelDir } from './gpt2-onnx/write-model-dir';
+import { graphFile, TOKENIZER_KINDS, writeModelDir, type TokenizerKind } from './gpt2-onnx/write-model-dir';
 import { validateFlags } from './cli-args';
 import { addQuantizedGraph } from './onnx-quantize/quantize-model-dir';
+import { progressBar } from './progress';
 
-const USAGE = `Usage: npm run model:make -- --preset tiny|gpt2 --out DIR [--seed N] [--export with-past|merged] [--dtype fp32|q8]
+const USAGE = `Usage: npm run model:make -- --preset NAME --out DIR [--seed N] [--export with-past|merged]
+       [--dtype fp32|fp16|fp16-io32|q8] [--external-data] [--tokenizer gpt2|wordpiece-zh] [--chat-template FILE]
 
-Writes DIR/config.json, generation_config.json, tokenizer files and onnx/model.onnx: a GPT-2
+Writes DIR/config.json, generation_config.json, tokenizer files and one ONNX graph: a GPT-2
 (Optimum "with past" signature) with deterministic random weights. Presets:
-  tiny   2 layers, 64 dims, 4 heads (about 13 MB), for tests
-  gpt2   12 layers, 768 dims, 12 heads, 124M parameters (about 500 MB), GPT-2-small's shape
---seed defaults to 42; the same preset and seed give byte-identical files.
---export merged writes onnx/decoder_model_merged.onnx with Xenova's signature instead
-(use_cache_branch input, no position_ids).
---dtype q8 also writes onnx/model_quantized.onnx beside the fp32 graph: dynamic int8 as
-transformers.js' tooling makes it (its dtype 'q8'; see npm run model:optimize for the engine's own).`;
+  tiny         2 layers, 64 dims, 4 heads (about 13 MB), for tests
+  distilgpt2   6 layers, 768 dims, 12 heads (82M parameters)
+  gpt2         12 layers, 768 dims, 12 heads (124M parameters, about 500 MB in fp32)
+  gpt2-medium  24 layers, 1024 dims, 16 heads (355M)
+  gpt2-large   36 layers, 1280 dims, 20 heads (774M; fp32 needs --external-data)
+  gpt2-xl      48 layers, 1600 dims, 25 heads (1.56B; needs --external-data)
+--seed defaults to 42; the same options give byte-identical files.
+--export merged writes Xenova's signature (onnx/decoder_model_merged*.onnx: use_cache_branch, no position_ids).
+--dtype fp16 writes fp16 weights with fp16 inputs and outputs; fp16-io32 fp16 weights with fp32 inputs
+  and outputs through Cast nodes (what the hub's model_fp16.onnx files are). Both are named *_fp16.onnx,
+  so MODEL_DTYPE=fp16 picks them.
+--dtype q8 writes the fp32 graph and, beside it, onnx/{graph}_quantized.onnx: dynamic int8 as transformers.js'
+  scripts/quantize.py makes it (its dtype 'q8'; MODEL_DTYPE=q8 picks it). npm run model:optimize makes the
+  engine's own 8- and 4-bit graphs.
+--external-data writes the weights to {graph}_data beside the graph (the ONNX external-data format).
+--tokenizer wordpiece-zh writes a Chinese character WordPiece vocabulary (BERT's format, 21k tokens)
+  instead of GPT-2's byte-level BPE; --chat-template FILE puts a Jinja chat template in tokenizer_config.json.`;
+
+/** The generator's precisions, and q8: the fp32 graph quantized afterwards, as the hub's repositories carry both. */
+const MAKE_DTYPES = [...GRAPH_PRECISIONS, 'q8'] as const;
 
 const Args = z.object({
   preset: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], { error: `--preset must be one of ${PRESET_NAMES.join(', ')}` }),
   out: z.string({ error: '--out DIR is required' }).min(1),
   seed: z.coerce.number({ error: '--seed must be an integer' }).int().nonnegative().default(42),
   export: z.enum(EXPORT_LAYOUTS as [ExportLayout, ...ExportLayout[]], { error: `--export must be one of ${EXPORT_LAYOUTS.join(', ')}` }).default('with-past'),
-  dtype: z.enum(['fp32', 'q8'], { error: '--dtype must be one of fp32, q8' }).default('fp32'),
+  dtype: z.enum(MAKE_DTYPES, { error: `--dtype must be one of ${MAKE_DTYPES.join(', ')}` }).default('fp32'),
+  'external-data': z.boolean().default(false),
+  tokenizer: z.enum(TOKENIZER_KINDS as [TokenizerKind, ...TokenizerKind[]], { error: `--tokenizer must be one of ${TOKENIZER_KINDS.join(', ')}` }).default('gpt2'),
+  'chat-template': z.string().min(1).optional(),
 });
 
 async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { preset: { type: 'string' }, out: { type: 'string' }, seed: { type: 'string' }, export: { type: 'string' }, dtype: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      preset: { type: 'string' },
+      out: { type: 'string' },
+      seed: { type: 'string' },
+      export: { type: 'string' },
+      dtype: { type: 'string' },
+      'external-data': { type: 'boolean' },
+      tokenizer: { type: 'string' },
+      'chat-template': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const args = validateFlags(Args, values, USAGE);
   if (!args) return;
-  const { preset, seed, export: layout } = args;
+  const { preset, seed, export: layout, dtype, tokenizer } = args;
+  const precision: GraphPrecision = dtype === 'q8' ? 'fp32' : dtype;
+  const chatTemplate = args['chat-template'] === undefined ? undefined : await readFile(args['chat-template'], 'utf8');
   const out = resolve(args.out);
   // Written beside the target and renamed, so a reader never sees a half-written model folder.
   const staging = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   const started = performance.now();
   try {
-    const written = await writeModelDir(staging, { preset, seed, layout });
-    if (args.dtype === 'q8') await addQuantizedGraph(staging, ONNX_FILE[layout], 'q8');
+    let bar: ReturnType<typeof progressBar> | undefined;
+    const written = await writeModelDir(staging, {
+      preset,
+      seed,
+      layout,
+      precision,
+      externalData: args['external-data'],
+      tokenizer,
+      ...(chatTemplate === undefined ? {} : { chatTemplate }),
+      onProgress: (progress) => {
+        if (progress.stage === 'weights') {
+          bar ??= progressBar(process.stderr, { label: 'weights', total: progress.total });
+          return bar.update(progress.drawn);
+        }
+        bar?.finish();
+        process.stderr.write(`encoding and writing ${progress.graph}...\n`);
+      },
+    });
+    const quantized = dtype === 'q8' ? await addQuantizedGraph(staging, graphFile(layout, 'fp32'), 'q8') : undefined;
     await rm(out, { recursive: true, force: true });
     await rename(staging, out);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const megabytes = (written.onnxBytes / 1e6).toFixed(1);
-    console.log(`wrote ${out} (preset ${preset}, seed ${seed}, ${written.parameters} parameters, ${ONNX_FILE[layout]} ${megabytes} MB) in ${seconds} s`);
+    console.log(`wrote ${out} (preset ${preset}, seed ${seed}, ${written.parameters} parameters, ${written.graph}${args['external-data'] ? ' + external data' : ''} ${megabytes} MB${quantized ? ` and ${quantized}` : ''}) in ${seconds} s`);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

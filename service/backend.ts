@@ -1,17 +1,8 @@
-// The one interface between the HTTP surface (service/http) and what answers requests:
-// the local GPT-2 engine (service/inference) or an OpenAI-compatible upstream (service/proxy).
-// The HTTP layer validates bodies, authenticates, frames JSON/SSE and maps ApiError; a backend
-// turns a validated request into an OpenAI-shaped response or stream of chunks.
-import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
-import type { Completion, CompletionChoice } from 'openai/resources/completions';
-import type { Model } from 'openai/resources/models';
+// The one interface between the HTTP surface (service/http) and what answers requests: the local
+// GPT-2 engine (service/inference) or OpenAI-compatible upstreams (service/proxy). The HTTP layer
+// authenticates, gates, logs, counts and frames; each backend brings its own routes and reads its own
+// bodies, so the surface knows nothing about either backend's request semantics.
 import type { Logger } from 'pino';
-import type {
-  ChatCompletionRequest,
-  CompletionRequest,
-  DetokenizeRequest,
-  TokenizeRequest,
-} from './http/schemas';
 
 /** Who is calling, once the HTTP layer has checked the bearer key. */
 export interface ClientIdentity {
@@ -26,40 +17,53 @@ export interface RequestContext {
   /** Undefined when the service runs without client keys. */
   readonly client: ClientIdentity | undefined;
   readonly log: Logger;
-  /** Headers to add to a successful response (e.g. x-ratelimit-* from the proxy). */
+  /** Headers to add to the response; calls after the first byte have no effect. */
   setHeader(name: string, value: string): void;
+  /** Adds fields to the request's one access-log line (model, upstream, tokens, ...); a later value wins. */
+  annotate(fields: Readonly<Record<string, unknown>>): void;
 }
 
-/** A streamed completions chunk: like `Completion`, but `finish_reason` is null until a choice ends. */
-export type CompletionChunk = Omit<Completion, 'choices'> & {
-  choices: Array<Omit<CompletionChoice, 'finish_reason'> & { finish_reason: CompletionChoice['finish_reason'] | null }>;
-};
+export interface ApiRequest {
+  /** The JSON body as parsed; undefined for a request without one. */
+  readonly body: unknown;
+  /** The body's text exactly as received (checked to be UTF-8), for a backend that relays it. */
+  readonly bodyText: string | undefined;
+  /** Path parameters by name; a wildcard's is `*`. */
+  readonly params: Readonly<Record<string, string>>;
+}
 
-/** Either a whole response, or chunks to send as server-sent events (followed by `[DONE]`). */
-export type BackendResult<TBody, TChunk> =
-  | { readonly stream: false; readonly body: TBody }
-  | { readonly stream: true; readonly chunks: AsyncIterable<TChunk> };
+type Headers = Readonly<Record<string, string>>;
 
-export interface TokenizeResult {
-  readonly tokens: number[];
-  readonly count: number;
-  readonly max_model_len: number;
+/** What a route answers; the HTTP layer writes it. Event streams wait for their first item before any header goes out. */
+export type ApiAnswer =
+  /** A value serialized as JSON. */
+  | { readonly kind: 'json'; readonly body: unknown; readonly status?: number; readonly headers?: Headers }
+  /** Bytes sent as they are; `headers` carries the content-type. */
+  | { readonly kind: 'raw'; readonly status: number; readonly body: string; readonly headers: Headers }
+  /** Values framed as `data: {json}` events, then `data: [DONE]`; a throw becomes a last error event. */
+  | { readonly kind: 'chunks'; readonly chunks: AsyncIterable<unknown>; readonly headers?: Headers }
+  /** Server-sent events already framed by the backend (relayed bytes), which writes its own last event. */
+  | { readonly kind: 'frames'; readonly frames: AsyncIterable<string>; readonly headers?: Headers };
+
+export interface ApiRoute {
+  readonly method: 'GET' | 'POST';
+  /** A fastify route pattern, e.g. `/v1/models/*`. */
+  readonly url: string;
+  /** Throws ApiError (404 model_not_found, 400, 429, ...) to answer with OpenAI's error envelope. */
+  handle(request: ApiRequest, ctx: RequestContext): Promise<ApiAnswer>;
+}
+
+export interface RouteOptions {
+  /** Log prompts and completions (LOG_CONTENT); off by default because they may hold personal data. */
+  readonly logContent: boolean;
 }
 
 export interface Backend {
   readonly variant: 'inference' | 'proxy';
   /** Readiness: the model is loaded and warmed (inference) or the configuration is valid (proxy). */
   isReady(): boolean;
-  listModels(ctx: RequestContext): Promise<Model[]>;
-  /** Throws ApiError (404 model_not_found, 400, 429, ...) before any chunk is produced. */
-  createCompletion(request: CompletionRequest, ctx: RequestContext): Promise<BackendResult<Completion, CompletionChunk>>;
-  createChatCompletion(
-    request: ChatCompletionRequest,
-    ctx: RequestContext,
-  ): Promise<BackendResult<ChatCompletion, ChatCompletionChunk>>;
-  /** Only backends that own a tokenizer implement these; the HTTP layer answers 404 otherwise. */
-  tokenize?(request: TokenizeRequest, ctx: RequestContext): Promise<TokenizeResult>;
-  detokenize?(request: DetokenizeRequest, ctx: RequestContext): Promise<{ prompt: string }>;
+  /** The API routes this variant serves; the HTTP layer puts them behind auth, readiness and draining. */
+  routes(options: RouteOptions): readonly ApiRoute[];
   /** Finishes in-flight work (bounded by the caller's drain timeout) and releases resources. */
   close(): Promise<void>;
 }

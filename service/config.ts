@@ -2,6 +2,15 @@
 // stops start-up with a message naming the variable. Proxy-only variables are parsed by service/proxy.
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import type { PrefillChunking } from './engine/scheduler/chunk-budget';
+import {
+  DEFAULT_MAX_BATCH_SIZE,
+  DEFAULT_MAX_QUEUE,
+  DEFAULT_MAX_RESTARTS,
+  DEFAULT_PREFILL_CHUNK_TOKENS,
+  DEFAULT_WATCHDOG_SECONDS,
+} from './engine/defaults';
+import { MODEL_DTYPES, type ModelDtype } from './models/footprint';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -24,26 +33,40 @@ const integer = (min: number, max: number) =>
 
 const nonEmpty = z.string().trim().min(1, 'must not be empty');
 
+/** A graph inside the model folder, as the hub lists it: `onnx/decoder_model_merged_fp16.onnx`. */
+const graphPath = nonEmpty.refine(
+  (path) => path.endsWith('.onnx') && !path.startsWith('/') && !path.includes('\\') && !path.split('/').includes('..'),
+  'expected a relative path to an .onnx file inside the model folder, like onnx/model_fp16.onnx',
+);
+
 /** Each entry: the variable, its parser and its default (undefined: optional). */
 const envSchema = z.object({
   VARIANT: z.enum(['inference', 'proxy'], 'expected inference or proxy').default('inference'),
   HOST: nonEmpty.default('127.0.0.1'),
   PORT: integer(0, 65535).default(8080),
   MODEL_DIR: nonEmpty.optional(),
-  MODEL_ID: nonEmpty.default('onnx-community/gpt2'),
+  MODEL_ID: nonEmpty.default('onnx-community/gpt2-ONNX'),
   MODEL_REVISION: nonEmpty.default('main'),
+  MODEL_DTYPE: z.enum(MODEL_DTYPES, `expected one of ${MODEL_DTYPES.join(', ')}`).default('fp32'),
+  MODEL_FILE: graphPath.optional(),
   MODEL_CACHE_DIR: nonEmpty.optional(),
   SERVED_MODEL_NAME: nonEmpty.default('gpt2'),
   EXECUTION_PROVIDER: z.enum(['cpu', 'cuda'], 'expected cpu or cuda').default('cpu'),
   INTRA_OP_THREADS: integer(1, 1024).optional(),
-  MAX_BATCH_SIZE: integer(1, 1024).default(16),
-  MAX_QUEUE: integer(0, 100_000).default(64),
+  MAX_BATCH_SIZE: integer(1, 1024).default(DEFAULT_MAX_BATCH_SIZE),
+  MAX_QUEUE: integer(0, 100_000).default(DEFAULT_MAX_QUEUE),
+  PREFILL_CHUNK_TOKENS: z
+    .union([z.literal('auto'), integer(0, 100_000)], 'expected auto or a whole number of tokens (0: whole prompts)')
+    .default(DEFAULT_PREFILL_CHUNK_TOKENS),
+  ENGINE_WATCHDOG_SECONDS: integer(1, 86_400).default(DEFAULT_WATCHDOG_SECONDS),
+  ENGINE_MAX_RESTARTS: integer(0, 1000).default(DEFAULT_MAX_RESTARTS),
   DRAIN_TIMEOUT_SECONDS: integer(0, 3600).default(30),
   BODY_LIMIT_BYTES: integer(1024, 100 * 1024 * 1024).default(1024 * 1024),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'expected a pino level (info, debug, ...)').default('info'),
   LOG_CONTENT: flag.default(false),
   TLS_CERT_FILE: nonEmpty.optional(),
   TLS_KEY_FILE: nonEmpty.optional(),
+  PLAYGROUND: flag.default(true),
 });
 
 export interface Config {
@@ -56,12 +79,21 @@ export interface Config {
     readonly revision: string;
     readonly cacheDir: string | undefined;
     readonly servedName: string;
+    /** Which graph to load (transformers.js' dtype names); `file` overrides it. */
+    readonly dtype: ModelDtype;
+    readonly file: string | undefined;
   };
   readonly engine: {
     readonly executionProvider: 'cpu' | 'cuda';
     readonly intraOpThreads: number | undefined;
     readonly maxBatchSize: number;
     readonly maxQueue: number;
+    /** Prompt tokens prefilled per step while other sequences decode: 'auto', a number, or 0 for whole prompts. */
+    readonly prefillChunkTokens: PrefillChunking;
+    /** Seconds without progress (requests in flight) before the engine worker counts as hung. */
+    readonly watchdogSeconds: number;
+    /** Engine worker restarts allowed within 10 minutes before the service exits non-zero. */
+    readonly maxRestarts: number;
   };
   /** Inference variant's bearer keys (API_KEYS / API_KEYS_FILE); empty: no auth. */
   readonly apiKeys: readonly string[];
@@ -70,6 +102,8 @@ export interface Config {
   readonly logLevel: string;
   readonly logContent: boolean;
   readonly tls: { readonly cert: Buffer; readonly key: Buffer } | undefined;
+  /** Serve the playground page at GET / (PLAYGROUND). */
+  readonly playground: boolean;
 }
 
 /** Reads NAME, or the file NAME_FILE points at (for secrets mounted as files); not both. */
@@ -117,12 +151,17 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       revision: values.MODEL_REVISION,
       cacheDir: values.MODEL_CACHE_DIR,
       servedName: values.SERVED_MODEL_NAME,
+      dtype: values.MODEL_DTYPE,
+      file: values.MODEL_FILE,
     },
     engine: {
       executionProvider: values.EXECUTION_PROVIDER,
       intraOpThreads: values.INTRA_OP_THREADS,
       maxBatchSize: values.MAX_BATCH_SIZE,
       maxQueue: values.MAX_QUEUE,
+      prefillChunkTokens: values.PREFILL_CHUNK_TOKENS,
+      watchdogSeconds: values.ENGINE_WATCHDOG_SECONDS,
+      maxRestarts: values.ENGINE_MAX_RESTARTS,
     },
     apiKeys: parseApiKeys(readSecret(env, 'API_KEYS')),
     drainTimeoutSeconds: values.DRAIN_TIMEOUT_SECONDS,
@@ -133,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
       values.TLS_CERT_FILE !== undefined && values.TLS_KEY_FILE !== undefined
         ? { cert: readConfigFile('TLS_CERT_FILE', values.TLS_CERT_FILE), key: readConfigFile('TLS_KEY_FILE', values.TLS_KEY_FILE) }
         : undefined,
+    playground: values.PLAYGROUND,
   };
 }
 

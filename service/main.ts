@@ -1,15 +1,18 @@
 // Entry point: environment -> config -> backend (inference or proxy) -> HTTP app -> listen; on
-// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0.
+// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0. The inference engine
+// runs in a worker process; if it fails beyond its restarts the service exits 1.
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Backend } from './backend';
 import { ConfigError, loadConfig, type Config } from './config';
-import { createEngine } from './engine/engine';
-import { buildApp } from './http/app';
+import { createWorkerEngine } from './engine/worker/client';
+import { buildApp, type BuiltApp } from './http/app';
 import { createKeyAuthenticator, hashKey, type Authenticator } from './http/auth';
+import type { InferenceBackend } from './inference/api';
 import { createInferenceBackend } from './inference/backend';
 import { loadingBackend } from './loading-backend';
 import { resolveModelDir } from './models/resolve';
+import { startEmfMetrics } from './ops/emf-metrics';
 import { createProxyBackend } from './proxy/backend';
 
 interface Variant {
@@ -19,8 +22,14 @@ interface Variant {
   readonly loaded: Promise<unknown>;
 }
 
-/** Inference: listen at once and load the model behind a LoadingBackend (/ready says 503 meanwhile). */
-function inferenceVariant(config: Config, registry: Registry, logger: Logger): Variant {
+/** How long responses of requests failed by an engine failure get to close before the exit. */
+const ENGINE_FAILURE_GRACE_MS = 2000;
+
+/**
+ * Inference: listen at once and load the model behind a LoadingBackend (/ready says 503 meanwhile).
+ * `onEngineFatal` runs when the engine's worker failed and cannot be restarted.
+ */
+function inferenceVariant(config: Config, registry: Registry, logger: Logger, onEngineFatal: (error: Error) => void): Variant {
   // Raw keys are hashed at once; names derive from the hash so logs never carry a key.
   const authenticator = createKeyAuthenticator(
     config.apiKeys.map((key) => {
@@ -28,27 +37,35 @@ function inferenceVariant(config: Config, registry: Registry, logger: Logger): V
       return { name: `key-${sha256.slice(0, 8)}`, sha256 };
     }),
   );
-  const load = (async (): Promise<Backend> => {
+  const load = (async (): Promise<InferenceBackend> => {
+    const graph = { dtype: config.model.dtype, file: config.model.file };
     const modelDir = await resolveModelDir({
       modelDir: config.model.dir,
       modelId: config.model.id,
       revision: config.model.revision,
+      graph,
       cacheDir: config.model.cacheDir,
       log: logger,
     });
-    logger.info({ modelDir }, 'loading model');
-    const engine = await createEngine({
+    logger.info({ modelDir, ...graph }, 'loading model');
+    const engine = await createWorkerEngine({
       modelDir,
+      ...graph,
       modelId: config.model.servedName,
       executionProvider: config.engine.executionProvider,
       intraOpThreads: config.engine.intraOpThreads,
       maxBatchSize: config.engine.maxBatchSize,
       maxQueue: config.engine.maxQueue,
+      prefillChunkTokens: config.engine.prefillChunkTokens,
+      watchdogSeconds: config.engine.watchdogSeconds,
+      maxRestarts: config.engine.maxRestarts,
+      logLevel: config.logLevel,
       log: logger.child({ component: 'engine' }),
+      onFatal: onEngineFatal,
     });
     return createInferenceBackend(engine, { servedModelName: config.model.servedName, registry });
   })();
-  const backend = loadingBackend('inference', load);
+  const backend = loadingBackend(load);
   return { backend, authenticator, loaded: backend.loaded };
 }
 
@@ -75,20 +92,37 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   };
 
   const registry = new Registry();
+  let built: BuiltApp | undefined;
+  // In-flight requests already got their error; /ready turns 503, their responses close, then exit 1
+  // so the orchestrator replaces this replica.
+  const exitAfterEngineFailure = async (error: Error): Promise<void> => {
+    logger.fatal({ err: error }, `the engine cannot serve: ${error.message}`);
+    process.stderr.write(`the engine cannot serve: ${error.message}\n`);
+    if (built) {
+      await built.drain(ENGINE_FAILURE_GRACE_MS);
+      await built.app.close();
+    }
+    process.exit(1);
+  };
   let variant: Variant;
   try {
-    variant = config.variant === 'proxy' ? await proxyVariant(env, registry, logger) : inferenceVariant(config, registry, logger);
+    variant =
+      config.variant === 'proxy'
+        ? await proxyVariant(env, registry, logger)
+        : inferenceVariant(config, registry, logger, (error) => void exitAfterEngineFailure(error));
+    startEmfMetrics(env, registry, logger);
   } catch (error) {
     return fail(error, `cannot start the ${config.variant} backend`);
   }
   const { backend } = variant;
-  const built = await buildApp({
+  built = await buildApp({
     backend,
     authenticator: variant.authenticator,
     registry,
     logger,
     logContent: config.logContent,
     bodyLimitBytes: config.bodyLimitBytes,
+    playground: config.playground,
     ...(config.tls ? { https: config.tls } : {}),
   });
   try {

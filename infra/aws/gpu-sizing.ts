@@ -1,4 +1,4 @@
-// Which GPU instance types the inference stack runs on, and how much of each one a task may reserve.
+// Which GPU instance types the inference stack runs on, how much of each one a task may reserve, and its GPU memory.
 import { SpecError } from '../spec';
 
 /** Single-GPU sizes: every task gets the instance's one GPU, so one task runs per instance. */
@@ -12,6 +12,20 @@ const SIZES: Readonly<Record<string, { readonly vcpus: number; readonly memoryGi
 
 /** NVIDIA T4 (g4dn), A10G (g5), L4 (g6): the same vCPU and memory at each size above. */
 export const GPU_FAMILIES = ['g4dn', 'g5', 'g6'] as const;
+type GpuFamily = (typeof GPU_FAMILIES)[number];
+
+/** Each family's one GPU and its memory (AWS: T4 16 GiB, A10G 24 GiB, L4 24 GiB per GPU). */
+export const GPUS: Readonly<Record<GpuFamily, { readonly name: string; readonly memoryGiB: number }>> = {
+  g4dn: { name: 'NVIDIA T4', memoryGiB: 16 },
+  g5: { name: 'NVIDIA A10G', memoryGiB: 24 },
+  g6: { name: 'NVIDIA L4', memoryGiB: 24 },
+};
+
+/**
+ * Share of the nominal GPU memory a model may plan on: the driver (ECC on these GPUs) and the CUDA context keep
+ * the rest, and nvidia-smi reports a total below the nominal size.
+ */
+const USABLE_GPU_MEMORY_SHARE = 0.9;
 
 export const SUPPORTED_GPU_TYPES: readonly string[] = GPU_FAMILIES.flatMap((family) =>
   Object.keys(SIZES).map((size) => `${family}.${size}`),
@@ -24,14 +38,14 @@ export interface TaskSize {
   readonly memoryLimitMiB: number;
 }
 
-function parseGpuType(instanceType: string): { family: string; size: string } {
+function parseGpuType(instanceType: string): { family: GpuFamily; size: string } {
   const [family, size] = instanceType.split('.');
   if (family === undefined || size === undefined || !SUPPORTED_GPU_TYPES.includes(instanceType)) {
     throw new SpecError(
       `compute.gpuType: ${instanceType} is not a supported single-GPU ECS instance type; use one of ${SUPPORTED_GPU_TYPES.join(', ')}`,
     );
   }
-  return { family, size };
+  return { family: family as GpuFamily, size };
 }
 
 /**
@@ -55,4 +69,10 @@ export function taskSizeFor(instanceType: string): TaskSize {
 export function spotInstanceTypes(instanceType: string): string[] {
   const { family, size } = parseGpuType(instanceType);
   return [instanceType, ...GPU_FAMILIES.filter((other) => other !== family).map((other) => `${other}.${size}`)];
+}
+
+/** The GPU of `instanceType` and the bytes of its memory a model may plan on. */
+export function gpuFor(instanceType: string): { readonly name: string; readonly usableBytes: number } {
+  const { name, memoryGiB } = GPUS[parseGpuType(instanceType).family];
+  return { name, usableBytes: Math.floor(memoryGiB * 1024 ** 3 * USABLE_GPU_MEMORY_SHARE) };
 }

@@ -1,10 +1,12 @@
 // One autoscaling HTTPS endpoint on Azure Container Apps: a workload-profiles environment (with the
-// serverless GPU profile when the replica needs one) and the Container App that runs the image.
+// serverless GPU profile when the replica needs one, on the stack's virtual network when it has one) and the
+// Container App that runs the image, its secrets as Key Vault references delivered as variables or files.
 import * as pulumi from '@pulumi/pulumi';
 import * as app from '@pulumi/azure-native/app';
 import type * as azureTypes from '@pulumi/azure-native/types';
-import type { SecretEnvName } from '../pulumi/workload';
+import { secretFileVariables, storedFiles, storedVariables, type StoredSecret } from '../pulumi/service-secrets';
 import { CONTAINER_PORT, LIVE_PATH, READY_PATH } from '../pulumi/workload';
+import type { ContainerAppsLifecycle } from './platform';
 import { CONSUMPTION_PROFILE, type WorkloadProfile } from './workload-profiles';
 
 export interface ContainerAppEndpointArgs {
@@ -21,9 +23,12 @@ export interface ContainerAppEndpointArgs {
   readonly registryLoginServer: pulumi.Input<string>;
   /** User-assigned identity (resource id) that pulls the image and reads Key Vault secrets. */
   readonly identityId: pulumi.Input<string>;
+  /** The plain environment; the variables pointing at secret files are added from `secrets`. */
   readonly environment: Readonly<Record<string, string>>;
-  /** Key Vault secret URIs, exposed to the container as these environment variables. @default none */
-  readonly secretEnvironment?: Readonly<Partial<Record<SecretEnvName, pulumi.Input<string>>>>;
+  /** Secrets with their Key Vault URIs, each delivered as its environment variable or file. @default none */
+  readonly secrets?: readonly StoredSecret[];
+  /** The environment's infrastructure subnet, for a stack that reaches private resources. @default none (Azure-managed network) */
+  readonly infrastructureSubnetId?: pulumi.Input<string>;
   readonly minReplicas: number;
   readonly maxReplicas: number;
   /** Concurrent requests per replica before the HTTP scale rule adds one. */
@@ -32,7 +37,8 @@ export interface ContainerAppEndpointArgs {
   readonly publicIngress: boolean;
   /** Seconds /ready may take on a new replica (model loading). */
   readonly startupBudgetSeconds: number;
-  readonly drainSeconds: number;
+  /** Grace after SIGTERM (the service's drain comes from the same lifecycle). */
+  readonly lifecycle: ContainerAppsLifecycle;
   readonly tags: Readonly<Record<string, string>>;
   /** Grants (AcrPull, Key Vault read) the first revision needs in place. @default none */
   readonly dependsOn?: pulumi.Resource[];
@@ -60,17 +66,13 @@ export function containerAppProbes(startupBudgetSeconds: number): azureTypes.inp
   ];
 }
 
-/** Container App secret names (lowercase, hyphens) for each environment variable. */
-const SECRET_REF_NAMES: Readonly<Record<SecretEnvName, string>> = {
-  OPENAI_API_KEY: 'openai-api-key',
-  PROXY_KEYS: 'proxy-client-keys',
-};
-
 export class ContainerAppEndpoint extends pulumi.ComponentResource {
   /** https://FQDN of the app (internal FQDN when ingress is not public). */
   readonly url: pulumi.Output<string>;
   readonly environmentId: pulumi.Output<string>;
   readonly appName: pulumi.Output<string>;
+  /** The Container App's resource id, the scope of its alerts and dashboard charts. */
+  readonly appId: pulumi.Output<string>;
 
   constructor(name: string, args: ContainerAppEndpointArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gpt2:azure:ContainerAppEndpoint', name, {}, opts);
@@ -81,13 +83,16 @@ export class ContainerAppEndpoint extends pulumi.ComponentResource {
     if (args.profile.name !== CONSUMPTION_PROFILE.name) {
       profiles.push({ name: args.profile.name, workloadProfileType: args.profile.type });
     }
-    const environment = new app.ManagedEnvironment(
+    const managedEnvironment = new app.ManagedEnvironment(
       `${name}-env`,
       {
         resourceGroupName: args.resourceGroupName,
         environmentName: `${args.name}-env`,
         location: args.location,
         workloadProfiles: profiles,
+        ...(args.infrastructureSubnetId === undefined
+          ? {}
+          : { vnetConfiguration: { infrastructureSubnetId: args.infrastructureSubnetId, internal: false } }),
         appLogsConfiguration: {
           destination: 'log-analytics',
           logAnalyticsConfiguration: { customerId: args.workspaceCustomerId, sharedKey: args.workspaceSharedKey },
@@ -96,20 +101,23 @@ export class ContainerAppEndpoint extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.environmentId = environment.id;
+    this.environmentId = managedEnvironment.id;
 
-    const secretEntries = Object.entries(args.secretEnvironment ?? {}) as [SecretEnvName, pulumi.Input<string>][];
+    const secrets = args.secrets ?? [];
+    const files = storedFiles(secrets);
+    const variables = { ...args.environment, ...secretFileVariables(secrets.map((stored) => stored.secret)) };
     const containerApp = new app.ContainerApp(
       `${name}-app`,
       {
         resourceGroupName: args.resourceGroupName,
         containerAppName: args.name,
         location: args.location,
-        environmentId: environment.id,
+        environmentId: managedEnvironment.id,
         workloadProfileName: args.profile.name,
         identity: { type: 'UserAssigned', userAssignedIdentities: [args.identityId] },
         configuration: {
           activeRevisionsMode: 'Single',
+          // The API port only: METRICS_PORT has no port mapping, so /metrics is unreachable from outside the replica.
           ingress: {
             external: args.publicIngress,
             targetPort: CONTAINER_PORT,
@@ -118,7 +126,7 @@ export class ContainerAppEndpoint extends pulumi.ComponentResource {
           },
           registries: [{ server: args.registryLoginServer, identity: args.identityId }],
           // Key Vault references: Container Apps fetches the value with the identity; no value in the template.
-          secrets: secretEntries.map(([env, uri]) => ({ name: SECRET_REF_NAMES[env], keyVaultUrl: uri, identity: args.identityId })),
+          secrets: secrets.map((stored) => ({ name: stored.secret.name, keyVaultUrl: stored.reference, identity: args.identityId })),
         },
         template: {
           containers: [
@@ -126,26 +134,34 @@ export class ContainerAppEndpoint extends pulumi.ComponentResource {
               name: 'server',
               image: args.image,
               env: [
-                ...Object.entries(args.environment).map(([envName, value]) => ({ name: envName, value })),
-                ...secretEntries.map(([env]) => ({ name: env, secretRef: SECRET_REF_NAMES[env] })),
+                ...Object.entries(variables).map(([envName, value]) => ({ name: envName, value })),
+                ...storedVariables(secrets).map(({ name: secretName, variable }) => ({ name: variable, secretRef: secretName })),
               ],
               resources: { cpu: args.profile.cpu, memory: args.profile.memory },
               probes: containerAppProbes(args.startupBudgetSeconds),
+              volumeMounts: files.map(({ name: volumeName, file }) => ({ volumeName, mountPath: file.directory })),
             },
           ],
+          // One secret volume per file, each in a directory of its own (as on Cloud Run).
+          volumes: files.map(({ name: secretName, file }) => ({
+            name: secretName,
+            storageType: 'Secret',
+            secrets: [{ secretRef: secretName, path: file.fileName }],
+          })),
           scale: {
             minReplicas: args.minReplicas,
             maxReplicas: args.maxReplicas,
             rules: [{ name: 'http-concurrency', http: { metadata: { concurrentRequests: String(args.targetConcurrency) } } }],
           },
-          // In-flight requests finish within the drain window before the replica is killed.
-          terminationGracePeriodSeconds: Math.min(600, args.drainSeconds + 10),
+          // SIGTERM to SIGKILL: the service drains for the longest request the spec allows, then exits.
+          terminationGracePeriodSeconds: args.lifecycle.terminationGracePeriodSeconds,
         },
         tags: { ...args.tags },
       },
       { parent: this, dependsOn: args.dependsOn ?? [] },
     );
     this.appName = containerApp.name;
+    this.appId = containerApp.id;
     this.url = pulumi.interpolate`https://${containerApp.configuration.apply((c) => c?.ingress?.fqdn ?? '')}`;
     this.registerOutputs({ url: this.url, environmentId: this.environmentId });
   }

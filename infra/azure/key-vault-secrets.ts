@@ -1,11 +1,14 @@
-// Secrets for the proxy in a Key Vault that uses Azure RBAC, readable by the app's identity only.
-// Existing secrets (Key Vault URIs from the spec) are passed through untouched.
+// The service's secrets in a Key Vault that uses Azure RBAC, readable by the app's identity only. Secrets the
+// spec names (existing Key Vault URIs) are passed through untouched; the vault is created only when the stack
+// writes at least one value itself.
 import * as pulumi from '@pulumi/pulumi';
 import * as authorization from '@pulumi/azure-native/authorization';
 import * as keyvault from '@pulumi/azure-native/keyvault';
-import type { ProxySecretSources } from '../pulumi/proxy-secrets';
-import type { SecretEnvName } from '../pulumi/workload';
+import type { ServiceSecret, StoredSecret } from '../pulumi/service-secrets';
 import { AZURE_ROLES, globalSuffix, roleDefinitionId } from './foundation';
+
+/** Key Vault's limit on one secret's value (25 KB). */
+export const KEY_VAULT_MAX_SECRET_BYTES = 25 * 1024;
 
 export interface KeyVaultSecretsArgs {
   readonly name: string;
@@ -15,15 +18,9 @@ export interface KeyVaultSecretsArgs {
   readonly subscriptionId: pulumi.Input<string>;
   /** The principal that reads the secrets (the app's user-assigned identity). */
   readonly readerPrincipalId: pulumi.Input<string>;
-  readonly sources: ProxySecretSources;
+  readonly secrets: readonly ServiceSecret[];
   readonly tags: Readonly<Record<string, string>>;
 }
-
-/** Key Vault secret names for each environment variable. */
-const SECRET_NAMES: Readonly<Record<SecretEnvName, string>> = {
-  OPENAI_API_KEY: 'openai-api-key',
-  PROXY_KEYS: 'proxy-client-keys',
-};
 
 /** A vault name: 3-24 characters, starting with a letter, no double hyphen; global, hence the suffix. */
 function vaultName(name: string, subscriptionId: pulumi.Input<string>): pulumi.Output<string> {
@@ -32,41 +29,36 @@ function vaultName(name: string, subscriptionId: pulumi.Input<string>): pulumi.O
 }
 
 export class KeyVaultSecrets extends pulumi.ComponentResource {
-  /** Versionless secret URIs (rotation reaches new replicas without a deploy), by environment variable. */
-  readonly secretUris: Readonly<Record<SecretEnvName, pulumi.Output<string>>>;
+  /** Each secret with its versionless URI (a new version reaches replicas without a deploy). */
+  readonly stored: readonly StoredSecret[];
   /** Resources a Container App must wait for so its first start can read the secrets. */
   readonly readGrants: pulumi.Resource[] = [];
 
   constructor(name: string, args: KeyVaultSecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gpt2:azure:KeyVaultSecrets', name, {}, opts);
-    // One vault, created only when the stack writes at least one secret itself.
     let vault: keyvault.Vault | undefined;
     const ensureVault = (): keyvault.Vault => {
       vault ??= this.createVault(name, args);
       return vault;
     };
-    const uris = {} as Record<SecretEnvName, pulumi.Output<string>>;
-    for (const env of Object.keys(args.sources) as SecretEnvName[]) {
-      const source = args.sources[env];
-      if (source.kind === 'existing') {
+    this.stored = args.secrets.map((secret) => {
+      if (secret.source.kind === 'existing') {
         // The vault that holds it is not ours: its owner grants Key Vault Secrets User to the identity.
-        uris[env] = pulumi.output(source.reference);
-        continue;
+        return { secret, reference: pulumi.output(secret.source.reference) };
       }
-      const secret = new keyvault.Secret(
-        `${name}-${SECRET_NAMES[env]}`,
+      const stored = new keyvault.Secret(
+        `${name}-${secret.name}`,
         {
           resourceGroupName: args.resourceGroupName,
           vaultName: ensureVault().name,
-          secretName: SECRET_NAMES[env],
-          properties: { value: source.value },
+          secretName: secret.name,
+          properties: { value: secret.source.value },
         },
         { parent: this },
       );
-      uris[env] = secret.properties.apply((p) => p.secretUri);
-    }
-    this.secretUris = uris;
-    this.registerOutputs({ secretUris: this.secretUris });
+      return { secret, reference: stored.properties.apply((p) => p.secretUri) };
+    });
+    this.registerOutputs({ references: this.stored.map((entry) => entry.reference) });
   }
 
   private createVault(name: string, args: KeyVaultSecretsArgs): keyvault.Vault {

@@ -1,5 +1,6 @@
 // The Container Apps workload profiles this project runs on, and the spec checks that only Azure needs.
 import { SpecError, type DeploymentSpec } from '../spec';
+import { enforceModelFitsGpu, type GpuMemory } from '../pulumi/model-sizing';
 import { rejectAwsOnlyFields } from '../pulumi/workload';
 
 export interface WorkloadProfile {
@@ -10,13 +11,29 @@ export interface WorkloadProfile {
   /** What one replica requests: the whole serverless GPU node, since a replica owns its GPU. */
   readonly cpu: number;
   readonly memory: string;
-  readonly gpu: string | undefined;
+  readonly gpu: GpuMemory | undefined;
 }
 
-/** Serverless GPU profiles (scale to zero, billed per second while a replica runs). */
+/**
+ * Serverless GPU profiles (scale to zero, billed per second while a replica runs). GPU memory as NVIDIA rates
+ * it (T4: 16 GB GDDR6; the profile's A100 is the 80 GB part of the NC A100 v4 series), in decimal bytes, a
+ * little under what nvidia-smi reports, so the sizing check errs on the safe side.
+ */
 export const GPU_PROFILES: Readonly<Record<string, WorkloadProfile>> = {
-  'Consumption-GPU-NC8as-T4': { name: 'NC8as-T4', type: 'Consumption-GPU-NC8as-T4', cpu: 8, memory: '56Gi', gpu: 'NVIDIA T4 16 GB' },
-  'Consumption-GPU-NC24-A100': { name: 'NC24-A100', type: 'Consumption-GPU-NC24-A100', cpu: 24, memory: '220Gi', gpu: 'NVIDIA A100 80 GB' },
+  'Consumption-GPU-NC8as-T4': {
+    name: 'NC8as-T4',
+    type: 'Consumption-GPU-NC8as-T4',
+    cpu: 8,
+    memory: '56Gi',
+    gpu: { name: 'NVIDIA T4 16 GB', memoryBytes: 16e9 },
+  },
+  'Consumption-GPU-NC24-A100': {
+    name: 'NC24-A100',
+    type: 'Consumption-GPU-NC24-A100',
+    cpu: 24,
+    memory: '220Gi',
+    gpu: { name: 'NVIDIA A100 80 GB', memoryBytes: 80e9 },
+  },
 };
 
 /** The default serverless CPU profile every workload-profiles environment has; the proxy runs here. */
@@ -38,7 +55,7 @@ export function workloadProfileFor(spec: DeploymentSpec): WorkloadProfile {
   return profile;
 }
 
-/** Every Azure-specific check, before any resource is declared. */
+/** Every Azure-specific check, before any resource is declared; the model must fit the profile's GPU. */
 export function validateAzureSpec(spec: DeploymentSpec): WorkloadProfile {
   if (spec.target !== 'azure') {
     throw new SpecError(`spec "${spec.name}" targets ${spec.target}, not azure`);
@@ -50,5 +67,7 @@ export function validateAzureSpec(spec: DeploymentSpec): WorkloadProfile {
         '`az containerapp hostname add` after deploying, and remove the field from the spec',
     );
   }
-  return workloadProfileFor(spec);
+  const profile = workloadProfileFor(spec);
+  if (profile.gpu !== undefined) enforceModelFitsGpu(spec, profile.gpu);
+  return profile;
 }

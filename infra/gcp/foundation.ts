@@ -9,8 +9,8 @@ export interface GcpFoundationArgs {
   readonly project: string;
   readonly region: string;
   readonly labels: Readonly<Record<string, string>>;
-  /** Enable Secret Manager too (the proxy reads its keys from it). @default false */
-  readonly secretManager?: boolean;
+  /** APIs to enable beyond Cloud Run, Artifact Registry and IAM (Secret Manager, Monitoring, Redis, ...). @default none */
+  readonly extraApis?: readonly string[];
 }
 
 /** Project roles the runtime service account holds: write its own logs and metrics, nothing else. */
@@ -26,8 +26,7 @@ export class GcpFoundation extends pulumi.ComponentResource {
 
   constructor(name: string, args: GcpFoundationArgs, opts?: pulumi.ComponentResourceOptions) {
     super('gpt2:gcp:Foundation', name, {}, opts);
-    const apis = ['run.googleapis.com', 'artifactregistry.googleapis.com', 'iam.googleapis.com'];
-    if (args.secretManager === true) apis.push('secretmanager.googleapis.com');
+    const apis = ['run.googleapis.com', 'artifactregistry.googleapis.com', 'iam.googleapis.com', ...(args.extraApis ?? [])];
     for (const api of apis) {
       this.ready.push(
         new gcp.projects.Service(

@@ -4,6 +4,8 @@ import { PolicyPack } from '@pulumi/policy';
 import { resourcePolicies, stackPolicies } from './rules';
 
 new PolicyPack('gpt2-openai-toolkit', {
-  description: 'Guards for the Azure and GCP GPT-2 endpoints: secrets by reference, GPUs for inference, bounded scaling, intended ingress.',
+  description:
+    'Guards for the Azure and GCP GPT-2 endpoints: secrets by reference, GPUs and API keys for inference, private metrics, ' +
+    'bounded scaling, private TLS Redis, intended ingress.',
   policies: [...resourcePolicies, ...stackPolicies],
 });

@@ -1,6 +1,7 @@
 // The policy pack's rules as plain lists (the pack entry, index.ts, wraps them in a PolicyPack).
-// They check what the Azure and GCP programs declare: secrets by reference, a GPU under the inference
-// variant, bounded replicas, and public ingress only where the spec asked for it.
+// They check what the Azure and GCP programs declare: secrets by reference, a GPU and API keys under the
+// inference variant, metrics off the public port, bounded replicas, Redis only with TLS, auth and no public
+// network, and public ingress only where the spec asked for it.
 import type {
   ReportViolation,
   ResourceValidationArgs,
@@ -13,6 +14,10 @@ import { ENDPOINT_VISIBILITY_TAG } from '../pulumi/outputs';
 
 export const CONTAINER_APP = 'azure-native:app:ContainerApp';
 export const CLOUD_RUN_SERVICE = 'gcp:cloudrunv2/service:Service';
+export const MANAGED_REDIS_CLUSTER = 'azure-native:redisenterprise:RedisEnterprise';
+export const MANAGED_REDIS_DATABASE = 'azure-native:redisenterprise:Database';
+export const AZURE_CACHE_FOR_REDIS = 'azure-native:redis:Redis';
+export const MEMORYSTORE_REDIS = 'gcp:redis/instance:Instance';
 const CLOUD_RUN_IAM_MEMBER = 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember';
 const CLOUD_RUN_IAM_BINDING = 'gcp:cloudrunv2/serviceIamBinding:ServiceIamBinding';
 const CLOUD_RUN_IAM_POLICY = 'gcp:cloudrunv2/serviceIamPolicy:ServiceIamPolicy';
@@ -27,8 +32,8 @@ interface EnvVar {
 
 /** Names that hold credentials (`OPENAI_API_KEY`, `PROXY_KEYS`, `DB_PASSWORD`); `*_FILE` paths are not secrets. */
 const SECRET_NAME = /(^|_)(KEYS?|SECRETS?|TOKENS?|PASSWORDS?|CREDENTIALS?)$/i;
-/** Values that are credentials whatever the variable is called (OpenAI keys, GitHub tokens, PEM blocks). */
-const SECRET_VALUE = /^(sk-[A-Za-z0-9_-]{8,}|gh[pousr]_[A-Za-z0-9]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY-----)/;
+/** Values that are credentials whatever the variable is called (OpenAI keys, GitHub tokens, PEM blocks, URLs with a password). */
+const SECRET_VALUE = /^(sk-[A-Za-z0-9_-]{8,}|gh[pousr]_[A-Za-z0-9]{20,}|-----BEGIN [A-Z ]*PRIVATE KEY-----|[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]+@)/;
 
 function plaintextSecrets(envs: readonly EnvVar[] | undefined): string[] {
   return (envs ?? [])
@@ -132,6 +137,81 @@ export const maxReplicasBounded: ResourceValidationPolicy = {
   },
 };
 
+/** The container that serves traffic: a Container App's first container; on Cloud Run the one with a port. */
+function servingContainer(args: ResourceValidationArgs): any {
+  const containers = containersOf(args);
+  if (args.type === CLOUD_RUN_SERVICE) return containers.find((container) => container?.ports !== undefined) ?? containers[0];
+  return containers[0];
+}
+
+/** Ports any ingress sends traffic to. */
+function ingressPorts(args: ResourceValidationArgs): number[] {
+  if (args.type === CONTAINER_APP) {
+    const ingress = args.props.configuration?.ingress;
+    if (ingress === undefined) return [];
+    return [ingress.targetPort, ...((ingress.additionalPortMappings ?? []) as { targetPort?: number }[]).map((m) => m.targetPort)].filter(
+      (port): port is number => typeof port === 'number',
+    );
+  }
+  const port = servingContainer(args)?.ports?.containerPort;
+  return typeof port === 'number' ? [port] : [];
+}
+
+export const metricsNotOnIngress: ResourceValidationPolicy = {
+  name: 'metrics-not-on-ingress',
+  description: 'The service serves /metrics on METRICS_PORT, a port no ingress routes to, so key names and traffic volumes stay private.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
+    if (args.type !== CONTAINER_APP && args.type !== CLOUD_RUN_SERVICE) return;
+    const metricsPort = environmentOf(envsOf(servingContainer(args), args.type)).METRICS_PORT;
+    if (metricsPort === undefined) {
+      reportViolation('METRICS_PORT is not set, so /metrics is served on the API port that ingress exposes; set METRICS_PORT (e.g. 9464)');
+      return;
+    }
+    if (ingressPorts(args).includes(Number(metricsPort))) {
+      reportViolation(`ingress routes to METRICS_PORT ${metricsPort}; expose only the API port`);
+    }
+  },
+};
+
+export const inferenceRequiresApiKeys: ResourceValidationPolicy = {
+  name: 'inference-requires-api-keys',
+  description: 'The inference variant gets bearer keys (API_KEYS_FILE or API_KEYS from the secret store); without them it serves anyone.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
+    if (args.type !== CONTAINER_APP && args.type !== CLOUD_RUN_SERVICE) return;
+    const envs = envsOf(servingContainer(args), args.type) ?? [];
+    if (variantOf(envs) !== 'inference') return;
+    if (!envs.some((env) => env.name === 'API_KEYS_FILE' || env.name === 'API_KEYS')) {
+      reportViolation('the inference container has neither API_KEYS_FILE nor API_KEYS, so it accepts unauthenticated requests; mount the key secret');
+    }
+  },
+};
+
+export const redisPrivateWithTls: ResourceValidationPolicy = {
+  name: 'redis-private-with-tls',
+  description: 'A Redis the stacks create speaks TLS only, requires auth, and has no public network access.',
+  enforcementLevel: 'mandatory',
+  validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
+    const props = args.props;
+    if (args.type === MANAGED_REDIS_CLUSTER) {
+      if (props.publicNetworkAccess !== 'Disabled') reportViolation(`Azure Managed Redis has publicNetworkAccess ${props.publicNetworkAccess ?? '(unset)'}; set Disabled and reach it through a private endpoint`);
+      if (props.minimumTlsVersion !== undefined && props.minimumTlsVersion !== '1.2') reportViolation(`Azure Managed Redis accepts TLS ${props.minimumTlsVersion}; require 1.2`);
+    } else if (args.type === MANAGED_REDIS_DATABASE) {
+      // The service's default is TLS-encrypted.
+      if (props.clientProtocol === 'Plaintext') reportViolation('the Azure Managed Redis database accepts plaintext clients; set clientProtocol Encrypted');
+    } else if (args.type === AZURE_CACHE_FOR_REDIS) {
+      if (props.enableNonSslPort === true) reportViolation('Azure Cache for Redis opens its non-TLS port 6379; set enableNonSslPort false');
+      if (props.publicNetworkAccess !== 'Disabled') reportViolation('Azure Cache for Redis allows public network access; set publicNetworkAccess Disabled');
+    } else if (args.type === MEMORYSTORE_REDIS) {
+      if (props.transitEncryptionMode !== 'SERVER_AUTHENTICATION') {
+        reportViolation(`Memorystore transitEncryptionMode is ${props.transitEncryptionMode ?? '(unset: DISABLED)'}; set SERVER_AUTHENTICATION`);
+      }
+      if (props.authEnabled !== true) reportViolation('Memorystore has AUTH disabled: anyone on the network could change limits and budgets; set authEnabled true');
+    }
+  },
+};
+
 function declaredPublic(tags: Record<string, string> | undefined): boolean {
   return tags?.[ENDPOINT_VISIBILITY_TAG] === 'public';
 }
@@ -176,13 +256,23 @@ function publiclyInvokable(resources: StackValidationArgs['resources']): Map<str
 
 export const publicInvokerOnlyWhenDeclared: StackValidationPolicy = {
   name: 'public-invoker-only-when-declared',
-  description: `Cloud Run grants run.invoker to allUsers only on services whose ${ENDPOINT_VISIBILITY_TAG} label (from the spec's endpoint.public) says public.`,
+  description:
+    `A Cloud Run service lets anyone invoke it (invokerIamDisabled, or run.invoker for allUsers) only when its ${ENDPOINT_VISIBILITY_TAG} ` +
+    "label (from the spec's endpoint.public) says public.",
   enforcementLevel: 'mandatory',
   validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
     const grants = publiclyInvokable(args.resources);
     for (const service of args.resources.filter((resource) => resource.type === CLOUD_RUN_SERVICE)) {
+      if (declaredPublic(service.props.labels)) continue;
+      if (service.props.invokerIamDisabled === true) {
+        reportViolation(
+          `Cloud Run service ${service.props.name} disables the invoker IAM check but is not declared public; ` +
+            'set endpoint.public in the spec, or leave the check on',
+          service.urn,
+        );
+      }
       const grant = grants.get(service.props.name);
-      if (grant !== undefined && !declaredPublic(service.props.labels)) {
+      if (grant !== undefined) {
         reportViolation(
           `${grant} lets anyone invoke Cloud Run service ${service.props.name}, which is not declared public; ` +
             'set endpoint.public in the spec, or remove the allUsers binding',
@@ -193,10 +283,26 @@ export const publicInvokerOnlyWhenDeclared: StackValidationPolicy = {
   },
 };
 
+export const publicAccessWithoutAllUsers: StackValidationPolicy = {
+  name: 'public-access-without-allusers',
+  description:
+    'A public Cloud Run service disables the invoker IAM check instead of granting run.invoker to allUsers, which the ' +
+    '"Domain restricted sharing" organization policy refuses (Cloud Run, "Allowing public access").',
+  enforcementLevel: 'advisory',
+  validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
+    for (const [service, grant] of publiclyInvokable(args.resources)) {
+      reportViolation(`${grant} makes ${service} public through allUsers; set invokerIamDisabled on the service instead`);
+    }
+  },
+};
+
 export const resourcePolicies: readonly ResourceValidationPolicy[] = [
   noPlaintextSecretEnv,
   inferenceHasGpu,
+  inferenceRequiresApiKeys,
+  metricsNotOnIngress,
   maxReplicasBounded,
   publicIngressOnlyWhenDeclared,
+  redisPrivateWithTls,
 ];
-export const stackPolicies: readonly StackValidationPolicy[] = [publicInvokerOnlyWhenDeclared];
+export const stackPolicies: readonly StackValidationPolicy[] = [publicInvokerOnlyWhenDeclared, publicAccessWithoutAllUsers];

@@ -1,9 +1,13 @@
-// What the container needs from any cloud: its image, plain environment, port, probe paths and startup budget.
+// What the container needs from any cloud: its image, plain environment, ports, probe paths and startup budget.
 // Each cloud maps these onto its own service; the environment follows docs/architecture.md.
 import * as pulumi from '@pulumi/pulumi';
-import { SpecError, type DeploymentSpec } from '../spec';
+import { maxBatchSize, SpecError, type DeploymentSpec } from '../spec';
+import type { ServiceLifecycle } from './service-lifecycle';
 
+/** The API port: the only one any ingress routes to. */
 export const CONTAINER_PORT = 8080;
+/** METRICS_PORT: /metrics is served only here, which no ingress routes to; a sidecar in the replica scrapes it. */
+export const METRICS_PORT = 9464;
 /** 200 once the model is loaded (inference) or the upstream is configured (proxy). */
 export const READY_PATH = '/ready';
 /** 200 while the process serves HTTP at all. */
@@ -17,10 +21,6 @@ export const STARTUP_BUDGET_SECONDS: Readonly<Record<DeploymentSpec['variant'], 
   inference: 300,
   proxy: 60,
 };
-
-/** Environment variables the service reads that hold secrets; stacks pass them by reference, never by value. */
-export const SECRET_ENV_NAMES = ['OPENAI_API_KEY', 'PROXY_KEYS'] as const;
-export type SecretEnvName = (typeof SECRET_ENV_NAMES)[number];
 
 /**
  * The image both Pulumi targets run. The program does not build images: it has no Docker engine to rely on
@@ -51,14 +51,20 @@ export function qualifyImage(image: string, registry: pulumi.Input<string>): pul
   return hasRegistryHost(image) ? pulumi.output(image) : pulumi.interpolate`${registry}/${image}`;
 }
 
-/** The service's non-secret environment for this spec, in the contract's names. */
-export function plainEnvironment(spec: DeploymentSpec): Record<string, string> {
+/**
+ * The service's non-secret environment for this spec on a platform with `lifecycle`, in the contract's names.
+ * Secrets, and the variables pointing at secret files, come from the stack's secret wiring.
+ */
+export function plainEnvironment(spec: DeploymentSpec, lifecycle: ServiceLifecycle): Record<string, string> {
   const common: Record<string, string> = {
     VARIANT: spec.variant,
     HOST: '0.0.0.0',
     PORT: String(CONTAINER_PORT),
+    METRICS_PORT: String(METRICS_PORT),
     SERVED_MODEL_NAME: spec.model.servedName,
-    DRAIN_TIMEOUT_SECONDS: String(spec.drainSeconds),
+    DRAIN_TIMEOUT_SECONDS: String(lifecycle.drainTimeoutSeconds),
+    KEEP_ALIVE_TIMEOUT_SECONDS: String(lifecycle.keepAliveTimeoutSeconds),
+    PLAYGROUND: String(spec.endpoint.playground),
     LOG_LEVEL: 'info',
   };
   if (spec.variant === 'inference') {
@@ -66,13 +72,14 @@ export function plainEnvironment(spec: DeploymentSpec): Record<string, string> {
       ...common,
       MODEL_ID: spec.model.id,
       MODEL_REVISION: spec.model.revision,
+      MODEL_DTYPE: spec.model.dtype,
+      ...(spec.model.file === undefined ? {} : { MODEL_FILE: spec.model.file }),
       EXECUTION_PROVIDER: 'cuda',
-      // Concurrent sequences per replica: the autoscaler's target is the same number, so a replica batches
-      // what it is sent instead of queueing it.
-      MAX_BATCH_SIZE: String(spec.scaling.targetConcurrency),
+      MAX_BATCH_SIZE: String(maxBatchSize(spec)),
     };
   }
-  return { ...common, UPSTREAM_BASE_URL: spec.proxy.upstreamBaseUrl };
+  // Replicas the autoscaler may run: the proxy warns when that is more than one and no REDIS_URL shares its limits.
+  return { ...common, UPSTREAM_BASE_URL: spec.proxy.upstreamBaseUrl, PROXY_REPLICAS: String(spec.scaling.maxReplicas) };
 }
 
 /** Rejects spec fields only AWS understands, so a copied AWS spec fails loudly instead of being half-applied. */
@@ -85,4 +92,9 @@ export function rejectAwsOnlyFields(spec: DeploymentSpec): void {
   if (problems.length > 0) {
     throw new SpecError(`spec "${spec.name}" (target ${spec.target}) sets fields this target cannot honour:\n  ${problems.join('\n  ')}`);
   }
+}
+
+/** The proxy keeps limits and budgets in a managed Redis (REDIS_URL) when its replicas must share them. */
+export function sharesProxyState(spec: DeploymentSpec): boolean {
+  return spec.variant === 'proxy' && spec.proxy.sharedState === 'managed';
 }

@@ -5,6 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadDeploymentSpec, SpecError, type DeploymentSpec } from '../../infra/spec';
+import { stepTimer, type StepTimer } from '../progress';
 import { formatTable } from '../smoke/report';
 import { DeployError, StepError, UsageError } from './errors';
 import type { DeployOptions } from './options';
@@ -70,14 +71,18 @@ async function planFor(ctx: TargetContext): Promise<TargetPlan> {
   }
 }
 
-async function runSteps(steps: readonly Step[], runner: CommandRunner, output: Output, commands: string[]): Promise<CommandResult[]> {
+async function runSteps(steps: readonly Step[], runner: CommandRunner, output: Output, timer: StepTimer, commands: string[]): Promise<CommandResult[]> {
   const results: CommandResult[] = [];
   for (const step of steps) {
     const shown = formatCommand(step.command);
     commands.push(shown);
-    output(`==> ${step.title}`);
+    const timed = timer.start(step.title);
     output(`$ ${shown}`);
-    const result = await runner(step.command, { quiet: step.quiet });
+    const result = await runner(step.command, { quiet: step.quiet }).catch((error: unknown) => {
+      timed.end('failed');
+      throw error;
+    });
+    timed.end(result.code === 0 ? 'done' : 'failed');
     if (result.code !== 0) {
       const detail = step.quiet ? `: ${(result.stderr || result.stdout).trim().split('\n').slice(-3).join(' | ')}` : ' (its output is above)';
       const hint = step.hint === undefined ? '' : `; ${step.hint}`;
@@ -123,7 +128,7 @@ async function execute(
       return;
     }
     found.preview = preview.map((step) => formatCommand(step.command)).join(' && ');
-    await runSteps(preview, runner, output, []);
+    await runSteps(preview, runner, output, stepTimer(output, { total: preview.length }), []);
     return;
   }
 
@@ -134,22 +139,30 @@ async function execute(
     }
   }
   await plan.checkPrerequisites();
-  if (plan.reuse !== undefined && !options.destroy) {
-    const existing = plan.reuse.pick(await runSteps(plan.reuse.steps, runner, output, commands));
+  // Numbered over the whole run: reading an existing stack, the target's steps, then the smoke test.
+  const reuse = options.destroy ? undefined : plan.reuse;
+  const smokeTested = !options.destroy && !options.registryOnly;
+  const timer = stepTimer(output, { total: (reuse?.steps.length ?? 0) + steps.length + (smokeTested ? 1 : 0) });
+  if (reuse !== undefined) {
+    const existing = reuse.pick(await runSteps(reuse.steps, runner, output, timer, commands));
     if (existing !== undefined) {
       output(`stack ${plan.stack} already has its registry ${existing.registry ?? ''}: nothing to create`);
       Object.assign(found, existing);
       return;
     }
   }
-  const results = await runSteps(steps, runner, output, commands);
+  const results = await runSteps(steps, runner, output, timer, commands);
   if (options.destroy) return;
 
   const endpoint = await plan.readEndpoint(results);
   Object.assign(found, endpoint);
   if (endpoint.url === undefined) return;
-  output(`==> smoke test of ${endpoint.url} (waits for /ready)`);
-  const smoke = await runSmokeFor(spec, endpoint.url, options);
+  const smokeStep = timer.start(`smoke test of ${endpoint.url} (waits for /ready)`);
+  const smoke = await runSmokeFor(spec, endpoint.url, options).catch((error: unknown) => {
+    smokeStep.end('failed');
+    throw error;
+  });
+  smokeStep.end(smoke.passed ? 'done' : 'failed');
   output(formatTable(smoke));
   found.smoke = smoke;
   if (!smoke.passed) throw new StepError(`the smoke test failed against ${endpoint.url} (the table above says which check and why)`);

@@ -1,7 +1,13 @@
 // config.json (transformers' GPT2Config fields) and generation_config.json for a written model.
-import { END_OF_TEXT_ID, type Gpt2Shape } from './presets';
+import type { Gpt2Shape } from './presets';
 
-export function gpt2ConfigJson(shape: Gpt2Shape, name: string): string {
+/** The special ids config.json and generation_config.json name (the tokenizer's). */
+export interface SpecialIds {
+  readonly bosTokenId: number;
+  readonly eosTokenId: number;
+}
+
+export function gpt2ConfigJson(shape: Gpt2Shape, name: string, ids: SpecialIds): string {
   return JSON.stringify(
     {
       _name_or_path: name,
@@ -15,8 +21,8 @@ export function gpt2ConfigJson(shape: Gpt2Shape, name: string): string {
       n_positions: shape.nPositions,
       n_ctx: shape.nPositions,
       vocab_size: shape.vocabSize,
-      bos_token_id: END_OF_TEXT_ID,
-      eos_token_id: END_OF_TEXT_ID,
+      bos_token_id: ids.bosTokenId,
+      eos_token_id: ids.eosTokenId,
       layer_norm_epsilon: 1e-5,
       initializer_range: shape.initStd,
       attn_pdrop: 0.1,
@@ -31,6 +37,6 @@ export function gpt2ConfigJson(shape: Gpt2Shape, name: string): string {
   );
 }
 
-export function generationConfigJson(): string {
-  return JSON.stringify({ bos_token_id: END_OF_TEXT_ID, eos_token_id: END_OF_TEXT_ID }, null, 2);
+export function generationConfigJson(ids: SpecialIds): string {
+  return JSON.stringify({ bos_token_id: ids.bosTokenId, eos_token_id: ids.eosTokenId }, null, 2);
 }

@@ -1,16 +1,16 @@
 // The GPT-2 decoder as an ONNX graph with the signature of the Hugging Face Optimum "with past"
-// export (onnx-community/gpt2): input_ids, attention_mask, position_ids, past_key_values.{i}.key/value
+// export (onnx-community/gpt2-ONNX): input_ids, attention_mask, position_ids, past_key_values.{i}.key/value
 // in; logits, present.{i}.key/value out. Or, as the `merged` layout, the signature of Xenova's
-// decoder_model_merged.onnx: no position_ids, a bool use_cache_branch. Weights are seeded random numbers.
+// decoder_model_merged.onnx: no position_ids, a bool use_cache_branch. Weights are seeded random
+// numbers, in fp32 or fp16; an fp16 graph has fp16 inputs and outputs, or fp32 ones with Cast nodes
+// around the fp16 graph (`fp16-io32`: what transformers.js' quantize.py writes with keep_io_types).
 import type { onnx } from 'onnx-proto';
-import { GraphBuilder } from './graph-builder';
+import { DATA_TYPE, GraphBuilder, LOWEST, type FloatType } from './graph-builder';
 import type { Gpt2Shape } from './presets';
 import { fillNormal, uniformGenerator } from './prng';
 
 export const OPSET = 17;
 const LAYER_NORM_EPSILON = 1e-5;
-/** float32's lowest value, the additive mask Hugging Face uses: masked scores vanish in softmax. */
-const MASKED = -3.4028234663852886e38;
 const BATCH = 'batch_size';
 const SEQ = 'sequence_length';
 const PAST = 'past_sequence_length';
@@ -20,22 +20,57 @@ const TOTAL = 'past_sequence_length + sequence_length';
 export type ExportLayout = 'with-past' | 'merged';
 export const EXPORT_LAYOUTS: readonly ExportLayout[] = ['with-past', 'merged'];
 
-export function buildGpt2Model(shape: Gpt2Shape, seed: number, layout: ExportLayout = 'with-past'): onnx.ModelProto {
+/** How many random weights buildGpt2Model draws (embeddings and every matrix; norms and biases are constant). */
+export function randomWeightCount({ nLayer, nEmbd, nPositions, vocabSize }: Gpt2Shape): number {
+  // Per layer: c_attn E x 3E, attn.c_proj E x E, mlp.c_fc E x 4E, mlp.c_proj 4E x E.
+  return (vocabSize + nPositions) * nEmbd + nLayer * 12 * nEmbd * nEmbd;
+}
+
+/** Weights and compute type, and the type of the float inputs and outputs (past, present, logits). */
+export type GraphPrecision = 'fp32' | 'fp16' | 'fp16-io32';
+export const GRAPH_PRECISIONS: readonly GraphPrecision[] = ['fp32', 'fp16', 'fp16-io32'];
+
+/** `onWeights` hears the running count of random weights drawn (drawing them is most of the time). */
+export function buildGpt2Model(
+  shape: Gpt2Shape,
+  seed: number,
+  layout: ExportLayout = 'with-past',
+  precision: GraphPrecision = 'fp32',
+  onWeights?: (drawn: number) => void,
+): onnx.ModelProto {
   const { nLayer, nHead, nEmbd, nPositions, vocabSize, initStd } = shape;
   if (nEmbd % nHead !== 0) throw new Error(`n_embd (${nEmbd}) must be a multiple of n_head (${nHead})`);
   const headDim = nEmbd / nHead;
   const random = uniformGenerator(seed);
-  const normal = (...dims: number[]) => fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), initStd, random);
+  let drawn = 0;
+  const normal = (...dims: number[]) => {
+    const values = fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), initStd, random);
+    drawn += values.length;
+    onWeights?.(drawn);
+    return values;
+  };
   const filled = (length: number, value: number) => new Float32Array(length).fill(value);
 
-  const g = new GraphBuilder();
+  const compute: FloatType = precision === 'fp32' ? 'float32' : 'float16';
+  const io: FloatType = precision === 'fp16' ? 'float16' : 'float32';
+  const g = new GraphBuilder(compute);
+  // Between an fp32 input or output and the fp16 graph: a Cast, as keep_io_types inserts it.
+  const toCompute = (x: string) => (io === compute ? x : g.op('Cast', [x], { to: DATA_TYPE[compute] }));
+  /** A node whose result is also graph output `name` (through a Cast when the output type differs); returns the result. */
+  const withOutput = (opType: string, inputs: readonly string[], attributes: Record<string, number>, name: string): string => {
+    if (io === compute) return g.op(opType, inputs, attributes, name);
+    const value = g.op(opType, inputs, attributes);
+    g.op('Cast', [value], { to: DATA_TYPE[io] }, name);
+    return value;
+  };
+
   const inputIds = g.input('input_ids', 'int64', [BATCH, SEQ]);
   const attentionMask = g.input('attention_mask', 'int64', [BATCH, TOTAL]);
   const lengths = sequenceLengths(g, inputIds, attentionMask);
   const positionIds = layout === 'with-past' ? g.input('position_ids', 'int64', [BATCH, SEQ]) : positionsFromMask(g, attentionMask, lengths);
   const past = Array.from({ length: nLayer }, (_, i) => ({
-    key: g.input(`past_key_values.${i}.key`, 'float32', [BATCH, nHead, PAST, headDim]),
-    value: g.input(`past_key_values.${i}.value`, 'float32', [BATCH, nHead, PAST, headDim]),
+    key: toCompute(g.input(`past_key_values.${i}.key`, io, [BATCH, nHead, PAST, headDim])),
+    value: toCompute(g.input(`past_key_values.${i}.value`, io, [BATCH, nHead, PAST, headDim])),
   }));
   // The merged export switches between a no-past and a with-past subgraph; with an empty past both
   // compute the same thing, so this graph takes the flag and always uses the past.
@@ -45,7 +80,8 @@ export function buildGpt2Model(shape: Gpt2Shape, seed: number, layout: ExportLay
   const wpe = g.weight('transformer.wpe.weight', normal(nPositions, nEmbd), [nPositions, nEmbd]);
   let hidden = g.op('Add', [g.op('Gather', [wte, inputIds]), g.op('Gather', [wpe, positionIds])]);
 
-  const mask = additiveMask(g, attentionMask, lengths);
+  const allowed = attentionAllowed(g, attentionMask, lengths);
+  const masked = g.float(LOWEST[compute]);
   const scale = g.float(1 / Math.sqrt(headDim));
   const headsShape = g.int64([0, 0, nHead, headDim]);
   const mergedShape = g.int64([0, 0, nEmbd]);
@@ -65,10 +101,12 @@ export function buildGpt2Model(shape: Gpt2Shape, seed: number, layout: ExportLay
     const layerPast = past[i] as { key: string; value: string };
     const qkv = linear(layerNorm(hidden, `${prefix}.ln_1`), `${prefix}.attn.c_attn`, nEmbd, 3 * nEmbd);
     const [q, k, v] = g.node('Split', [qkv, g.int64([nEmbd, nEmbd, nEmbd])], { axis: 2 }, 3) as [string, string, string];
-    const keys = g.op('Concat', [layerPast.key, toHeads(k)], { axis: 2 }, `present.${i}.key`);
-    const values = g.op('Concat', [layerPast.value, toHeads(v)], { axis: 2 }, `present.${i}.value`);
+    const keys = withOutput('Concat', [layerPast.key, toHeads(k)], { axis: 2 }, `present.${i}.key`);
+    const values = withOutput('Concat', [layerPast.value, toHeads(v)], { axis: 2 }, `present.${i}.value`);
     const scores = g.op('Mul', [g.op('MatMul', [toHeads(q), g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]), scale]);
-    const probs = g.op('Softmax', [g.op('Add', [scores, mask])], { axis: -1 });
+    // Masked scores are replaced (not offset) by the lowest finite value, so that in fp16 a padded
+    // query row, whose keys are all masked, stays finite instead of overflowing to -inf and NaN.
+    const probs = g.op('Softmax', [g.op('Where', [allowed, scores, masked])], { axis: -1 });
     const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, values])], { perm: [0, 2, 1, 3] }), mergedShape]);
     hidden = g.op('Add', [hidden, linear(context, `${prefix}.attn.c_proj`, nEmbd, nEmbd)]);
 
@@ -80,12 +118,12 @@ export function buildGpt2Model(shape: Gpt2Shape, seed: number, layout: ExportLay
   const flat = g.op('Reshape', [layerNorm(hidden, 'transformer.ln_f'), g.int64([-1, nEmbd])]);
   const flatLogits = g.op('Gemm', [flat, wte], { transB: 1 });
   const logitsShape = g.op('Concat', [g.op('Shape', [inputIds]), g.int64([vocabSize])], { axis: 0 });
-  g.op('Reshape', [flatLogits, logitsShape], {}, 'logits');
+  withOutput('Reshape', [flatLogits, logitsShape], {}, 'logits');
 
-  g.output('logits', 'float32', [BATCH, SEQ, vocabSize]);
+  g.output('logits', io, [BATCH, SEQ, vocabSize]);
   for (let i = 0; i < nLayer; i++) {
-    g.output(`present.${i}.key`, 'float32', [BATCH, nHead, TOTAL, headDim]);
-    g.output(`present.${i}.value`, 'float32', [BATCH, nHead, TOTAL, headDim]);
+    g.output(`present.${i}.key`, io, [BATCH, nHead, TOTAL, headDim]);
+    g.output(`present.${i}.value`, io, [BATCH, nHead, TOTAL, headDim]);
   }
   return g.toModel('gpt2_with_past', OPSET, 'gpt2-openai-toolkit model:make');
 }
@@ -107,11 +145,11 @@ function sequenceLengths(g: GraphBuilder, inputIds: string, attentionMask: strin
 }
 
 /**
- * [batch, 1, seq, past+seq] float mask: 0 where query i may attend key j (j <= past + i and
- * attention_mask[j] = 1), float32-lowest elsewhere. Built from attention_mask inside the graph so a
- * left-padded row computes exactly what its prompt alone would.
+ * [batch, 1, seq, past+seq] bool: true where query i may attend key j (j <= past + i and
+ * attention_mask[j] = 1). Built from attention_mask inside the graph so a left-padded row computes
+ * exactly what its prompt alone would.
  */
-function additiveMask(g: GraphBuilder, attentionMask: string, { one, seqLen, totalLen }: Lengths): string {
+function attentionAllowed(g: GraphBuilder, attentionMask: string, { one, seqLen, totalLen }: Lengths): string {
   const queryPositions = g.op('Range', [g.op('Sub', [totalLen, seqLen]), totalLen, one]);
   const keyPositions = g.op('Range', [g.int64([0], []), totalLen, one]);
   const causal = g.op('LessOrEqual', [
@@ -119,8 +157,7 @@ function additiveMask(g: GraphBuilder, attentionMask: string, { one, seqLen, tot
     g.op('Unsqueeze', [queryPositions, g.int64([1])]),
   ]);
   const notPadding = g.op('Unsqueeze', [g.op('Cast', [attentionMask], { to: 9 }), g.int64([1, 2])]);
-  const allowed = g.op('And', [g.op('Unsqueeze', [causal, g.int64([0, 1])]), notPadding]);
-  return g.op('Where', [allowed, g.float(0), g.float(MASKED)]);
+  return g.op('And', [g.op('Unsqueeze', [causal, g.int64([0, 1])]), notPadding]);
 }
 
 /** What exports without position_ids compute (as transformers does): cumsum(mask) - 1, 1 where padded, last seq columns. */

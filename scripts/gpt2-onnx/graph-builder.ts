@@ -1,16 +1,23 @@
 // A small helper over onnx-proto for writing ONNX graphs node by node: unique names, typed
-// initializers and attributes, graph inputs and outputs with symbolic dimensions.
+// initializers and attributes, graph inputs and outputs with symbolic dimensions. Float weights
+// and constants are stored in the builder's float type (float32, or float16 for fp16 graphs).
 import { onnx } from 'onnx-proto';
+import { narrowToFloat16 } from './float16';
 
 export type Dim = number | string;
 export type AttributeValue = number | readonly number[] | string;
-type ElementType = 'float32' | 'int64' | 'bool';
+export type FloatType = 'float32' | 'float16';
+type ElementType = FloatType | 'int64' | 'bool';
 
-const DATA_TYPE: Record<ElementType, onnx.TensorProto.DataType> = {
+export const DATA_TYPE: Record<ElementType, onnx.TensorProto.DataType> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
 };
+
+/** The most negative finite value of each float type: what masked attention scores are set to. */
+export const LOWEST: Record<FloatType, number> = { float32: -3.4028234663852886e38, float16: -65504 };
 
 /** Attributes whose ONNX type is float; every other number is an int (ONNX tells them apart). */
 const FLOAT_ATTRIBUTES = new Set(['epsilon', 'alpha', 'beta']);
@@ -22,6 +29,9 @@ export class GraphBuilder {
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private counter = 0;
 
+  /** @param floatType the type weights and float constants are stored in. */
+  constructor(readonly floatType: FloatType = 'float32') {}
+
   input(name: string, type: ElementType, dims: readonly Dim[]): string {
     this.inputs.push(valueInfo(name, type, dims));
     return name;
@@ -31,10 +41,9 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, type, dims));
   }
 
-  /** A float32 weight stored as raw little-endian bytes (the compact form onnxruntime reads fastest). */
+  /** A weight in the builder's float type, stored as raw little-endian bytes (the compact form onnxruntime reads fastest). */
   weight(name: string, data: Float32Array, dims: readonly number[]): string {
-    const rawData = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    this.initializers.push({ name, dims: [...dims], dataType: DATA_TYPE.float32, rawData });
+    this.initializers.push({ name, dims: [...dims], dataType: DATA_TYPE[this.floatType], rawData: this.floatBytes(data) });
     return name;
   }
 
@@ -45,9 +54,10 @@ export class GraphBuilder {
     return name;
   }
 
+  /** A scalar in the builder's float type. */
   float(value: number): string {
-    const name = this.fresh('const_f32');
-    this.initializers.push({ name, dims: [], dataType: DATA_TYPE.float32, rawData: new Uint8Array(new Float32Array([value]).buffer) });
+    const name = this.fresh('const_float');
+    this.initializers.push({ name, dims: [], dataType: DATA_TYPE[this.floatType], rawData: this.floatBytes(new Float32Array([value])) });
     return name;
   }
 
@@ -83,6 +93,11 @@ export class GraphBuilder {
         output: this.outputs,
       },
     });
+  }
+
+  private floatBytes(data: Float32Array): Uint8Array {
+    const typed = this.floatType === 'float16' ? narrowToFloat16(data) : data;
+    return new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
   }
 
   private fresh(prefix: string): string {

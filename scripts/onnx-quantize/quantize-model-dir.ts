@@ -1,10 +1,11 @@
 // Quantizes a Hugging Face-layout GPT-2 folder's graph: into a new folder (model:optimize) with the
 // tokenizer and config copied and a record of what was done, or beside the fp32 graph (model:make --dtype q8).
 import { createHash } from 'node:crypto';
-import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, posix, resolve } from 'node:path';
 import type { onnx } from 'onnx-proto';
-import { ONNX_CANDIDATES } from '../../service/engine/model';
+import type { ModelDtype } from '../../service/models/footprint';
+import { DTYPE_SUFFIX, graphCandidates } from '../../service/models/model-files';
 import { quantizeDynamicInt8 } from './dynamic-int8';
 import { rewriteToMatMulNBits, type RewrittenLinear } from './matmul-nbits';
 import { DATA_TYPE, parseOnnxModel, readOnnxModel, tensorBytes, writeOnnxModel } from './onnx-file';
@@ -15,18 +16,20 @@ export type WeightScheme = 'int8' | 'int4' | 'q8';
 export const WEIGHT_SCHEMES: readonly WeightScheme[] = ['int8', 'int4', 'q8'];
 
 /**
- * The file each scheme's graph gets, after the source's base name (model, decoder_model_merged),
- * as the hub's exports name them: `_q4` is onnx-community's MatMulNBits 4-bit and `_quantized`
- * transformers.js' q8. 8-bit MatMulNBits has no name there; `_int8`/`_uint8` already mean dynamic
- * quantization with int8/uint8 weights, so it gets a name of its own.
+ * The MODEL_DTYPE (transformers.js' dtype) whose file each scheme's graph is, where one means what the
+ * scheme is. transformers.js' scripts/quantize.py makes `q4` with onnxruntime's MatMul4BitsQuantizer
+ * (MatMulNBits, 4 bits, blocks of 32, symmetric: our int4) and `q8` with its dynamic IntegerOps
+ * quantizer (our q8). 8-bit MatMulNBits has no dtype there: its `int8` and `uint8` are the same
+ * dynamic quantization as `q8` with int8 or uint8 weights, so int8 is served through MODEL_FILE.
  */
-export const SCHEME_SUFFIX: Record<WeightScheme, string> = { int4: '_q4', int8: '_q8_matmulnbits', q8: '_quantized' };
+const SCHEME_DTYPE: Readonly<Record<WeightScheme, ModelDtype | undefined>> = { int4: 'q4', int8: undefined, q8: 'q8' };
+const SCHEME_SUFFIX: Readonly<Record<WeightScheme, string>> = { int4: DTYPE_SUFFIX.q4, int8: '_q8_matmulnbits', q8: DTYPE_SUFFIX.q8 };
 
 export const RECORD_FILE = 'model-optimize.json';
 /** Files of the source folder that describe the source itself and are not copied. */
 const NOT_COPIED = new Set(['model-make.json', RECORD_FILE]);
 /** Bump when the rewrite changes: the benchmark regenerates folders whose record carries another version. */
-export const OPTIMIZER_VERSION = 2;
+export const OPTIMIZER_VERSION = 3;
 
 export interface QuantizeOptions {
   readonly scheme: WeightScheme;
@@ -49,9 +52,9 @@ export interface QuantizeRecord {
     readonly graph: string;
     readonly bytes: number;
     readonly externalData?: { readonly file: string; readonly bytes: number };
-    /** Names under which the same file is reachable (a hard link), for loaders that open only that name. */
-    readonly aliases: readonly string[];
   };
+  /** The service's environment that serves this graph from the folder (MODEL_DIR=the folder and these). */
+  readonly serve: ServeChoice;
   readonly quantization:
     | {
         readonly format: 'MatMulNBits';
@@ -69,6 +72,14 @@ export interface QuantizeRecord {
   readonly initializerBytes: { readonly before: number; readonly after: number };
   /** fp32 initializers of 1 MB or more left as they were (e.g. an embedding table a Gather reads). */
   readonly fp32Kept: readonly { readonly name: string; readonly bytes: number }[];
+}
+
+export type ServeChoice = { readonly MODEL_DTYPE: ModelDtype } | { readonly MODEL_FILE: string };
+
+/** How MODEL_DTYPE / MODEL_FILE pick `scheme`'s graph, written at `graph` inside the folder. */
+export function serveChoice(scheme: WeightScheme, graph: string): ServeChoice {
+  const dtype = SCHEME_DTYPE[scheme];
+  return dtype === undefined ? { MODEL_FILE: graph } : { MODEL_DTYPE: dtype };
 }
 
 export class ModelDirError extends Error {
@@ -99,23 +110,23 @@ export function quantizeGraph(model: onnx.ModelProto, options: QuantizeOptions):
   };
 }
 
-/** The graph file of a model folder, as the engine picks it (onnx/model.onnx, else the merged decoder). */
+/** The fp32 graph of a model folder, as MODEL_DTYPE=fp32 picks it (onnx/model.onnx, else the merged decoder). */
 export async function sourceGraph(dir: string): Promise<string> {
-  for (const candidate of ONNX_CANDIDATES) {
+  const candidates = graphCandidates('fp32');
+  for (const candidate of candidates) {
     if (await stat(join(dir, candidate)).then((s) => s.isFile(), () => false)) return candidate;
   }
-  throw new ModelDirError(`${dir} has no ${ONNX_CANDIDATES.join(' or ')} (expected a Hugging Face-layout GPT-2 export; npm run model:make -- --preset tiny --out DIR makes one)`);
+  throw new ModelDirError(`${dir} has no fp32 graph (looked for ${candidates.join(', ')}): model:optimize quantizes an fp32 Hugging Face-layout GPT-2 export (npm run model:make -- --preset tiny --out DIR makes one)`);
 }
 
 export function quantizedGraphName(graph: string, scheme: WeightScheme): string {
-  return join(dirname(graph), `${basename(graph, '.onnx')}${SCHEME_SUFFIX[scheme]}.onnx`);
+  return posix.join(posix.dirname(graph), `${posix.basename(graph, '.onnx')}${SCHEME_SUFFIX[scheme]}.onnx`);
 }
 
 /**
- * Writes `outDir` (replacing it; staged beside it and renamed, so no reader sees half a folder):
- * the quantized graph under its scheme's name, the same file hard-linked under the source graph's
- * name (the engine opens onnx/model.onnx until a dtype can be chosen), every top-level file of
- * `inDir` (config, tokenizer), and the record.
+ * Writes `outDir` (replacing it; staged beside it and renamed, so no reader sees half a folder): the
+ * quantized graph under its scheme's name (no onnx/model.onnx: that name means fp32 to MODEL_DTYPE
+ * and to transformers.js), every top-level file of `inDir` (config, tokenizer), and the record.
  */
 export async function quantizeModelDir(inDir: string, outDir: string, options: QuantizeOptions): Promise<QuantizeRecord> {
   const source = resolve(inDir);
@@ -136,7 +147,6 @@ export async function quantizeModelDir(inDir: string, outDir: string, options: Q
     const outGraph = quantizedGraphName(graph, options.scheme);
     await mkdir(join(staging, dirname(outGraph)), { recursive: true });
     const written = await writeOnnxModel(join(staging, outGraph), model, options.externalData === undefined ? {} : { externalData: options.externalData });
-    await linkOrCopy(join(staging, outGraph), join(staging, graph));
     for (const entry of await readdir(source, { withFileTypes: true })) {
       if (entry.isFile() && !NOT_COPIED.has(entry.name)) await copyFile(join(source, entry.name), join(staging, entry.name));
     }
@@ -148,9 +158,9 @@ export async function quantizeModelDir(inDir: string, outDir: string, options: Q
       output: {
         graph: outGraph,
         bytes: written.graphBytes,
-        ...(written.externalDataFile ? { externalData: { file: join(dirname(outGraph), written.externalDataFile), bytes: written.externalDataBytes } } : {}),
-        aliases: [graph],
+        ...(written.externalDataFile ? { externalData: { file: posix.join(posix.dirname(outGraph), written.externalDataFile), bytes: written.externalDataBytes } } : {}),
       },
+      serve: serveChoice(options.scheme, outGraph),
       ...rewrite,
       fp32Kept: (model.graph?.initializer ?? [])
         .filter((t) => t.dataType === DATA_TYPE.FLOAT && tensorBytes(t) >= 1e6)
@@ -172,9 +182,4 @@ export async function addQuantizedGraph(dir: string, graph: string, scheme: Weig
   const out = quantizedGraphName(graph, scheme);
   await writeOnnxModel(join(dir, out), model);
   return out;
-}
-
-async function linkOrCopy(from: string, to: string): Promise<void> {
-  // A hard link costs no space; a file system without them gets a copy.
-  await link(from, to).catch(() => copyFile(from, to));
 }

@@ -27,11 +27,16 @@ export interface SmokeReport {
 const READY_POLL_MS = 500;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls GET /ready until it answers 200 or the --timeout passes; the failure names the last answer. */
+/**
+ * Polls GET /ready until it answers 200 or the --timeout passes. The failure names the endpoint's last
+ * answer and, if a later attempt got none, that attempt's error too: the last attempt has only what
+ * is left of the timeout, and on a loaded machine "timed out" alone would hide a 500 seen just before.
+ */
 async function waitForReady(options: SmokeOptions): Promise<string> {
   const deadline = performance.now() + options.timeoutSeconds * 1000;
   let attempts = 0;
-  let last = 'no answer yet';
+  let lastAnswer: string | undefined;
+  let errorSince: string | undefined;
   for (;;) {
     attempts += 1;
     const remaining = deadline - performance.now();
@@ -42,16 +47,15 @@ async function waitForReady(options: SmokeOptions): Promise<string> {
       });
       const text = await response.text();
       if (response.status === 200) return `200 after ${attempts} attempt(s)`;
-      last = `${response.status} ${excerpt(text)}`;
+      lastAnswer = `${response.status} ${excerpt(text)}`;
+      errorSince = undefined;
     } catch (error) {
-      last = describeError(error);
+      errorSince = describeError(error);
     }
     const left = deadline - performance.now();
     if (left <= 0) {
-      throw new CheckFailure(
-        `GET ${options.url}/ready to return 200 within ${options.timeoutSeconds} s`,
-        `${last} (after ${attempts} attempt(s))`,
-      );
+      const received = [lastAnswer, errorSince].filter((part) => part !== undefined).join(', then ');
+      throw new CheckFailure(`GET ${options.url}/ready to return 200 within ${options.timeoutSeconds} s`, `${received} (after ${attempts} attempt(s))`);
     }
     await sleep(Math.min(READY_POLL_MS, left));
   }

@@ -1,8 +1,10 @@
 // One forward pass of the model over a batch: builds input_ids, attention_mask, position_ids and the
 // past feeds from a KvCache, runs the session, and returns the logits with the grown cache.
 import * as ort from 'onnxruntime-node';
-import { KvCache, type KvShape } from './kv-cache';
+import { float16Bits, widenFloat16 } from './float16';
+import { KvCache, type KvShape, type RowSource } from './kv-cache';
 import type { LoadedModel } from './model';
+import type { BatchModel } from './scheduler/batch-model';
 
 export interface ForwardResult {
   /** `[batch, seq, vocab]` logits, row-major; take views with `lastLogits`/`positionLogits`. */
@@ -12,7 +14,20 @@ export interface ForwardResult {
   readonly cache: KvCache;
 }
 
-export class ModelRunner {
+/**
+ * A float16 tensor onnxruntime-node 1.30 can read as an input. Where the runtime has Float16Array
+ * (Node 23+, our Node 24 images) onnxruntime-common stores float16 data as one, and the binding
+ * reads its byte length as 0 ("not enough space: expected N, got 0"; microsoft/onnxruntime#32323,
+ * open), while it reads a Uint16Array right: the tensor's data is shadowed by a Uint16Array view.
+ */
+function float16Input(tensor: ort.Tensor): ort.Tensor {
+  const data = tensor.data as Uint16Array;
+  if (data instanceof Uint16Array) return tensor;
+  Object.defineProperty(tensor, 'data', { value: float16Bits(data), configurable: true });
+  return tensor;
+}
+
+export class ModelRunner implements BatchModel {
   readonly kvShape: KvShape;
   readonly vocabSize: number;
   private readonly presentNames: readonly (readonly [string, string])[];
@@ -61,22 +76,35 @@ export class ModelRunner {
     };
     if (this.model.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [batch, seq]);
     if (this.model.usesCacheBranch) feeds.use_cache_branch = pastLength > 0 ? this.cacheBranchOn : this.cacheBranchOff;
+    const input = this.kvShape.dtype === 'float16' ? float16Input : (tensor: ort.Tensor) => tensor;
     this.pastNames.forEach(([keyName, valueName], layer) => {
       const pair = past.tensors[layer];
       if (!pair) throw new Error(`cache has no layer ${layer}`);
-      feeds[keyName] = pair[0];
-      feeds[valueName] = pair[1];
+      feeds[keyName] = input(pair[0]);
+      feeds[valueName] = input(pair[1]);
     });
     const outputs = await this.model.session.run(feeds);
     const logits = outputs.logits;
-    if (!logits || logits.type !== 'float32') throw new Error(`the model's logits are ${logits?.type ?? 'missing'}, not float32: use an fp32 export (onnx/model.onnx)`);
+    if (!logits) throw new Error('the model returned no logits output');
     const present = this.presentNames.map(([keyName, valueName]) => {
       const key = outputs[keyName];
       const value = outputs[valueName];
       if (!key || !value) throw new Error(`the model returned no ${keyName}/${valueName} output`);
       return [key, value] as const;
     });
-    return { logits: logits.data as Float32Array, seqLength: seq, cache: KvCache.fromPresent(this.kvShape, present, lengths) };
+    // loadModel accepted only float32 or float16 logits; sampling works on float32.
+    const values = logits.type === 'float16' ? widenFloat16(float16Bits(logits.data as Uint16Array)) : (logits.data as Float32Array);
+    return { logits: values, seqLength: seq, cache: KvCache.fromPresent(this.kvShape, present, lengths) };
+  }
+
+  /** A cache with no past for `rows` new sequences. */
+  emptyCache(rows: number): KvCache {
+    return KvCache.empty(this.kvShape, rows);
+  }
+
+  /** A new cache whose row i is a copy of `sources[i]` (rows kept, dropped or duplicated). */
+  gatherRows(sources: readonly RowSource[]): KvCache {
+    return KvCache.gather(this.kvShape, sources);
   }
 
   /** View (no copy) of the logits at position `position` of row `row`. */

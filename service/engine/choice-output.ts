@@ -1,24 +1,29 @@
 // Turns one choice's generated tokens into GenerationEvents: whole-character, stop-safe text deltas
 // with the tokens that produced them, and one finish event with the reason and the token count.
 import type { BeamHypothesis } from './beam-search';
-import { IncrementalDecoder } from './incremental-decoder';
 import type { SampledToken } from './sampling';
 import { StopMatcher } from './stop-matcher';
-import { tokenText } from './tokenizer';
-import type { FinishReason, GenerationEvent, SamplingParams, TokenInfo } from './types';
+import type { FinishReason, GenerationEvent, SamplingParams, StreamDecoder, TokenInfo, Tokenizer } from './types';
+
+/** What a choice needs of the tokenizer: a streaming decoder and each token's text. */
+export type ChoiceTokenizer = Pick<Tokenizer, 'createDecoder' | 'tokenText'>;
 
 export class ChoiceOutput {
-  private readonly decoder = new IncrementalDecoder();
+  private readonly decoder: StreamDecoder;
   private readonly stopMatcher: StopMatcher;
   private pending: TokenInfo[] = [];
   private generated = 0;
   private done = false;
 
+  /** @param promptIds the prompt as the caller gave it: context for the decoder's first delta */
   constructor(
     private readonly index: number,
     private readonly params: SamplingParams,
     private readonly eosTokenId: number,
+    private readonly tokenizer: ChoiceTokenizer,
+    promptIds: readonly number[] = [],
   ) {
+    this.decoder = tokenizer.createDecoder(promptIds);
     this.stopMatcher = new StopMatcher(params.stop);
   }
 
@@ -75,12 +80,12 @@ export class ChoiceOutput {
   }
 
   private tokenInfo(token: SampledToken): TokenInfo {
-    const info: TokenInfo = { tokenId: token.tokenId, text: tokenText(token.tokenId) };
+    const info: TokenInfo = { tokenId: token.tokenId, text: this.tokenizer.tokenText(token.tokenId) };
     if (this.params.logprobs === undefined) return info;
     return {
       ...info,
       logprob: token.logprob ?? null,
-      topLogprobs: (token.topLogprobs ?? []).map((t) => ({ tokenId: t.tokenId, text: tokenText(t.tokenId), logprob: t.logprob })),
+      topLogprobs: (token.topLogprobs ?? []).map((t) => ({ tokenId: t.tokenId, text: this.tokenizer.tokenText(t.tokenId), logprob: t.logprob })),
     };
   }
 }

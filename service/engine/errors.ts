@@ -47,6 +47,14 @@ export class EngineClosedError extends EngineError {
   override readonly name = 'EngineClosedError';
 }
 
+/**
+ * The engine failed under a request (its worker process crashed or hung) or is restarting after
+ * such a failure; the request can be retried once /ready is 200 again.
+ */
+export class EngineUnavailableError extends EngineError {
+  override readonly name = 'EngineUnavailableError';
+}
+
 /** A model directory is missing files or its ONNX graph does not have the expected signature. */
 export class ModelLoadError extends EngineError {
   override readonly name = 'ModelLoadError';

@@ -1,6 +1,7 @@
 // The batch's key/value cache: one [batch, heads, past, headDim] tensor per layer and per key/value,
 // rows left-padded so that every row's real tokens end at the last column.
 import * as ort from 'onnxruntime-node';
+import { float16Bits } from './float16';
 
 /** Float32Array for fp32 caches, Uint16Array for fp16 ones (copied as raw bits). */
 export type KvData = Float32Array | Uint16Array;
@@ -72,7 +73,7 @@ export class KvCache {
           if (length === 0) return;
           const srcTensor = source.cache.tensors[layer]?.[kv];
           if (!srcTensor) throw new Error(`cache has no layer ${layer}`);
-          const src = srcTensor.data as KvData;
+          const src = kvData(srcTensor);
           const srcPast = source.cache.pastLength;
           for (let h = 0; h < nHead; h++) {
             const from = ((source.row * nHead + h) * srcPast + (srcPast - length)) * headDim;
@@ -86,6 +87,11 @@ export class KvCache {
     });
     return new KvCache(shape, tensors, batchSize, pastLength, lengths);
   }
+}
+
+/** A cache tensor's elements: float32 values, or float16 raw bits (whatever array type the runtime returned). */
+function kvData(tensor: ort.Tensor): KvData {
+  return tensor.type === 'float16' ? float16Bits(tensor.data as Uint16Array) : (tensor.data as Float32Array);
 }
 
 function allocate(dtype: KvShape['dtype'], size: number): KvData {

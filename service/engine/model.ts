@@ -1,117 +1,83 @@
-// Loads a Hugging Face-layout GPT-2 ONNX export (Optimum "with past" or Xenova's merged decoder) into
-// an onnxruntime-node session, after checking config.json and the graph's signature against each other.
-import { readFile, stat } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+// Loads a Hugging Face-layout GPT-2 ONNX export (Optimum "with past" or Xenova's merged decoder, any
+// dtype, external data beside it) into an onnxruntime-node session, after checking config.json and the
+// graph's signature (names, element types, ranks) against each other.
+import { readdir, stat } from 'node:fs/promises';
+import { basename, join, posix, relative } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { z } from 'zod';
+import type { ModelDtype } from '../models/footprint';
+import { selectGraph, type GraphChoice, type SelectedGraph } from '../models/model-files';
 import { ModelLoadError } from './errors';
-
-export interface Gpt2Config {
-  readonly nLayer: number;
-  readonly nHead: number;
-  readonly nEmbd: number;
-  readonly nPositions: number;
-  readonly vocabSize: number;
-  readonly bosTokenId: number;
-  readonly eosTokenId: number;
-}
+import { MAKE_HINT, readConfig, type Gpt2Config } from './model-config';
 
 export interface LoadModelOptions {
   /** @default 'cpu' */
   readonly executionProvider?: 'cpu' | 'cuda';
   /** onnxruntime intra-op threads. @default onnxruntime's choice (one per physical core) */
   readonly intraOpThreads?: number;
+  /** MODEL_DTYPE: which graph of the folder to load (transformers.js' names). @default 'fp32' */
+  readonly dtype?: ModelDtype;
+  /** MODEL_FILE: a graph path inside the folder; overrides `dtype`. */
+  readonly file?: string | undefined;
 }
+
+/** Element types of the graph's float inputs and outputs, as read from it at load. */
+export type FloatType = 'float32' | 'float16';
 
 export interface LoadedModel {
   readonly dir: string;
   readonly onnxPath: string;
+  /** External data files loaded beside the graph (paths inside the folder). */
+  readonly externalData: readonly string[];
   readonly config: Gpt2Config;
   readonly session: ort.InferenceSession;
   /** merged decoder export (decoder_model_merged.onnx) takes a bool `use_cache_branch` input */
   readonly usesCacheBranch: boolean;
   readonly hasPositionIds: boolean;
-  readonly kvDtype: 'float32' | 'float16';
+  /** past_key_values inputs and present outputs. */
+  readonly kvDtype: FloatType;
+  /** logits output; float16 logits are widened to float32 for sampling. */
+  readonly logitsDtype: FloatType;
   release(): Promise<void>;
 }
 
-/** The ONNX files tried, in order: onnx-community's plain with-past export, then Xenova's merged decoder. */
-export const ONNX_CANDIDATES = ['onnx/model.onnx', 'onnx/decoder_model_merged.onnx'] as const;
-
-const MAKE_HINT = 'run npm run model:make -- --preset tiny --out DIR for a test model';
-
-const ConfigFile = z
-  .object({
-    model_type: z.literal('gpt2'),
-    n_layer: z.number().int().positive(),
-    n_head: z.number().int().positive(),
-    n_embd: z.number().int().positive(),
-    n_positions: z.number().int().positive().optional(),
-    n_ctx: z.number().int().positive().optional(),
-    vocab_size: z.number().int().positive(),
-    bos_token_id: z.number().int().nonnegative(),
-    eos_token_id: z.number().int().nonnegative(),
-  })
-  .refine((c) => c.n_embd % c.n_head === 0, { message: 'n_embd must be a multiple of n_head', path: ['n_embd'] })
-  .refine((c) => c.n_positions !== undefined || c.n_ctx !== undefined, { message: 'n_positions (or n_ctx) is required', path: ['n_positions'] })
-  .transform(
-    (c): Gpt2Config => ({
-      nLayer: c.n_layer,
-      nHead: c.n_head,
-      nEmbd: c.n_embd,
-      nPositions: (c.n_positions ?? c.n_ctx) as number,
-      vocabSize: c.vocab_size,
-      bosTokenId: c.bos_token_id,
-      eosTokenId: c.eos_token_id,
-    }),
-  );
+const FLOAT_TYPES: readonly FloatType[] = ['float32', 'float16'];
 
 export async function loadModel(dir: string, options: LoadModelOptions = {}): Promise<LoadedModel> {
   if (!(await isDirectory(dir))) throw new ModelLoadError(`MODEL_DIR=${dir} is not a folder (expected a Hugging Face-layout export of gpt2; ${MAKE_HINT})`);
   const config = await readConfig(dir);
-  const onnxPath = await findOnnxFile(dir);
-  const session = await createSession(dir, onnxPath, options);
+  const { graph, externalData } = await findGraph(dir, options);
+  const onnxPath = join(dir, graph);
+  const session = await createSession(dir, onnxPath, externalData, options);
   try {
-    const signature = checkSignature(session, config, `MODEL_DIR=${dir}: ${relative(dir, onnxPath)}`);
-    return { dir, onnxPath, config, session, ...signature, release: () => session.release() };
+    const signature = checkSignature(session, config, `MODEL_DIR=${dir}: ${graph}`);
+    return { dir, onnxPath, externalData, config, session, ...signature, release: () => session.release() };
   } catch (error) {
     await session.release();
     throw error;
   }
 }
 
-/** Reads and validates `{dir}/config.json`; exported for tools that need the shape without a session. */
-export async function readConfig(dir: string): Promise<Gpt2Config> {
-  const path = join(dir, 'config.json');
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch {
-    throw new ModelLoadError(`MODEL_DIR=${dir} has no config.json (expected an Optimum export of gpt2 with its GPT2Config; ${MAKE_HINT})`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new ModelLoadError(`MODEL_DIR=${dir}: config.json is not valid JSON (${(error as Error).message}); re-fetch or regenerate the model`);
-  }
-  const parsed = ConfigFile.safeParse(json);
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new ModelLoadError(`MODEL_DIR=${dir}: config.json is not a GPT-2 config (${problems}); expected model_type "gpt2" with integer n_layer, n_head, n_embd, n_positions, vocab_size, bos_token_id, eos_token_id`);
-  }
-  return parsed.data;
+/** The graph MODEL_DTYPE / MODEL_FILE names among the folder's files, with its external data. */
+export async function findGraph(dir: string, choice: GraphChoice): Promise<SelectedGraph> {
+  const paths = await graphFolderFiles(dir, choice.file);
+  const selected = selectGraph(paths, choice);
+  if ('problem' in selected) throw new ModelLoadError(`MODEL_DIR=${dir} ${selected.problem} (expected an ONNX export of a GPT-2 model; ${MAKE_HINT})`);
+  return selected;
 }
 
-async function findOnnxFile(dir: string): Promise<string> {
-  for (const candidate of ONNX_CANDIDATES) {
-    const path = join(dir, candidate);
-    if (await isFile(path)) return path;
-  }
-  throw new ModelLoadError(`MODEL_DIR=${dir} has no ${ONNX_CANDIDATES.join(' or ')} (expected an Optimum export of gpt2; ${MAKE_HINT})`);
+/** Files of `onnx/`, of the root, and of MODEL_FILE's folder, as paths relative to `dir`. */
+async function graphFolderFiles(dir: string, file: string | undefined): Promise<string[]> {
+  const folders = new Set(['', 'onnx', ...(file === undefined ? [] : [posix.dirname(file) === '.' ? '' : posix.dirname(file)])]);
+  const listed = await Promise.all(
+    [...folders].map(async (folder) => {
+      const entries = await readdir(join(dir, folder), { withFileTypes: true }).catch(() => []);
+      return entries.filter((e) => e.isFile()).map((e) => (folder === '' ? e.name : `${folder}/${e.name}`));
+    }),
+  );
+  return listed.flat().sort();
 }
 
-async function createSession(dir: string, onnxPath: string, options: LoadModelOptions): Promise<ort.InferenceSession> {
+async function createSession(dir: string, onnxPath: string, externalData: readonly string[], options: LoadModelOptions): Promise<ort.InferenceSession> {
   const provider = options.executionProvider ?? 'cpu';
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
@@ -129,14 +95,25 @@ async function createSession(dir: string, onnxPath: string, options: LoadModelOp
           'on a host with the CUDA 12 runtime and cuDNN 9, or set EXECUTION_PROVIDER=cpu.',
       );
     }
-    throw new ModelLoadError(`MODEL_DIR=${dir}: onnxruntime could not load ${relative(dir, onnxPath)} (${reason}); the file may be truncated or not an ONNX model: re-fetch or regenerate it`);
+    // A graph whose weights live in external data names the data file in each initializer; onnxruntime
+    // reads it from beside the graph (given a path, as here, also when it is many GB).
+    const data = externalData.length > 0 ? `; its external data: ${externalData.join(', ')}` : '';
+    const hint = /external|data file|No such file|open file/i.test(reason)
+      ? `the graph's external data (${basename(onnxPath)}_data, next to it) is missing or incomplete${data}: fetch the graph again with npm run model:fetch (it downloads the data files with it)`
+      : `the file may be truncated or not an ONNX model${data}: re-fetch or regenerate it`;
+    throw new ModelLoadError(`MODEL_DIR=${dir}: onnxruntime could not load ${relative(dir, onnxPath)} (${reason}); ${hint}`);
   }
 }
 
-type Signature = Pick<LoadedModel, 'usesCacheBranch' | 'hasPositionIds' | 'kvDtype'>;
+type Signature = Pick<LoadedModel, 'usesCacheBranch' | 'hasPositionIds' | 'kvDtype' | 'logitsDtype'>;
 type TensorInfo = { readonly type: string; readonly shape: readonly (number | string)[] };
 
-/** Checks names, element types and ranks of the graph's inputs and outputs against config.json. */
+/**
+ * Checks names, element types and ranks of the graph's inputs and outputs against config.json, at
+ * load, so that a graph the engine cannot run fails at start-up rather than at the first request.
+ * Quantized graphs (MatMulInteger, MatMulNBits, MatMulBnb4) and fp16 graphs converted with
+ * keep_io_types have float32 inputs and outputs; fp16 graphs without it have float16 ones.
+ */
 function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where: string): Signature {
   const inputs = tensorInfos(session.inputMetadata, where);
   const outputs = tensorInfos(session.outputMetadata, where);
@@ -145,7 +122,7 @@ function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where
   };
   const expectTensor = (infos: Map<string, TensorInfo>, kind: string, name: string, types: readonly string[], rank: number): TensorInfo => {
     const info = infos.get(name) ?? fail(`has no ${kind} ${name}`);
-    if (!types.includes(info.type)) fail(`${kind} ${name} is ${info.type}, not ${types.join(' or ')}`);
+    if (!types.includes(info.type)) fail(`${kind} ${name} is ${info.type}; the engine runs ${types.join(' or ')} there`);
     if (info.shape.length !== rank) fail(`${kind} ${name} has rank ${info.shape.length}, not ${rank}`);
     return info;
   };
@@ -156,7 +133,7 @@ function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where
   if (hasPositionIds) expectTensor(inputs, 'input', 'position_ids', ['int64'], 2);
   const usesCacheBranch = inputs.has('use_cache_branch');
   if (usesCacheBranch) expectTensor(inputs, 'input', 'use_cache_branch', ['bool'], 1);
-  const logits = expectTensor(outputs, 'output', 'logits', ['float32', 'float16'], 3);
+  const logits = expectTensor(outputs, 'output', 'logits', FLOAT_TYPES, 3);
   const vocab = logits.shape[2];
   if (typeof vocab === 'number' && vocab !== config.vocabSize) fail(`output logits has vocab dimension ${vocab} but config.json says vocab_size=${config.vocabSize}`);
 
@@ -166,7 +143,9 @@ function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where
   if (presentLayers !== config.nLayer) fail(`has present outputs for ${presentLayers} layers but config.json says n_layer=${config.nLayer}`);
 
   const headDim = config.nEmbd / config.nHead;
-  const kvDtype = expectTensor(inputs, 'input', 'past_key_values.0.key', ['float32', 'float16'], 4).type as Signature['kvDtype'];
+  // The cache's type is the first past input's; every past and present must share it, since a
+  // step's present becomes the next step's past as it is.
+  const kvDtype = expectTensor(inputs, 'input', 'past_key_values.0.key', FLOAT_TYPES, 4).type as FloatType;
   for (let i = 0; i < config.nLayer; i++) {
     for (const kind of ['key', 'value']) {
       const past = expectTensor(inputs, 'input', `past_key_values.${i}.${kind}`, [kvDtype], 4);
@@ -179,7 +158,7 @@ function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where
   const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch']);
   const unknown = [...inputs.keys()].filter((name) => !known.has(name) && !name.startsWith('past_key_values.'));
   if (unknown.length > 0) fail(`has inputs the engine does not feed: ${unknown.join(', ')}`);
-  return { usesCacheBranch, hasPositionIds, kvDtype };
+  return { usesCacheBranch, hasPositionIds, kvDtype, logitsDtype: logits.type as FloatType };
 }
 
 function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadata[], where: string): Map<string, TensorInfo> {
@@ -206,8 +185,4 @@ function countLayers(names: readonly string[], pattern: RegExp): number | undefi
 
 async function isDirectory(path: string): Promise<boolean> {
   return stat(path).then((s) => s.isDirectory(), () => false);
-}
-
-async function isFile(path: string): Promise<boolean> {
-  return stat(path).then((s) => s.isFile(), () => false);
 }

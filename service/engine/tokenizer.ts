@@ -1,7 +1,9 @@
 // GPT-2's byte-level BPE (r50k_base, via gpt-tokenizer): text <-> token ids, and each token's raw
 // bytes so callers can decode incrementally and name partial UTF-8 tokens OpenAI-style (`bytes:\xNN`).
+// The fast path loadTokenizer takes when a model's tokenizer.json is GPT-2's own.
 import r50kRanks from 'gpt-tokenizer/bpeRanks/r50k_base';
 import { encode as encodeR50k } from 'gpt-tokenizer/encoding/r50k_base';
+import { IncrementalDecoder } from './incremental-decoder';
 import type { Tokenizer } from './types';
 
 export const GPT2_EOS_TOKEN_ID = 50256;
@@ -93,11 +95,30 @@ export function decodeTokens(ids: readonly number[]): string {
   return lenientDecoder.decode(out);
 }
 
-export function createGpt2Tokenizer(): Tokenizer {
+/** `<|endoftext|>` in rendered chat-template text is the EOS token; the text between is plain text. */
+function encodeWithEndOfText(text: string): number[] {
+  return text.split(EOS_TEXT).flatMap((piece, i) => (i === 0 ? encodeR50k(piece, PLAIN_TEXT) : [GPT2_EOS_TOKEN_ID, ...encodeR50k(piece, PLAIN_TEXT)]));
+}
+
+export interface Gpt2TokenizerOptions {
+  /** From tokenizer_config.json. @default undefined */
+  readonly chatTemplate?: string | undefined;
+  /** @default bos, eos and unk = `<|endoftext|>` */
+  readonly specialTokens?: Readonly<Record<string, string>>;
+}
+
+export function createGpt2Tokenizer(options: Gpt2TokenizerOptions = {}): Tokenizer {
   return {
     encode: (text) => encodeR50k(text, PLAIN_TEXT),
+    encodeWithSpecialTokens: encodeWithEndOfText,
     decode: decodeTokens,
+    tokenText,
+    tokenBytes,
+    createDecoder: () => new IncrementalDecoder(tokenBytes),
     eosTokenId: GPT2_EOS_TOKEN_ID,
     vocabSize: GPT2_VOCAB_SIZE,
+    chatTemplate: options.chatTemplate,
+    specialTokens: options.specialTokens ?? { bos_token: EOS_TEXT, eos_token: EOS_TEXT, unk_token: EOS_TEXT },
+    kind: 'gpt2-bpe',
   };
 }

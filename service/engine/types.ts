@@ -62,6 +62,19 @@ export interface TokenInfo {
 export type FinishReason = 'stop' | 'length';
 
 /**
+ * Where a choice's time went inside the engine, as vLLM splits it (docs/design/metrics.md): measured
+ * with the scheduler's own monotonic clock, so the intervals are valid across the worker boundary.
+ */
+export interface ChoiceTimings {
+  /** Arrival at the scheduler -> its first prefill run (WAITING). */
+  readonly queueSeconds: number;
+  /** First prefill run -> first generated token (PREFILL). */
+  readonly prefillSeconds: number;
+  /** First -> last generated token of this choice (DECODE). */
+  readonly decodeSeconds: number;
+}
+
+/**
  * What `Engine.generate` yields. `delta` events carry text that is final (stop-sequence safe and
  * whole UTF-8 characters) together with the tokens that produced it; each choice ends with one
  * `finish` event. With beam search the text of a choice arrives in one delta at the end.
@@ -75,6 +88,8 @@ export type GenerationEvent =
       readonly reason: FinishReason;
       /** Tokens generated for this choice (counted for usage even when a stop string cut text). */
       readonly completionTokens: number;
+      /** Set by the scheduler; absent for events made elsewhere (tests, other engines). */
+      readonly timings?: ChoiceTimings;
     };
 
 export interface GenerationRequest {
@@ -90,11 +105,39 @@ export interface EngineStats {
   readonly waiting: number;
 }
 
+/** Turns one sequence's token ids, as they arrive, into text deltas that never split a character. */
+export interface StreamDecoder {
+  /** Adds the next token and returns the text it completes (often all of it, sometimes ''). */
+  push(tokenId: number): string;
+  /** Ends the sequence: returns what is still held back (U+FFFD for a character never completed). */
+  flush(): string;
+}
+
+/**
+ * The model's tokenizer, made from its folder by `loadTokenizer` (GPT-2's byte-level BPE on a fast
+ * path, any other tokenizer.json through a maintained library); everything text-shaped goes through it.
+ */
 export interface Tokenizer {
+  /** User text -> ids, without added special tokens (BOS/CLS/SEP are never prepended or appended). */
   encode(text: string): number[];
+  /** Text rendered from the model's chat template -> ids: its special-token strings become their ids. */
+  encodeWithSpecialTokens(text: string): number[];
   decode(ids: readonly number[]): string;
+  /** One token's text as OpenAI reports it in logprobs (`bytes:\xNN...` when it is part of a character). */
+  tokenText(id: number): string;
+  /** One token's raw UTF-8 bytes (chat logprobs' `bytes`). */
+  tokenBytes(id: number): Uint8Array;
+  /** A fresh decoder for one streamed sequence; `prompt` (its ids) gives the decoder its context. */
+  createDecoder(prompt?: readonly number[]): StreamDecoder;
   readonly eosTokenId: number;
+  /** The model's vocabulary (its logits' width): valid ids are 0..vocabSize-1. */
   readonly vocabSize: number;
+  /** The model's Jinja chat template (tokenizer_config.json `chat_template` or chat_template.jinja), if it has one. */
+  readonly chatTemplate: string | undefined;
+  /** Named special tokens of tokenizer_config.json (`bos_token`, `eos_token`, ...), for the chat template. */
+  readonly specialTokens: Readonly<Record<string, string>>;
+  /** `gpt2-bpe` (the fast byte-level path) or the tokenizer.json model type (`WordPiece`, `BPE`, `Unigram`). */
+  readonly kind: string;
 }
 
 export interface Engine {
@@ -109,6 +152,8 @@ export interface Engine {
    */
   generate(request: GenerationRequest): AsyncIterable<GenerationEvent>;
   stats(): EngineStats;
+  /** False while the engine cannot serve (closing, or restarting after its worker failed). */
+  isReady(): boolean;
   /** Stops taking requests, lets running ones finish, then releases the session. */
   close(): Promise<void>;
 }

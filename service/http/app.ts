@@ -1,5 +1,5 @@
 // Builds the fastify app of the OpenAI-compatible surface: JSON parsing, request ids, auth,
-// readiness and draining gates, error envelopes, access logs, metrics, and the routes.
+// readiness and draining gates, error envelopes, access logs, metrics, and the backend's routes.
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, {
   LogController,
@@ -11,14 +11,15 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { Backend } from '../backend';
+import type { ApiRequest, Backend } from '../backend';
+import { sendAnswer } from './answer';
 import { bearerToken, type Authenticator } from './auth';
 import { invalidApiKey, invalidJson, toApiError, unavailable, unknownUrl } from './errors';
 import { createHttpMetrics } from './metrics';
-import { abortOnDisconnect, requestIdFor } from './request-context';
-import { registerOpenAiRoutes } from './routes/openai';
+import { abortOnDisconnect, requestContext, requestIdFor } from './request-context';
 import { registerOpsRoutes } from './routes/ops';
-import { isApiRoute } from './routes/route-kinds';
+import { registerPlaygroundRoutes } from './routes/playground';
+import { API_ROUTE, isApiRoute } from './routes/route-kinds';
 
 export interface AppOptions {
   readonly backend: Backend;
@@ -31,6 +32,8 @@ export interface AppOptions {
   readonly bodyLimitBytes?: number;
   /** Serve HTTPS with this certificate and key (PEM). @default plain HTTP */
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
+  /** Serve the playground page at GET / (PLAYGROUND). @default true */
+  readonly playground?: boolean;
 }
 
 export interface BuiltApp {
@@ -81,6 +84,8 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
 
   app.decorateRequest('client', undefined);
   app.decorateRequest('abortController', undefined);
+  app.decorateRequest('bodyText', undefined);
+  app.decorateRequest('logFields', undefined);
 
   // JSON only: text/plain, forms and anything else get 415. Bytes are checked to be UTF-8 before
   // parsing so invalid sequences are refused instead of silently becoming U+FFFD.
@@ -94,13 +99,16 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
       done(invalidJson('The request body is not valid UTF-8: send JSON encoded as UTF-8.'), undefined);
       return;
     }
+    request.bodyText = text;
     parseJson(request, text, done);
   });
 
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) record(request, reply, CLIENT_CLOSED_REQUEST);
+      // On the next tick: the request's abort listeners run first, so a backend that stops on the
+      // abort has annotated the line (e.g. with the tokens relayed so far) before it is written.
+      if (!reply.raw.writableFinished) process.nextTick(() => record(request, reply, CLIENT_CLOSED_REQUEST));
     });
     if (!isApiRoute(request.routeOptions.config)) return;
     if (draining) {
@@ -139,6 +147,7 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
         status,
         duration_ms: Math.round(reply.elapsedTime * 10) / 10,
         client: request.client?.name,
+        ...request.logFields,
       },
       status === CLIENT_CLOSED_REQUEST ? 'request aborted by the client' : 'request completed',
     );
@@ -162,7 +171,18 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
   });
 
   registerOpsRoutes(app, { backend, registry, isDraining: () => draining });
-  registerOpenAiRoutes(app, { backend, logContent: options.logContent ?? false });
+  for (const route of backend.routes({ logContent: options.logContent ?? false })) {
+    app.route({
+      method: route.method,
+      url: route.url,
+      config: API_ROUTE,
+      handler: async (request, reply) => {
+        const apiRequest: ApiRequest = { body: request.body, bodyText: request.bodyText, params: request.params as Record<string, string> };
+        return sendAnswer(request, reply, await route.handle(apiRequest, requestContext(request, reply)));
+      },
+    });
+  }
+  if (options.playground ?? true) registerPlaygroundRoutes(app, { variant: backend.variant, authRequired: authenticator.enabled });
 
   const startDraining = (): void => {
     draining = true;

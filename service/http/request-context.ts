@@ -1,5 +1,5 @@
 // Per-request state the HTTP layer hands a backend: request id, client, logger, response headers,
-// and an AbortSignal that fires when the client goes away before its response ended.
+// access-log fields, and an AbortSignal that fires when the client goes away before its response ended.
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -11,6 +11,10 @@ declare module 'fastify' {
     client: ClientIdentity | undefined;
     /** Aborted on client disconnect or when draining runs out of time; set on API routes. */
     abortController: AbortController | undefined;
+    /** The JSON body's text as received; set by the JSON parser. */
+    bodyText: string | undefined;
+    /** Fields a backend added to this request's access-log line. */
+    logFields: Record<string, unknown> | undefined;
   }
 }
 
@@ -40,6 +44,9 @@ export function requestContext(request: FastifyRequest, reply: FastifyReply): Re
     setHeader(name, value) {
       // Headers can only change before the first byte; later calls (mid-stream) have no effect.
       if (!reply.raw.headersSent) reply.header(name, value);
+    },
+    annotate(fields) {
+      request.logFields = request.logFields === undefined ? { ...fields } : Object.assign(request.logFields, fields);
     },
   };
 }

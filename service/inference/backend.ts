@@ -4,16 +4,18 @@
 import { randomUUID } from 'node:crypto';
 import type { Model } from 'openai/resources/models';
 import type { Registry } from 'prom-client';
-import type { Backend, RequestContext } from '../backend';
+import type { RequestContext } from '../backend';
 import type { Engine } from '../engine/types';
 import { ApiError } from '../http/api-error';
+import type { InferenceBackend } from './api';
 import { chatBody, chatChunks } from './chat-responses';
-import { renderChatPrompt } from './chat-template';
+import { createChatFormatter } from './chat-prompt';
 import { completionBody, completionChunks, promptTokenCount, type ResponseMeta } from './completion-responses';
 import { toApiError } from './engine-errors';
 import { startGeneration, type TaggedEvent } from './event-stream';
 import { createInferenceMetrics, type RequestMetrics } from './metrics';
 import { planChat, planCompletion, type RequestPlan } from './request-plan';
+import { inferenceRoutes } from './routes';
 
 export interface InferenceBackendOptions {
   /** The `model` name clients send; requests for any other name get 404 model_not_found. */
@@ -21,17 +23,23 @@ export interface InferenceBackendOptions {
   readonly registry: Registry;
 }
 
-/** Runs `body` (which reads the whole stream) or wraps `chunks` so metrics end with the stream. */
-async function* instrumented<T>(chunks: AsyncIterable<T>, metrics: RequestMetrics): AsyncGenerator<T> {
+/**
+ * Wraps a response's chunks so metrics end with the stream, and an engine error raised mid-stream
+ * (e.g. its worker failed) reaches the client as its own envelope in the final error event.
+ */
+async function* instrumented<T>(chunks: AsyncIterable<T>, metrics: RequestMetrics, promptParam: 'prompt' | 'messages'): AsyncGenerator<T> {
   try {
     yield* chunks;
+  } catch (error) {
+    throw toApiError(error, promptParam);
   } finally {
     metrics.end();
   }
 }
 
-export function createInferenceBackend(engine: Engine, options: InferenceBackendOptions): Backend {
+export function createInferenceBackend(engine: Engine, options: InferenceBackendOptions): InferenceBackend {
   const metrics = createInferenceMetrics(options.registry, engine, options.servedModelName);
+  const chat = createChatFormatter(engine.tokenizer);
   const created = Math.floor(Date.now() / 1000);
   let closed = false;
 
@@ -58,9 +66,10 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
     model: options.servedModelName,
   });
 
-  return {
+  const backend: InferenceBackend = {
     variant: 'inference',
-    isReady: () => !closed,
+    isReady: () => !closed && engine.isReady(),
+    routes: (routeOptions) => inferenceRoutes(backend, routeOptions),
 
     async listModels(): Promise<Model[]> {
       return [{ id: options.servedModelName, object: 'model', created, owned_by: 'gpt2-openai-toolkit' }];
@@ -73,7 +82,7 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
         const { events, requestMetrics } = start(plan, ctx);
         const completionOptions = { echo: request.echo === true, includeUsage: request.stream_options?.include_usage === true };
         if (request.stream) {
-          return { stream: true, chunks: instrumented(completionChunks(events, plan, completionOptions, meta('cmpl'), requestMetrics), requestMetrics) };
+          return { stream: true, chunks: instrumented(completionChunks(events, plan, completionOptions, meta('cmpl'), requestMetrics), requestMetrics, 'prompt') };
         }
         try {
           return { stream: false, body: await completionBody(events, plan, completionOptions, meta('cmpl'), requestMetrics) };
@@ -88,14 +97,14 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
     async createChatCompletion(request, ctx) {
       checkModel(request.model);
       try {
-        const plan = planChat(request, engine);
+        const plan = planChat(request, engine, chat);
         const { events, requestMetrics } = start(plan, ctx);
         if (request.stream) {
           const includeUsage = request.stream_options?.include_usage === true;
-          return { stream: true, chunks: instrumented(chatChunks(events, plan, includeUsage, meta('chatcmpl'), requestMetrics), requestMetrics) };
+          return { stream: true, chunks: instrumented(chatChunks(events, plan, engine.tokenizer, includeUsage, meta('chatcmpl'), requestMetrics), requestMetrics, 'messages') };
         }
         try {
-          return { stream: false, body: await chatBody(events, plan, meta('chatcmpl'), requestMetrics) };
+          return { stream: false, body: await chatBody(events, plan, engine.tokenizer, meta('chatcmpl'), requestMetrics) };
         } finally {
           requestMetrics.end();
         }
@@ -106,9 +115,13 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
 
     async tokenize(request) {
       if (request.model !== undefined) checkModel(request.model);
-      const text = 'prompt' in request ? request.prompt : renderChatPrompt(request.messages);
-      const tokens = engine.tokenizer.encode(text);
-      return { tokens, count: tokens.length, max_model_len: engine.contextLength };
+      try {
+        // Messages become exactly the ids a chat completion would run.
+        const tokens = 'prompt' in request ? engine.tokenizer.encode(request.prompt) : chat.render(request.messages).ids;
+        return { tokens, count: tokens.length, max_model_len: engine.contextLength };
+      } catch (error) {
+        throw toApiError(error, 'messages');
+      }
     },
 
     async detokenize(request) {
@@ -131,4 +144,5 @@ export function createInferenceBackend(engine: Engine, options: InferenceBackend
       await engine.close();
     },
   };
+  return backend;
 }

@@ -1,6 +1,7 @@
 // Shapes engine output as OpenAI /v1/chat/completions bodies and stream chunks.
 import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
+import type { Tokenizer } from '../engine/types';
 import { collectGeneration } from './choices';
 import type { ResponseMeta } from './completion-responses';
 import type { TaggedEvent } from './event-stream';
@@ -13,9 +14,13 @@ function usage(plan: RequestPlan, completionTokens: number): CompletionUsage {
   return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
 }
 
+/** What the responses need of the tokenizer: token bytes for logprobs. */
+type BytesOf = Pick<Tokenizer, 'tokenBytes'>;
+
 export async function chatBody(
   events: AsyncIterable<TaggedEvent>,
   plan: RequestPlan,
+  tokenizer: BytesOf,
   meta: ResponseMeta,
   metrics: RequestMetrics,
 ): Promise<ChatCompletion> {
@@ -29,7 +34,7 @@ export async function chatBody(
     choices: generation.choices.map((choice) => ({
       index: choice.index,
       message: { role: 'assistant', content: choice.text, refusal: null },
-      logprobs: wantsLogprobs ? { content: chatLogprobs(choice.tokens), refusal: null } : null,
+      logprobs: wantsLogprobs ? { content: chatLogprobs(choice.tokens, tokenizer), refusal: null } : null,
       finish_reason: choice.finishReason,
     })),
     usage: usage(plan, generation.completionTokens),
@@ -39,6 +44,7 @@ export async function chatBody(
 export async function* chatChunks(
   events: AsyncIterable<TaggedEvent>,
   plan: RequestPlan,
+  tokenizer: BytesOf,
   includeUsage: boolean,
   meta: ResponseMeta,
   metrics: RequestMetrics,
@@ -71,13 +77,13 @@ export async function* chatChunks(
         {
           index: event.choice,
           delta: { content: event.text },
-          logprobs: wantsLogprobs ? { content: chatLogprobs(event.tokens), refusal: null } : null,
+          logprobs: wantsLogprobs ? { content: chatLogprobs(event.tokens, tokenizer), refusal: null } : null,
           finish_reason: null,
         },
       ]);
     } else {
       completionTokens += event.completionTokens;
-      metrics.finish(event.reason, event.completionTokens);
+      metrics.finish(event.reason, event.completionTokens, event.timings);
       yield chunk([{ index: event.choice, delta: {}, logprobs: null, finish_reason: event.reason }]);
     }
   }

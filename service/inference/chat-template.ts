@@ -1,6 +1,7 @@
-// The chat template for GPT-2, which was never trained on chat: messages become a plain
-// "Role: text" transcript ending in "Assistant:", the format GPT-2 continues most naturally.
-import type { ChatMessage } from '../http/schemas';
+// The default chat template, for models without their own (GPT-2 was never trained on chat):
+// messages become a plain "Role: text" transcript ending in "Assistant:", the format GPT-2 continues
+// most naturally. chat-prompt.ts uses the model's template instead when it has one.
+import type { ChatMessage } from './schemas';
 
 const ROLE_LABELS: Readonly<Record<ChatMessage['role'], string>> = {
   system: 'System',
@@ -15,7 +16,8 @@ const ROLE_LABELS: Readonly<Record<ChatMessage['role'], string>> = {
  */
 export const CHAT_TURN_STOPS: readonly string[] = ['\nUser:', '\nSystem:'];
 
-function messageText(message: ChatMessage): string {
+/** A message's content as one string (text parts joined). */
+export function messageText(message: ChatMessage): string {
   const content = message.content;
   if (content === null || content === undefined) return '';
   if (typeof content === 'string') return content;

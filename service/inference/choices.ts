@@ -55,7 +55,7 @@ export async function collectGeneration(
       target.finishReason = event.reason;
       target.completionTokens = event.completionTokens;
       completionTokens += event.completionTokens;
-      metrics.finish(event.reason, event.completionTokens);
+      metrics.finish(event.reason, event.completionTokens, event.timings);
     }
   }
   return { choices, promptTokens, completionTokens };

@@ -1,6 +1,6 @@
 // Shapes engine output as OpenAI /v1/completions bodies and stream chunks.
 import type { Completion, CompletionUsage } from 'openai/resources/completions';
-import type { CompletionChunk } from '../backend';
+import type { CompletionChunk } from './api';
 import { choiceIndex, collectGeneration } from './choices';
 import type { TaggedEvent } from './event-stream';
 import { completionLogprobs, joinCompletionLogprobs, type CompletionLogprobs } from './logprobs';
@@ -104,7 +104,7 @@ export async function* completionChunks(
       yield chunk([{ index, text: event.text, logprobs: wantsLogprobs ? completionLogprobs(event.tokens, offset) : null, finish_reason: null }]);
     } else {
       completionTokens += event.completionTokens;
-      metrics.finish(event.reason, event.completionTokens);
+      metrics.finish(event.reason, event.completionTokens, event.timings);
       yield chunk([{ index, text: '', logprobs: null, finish_reason: event.reason }]);
     }
   }

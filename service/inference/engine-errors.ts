@@ -3,6 +3,7 @@ import {
   ContextLengthExceededError,
   EngineClosedError,
   EngineOverloadedError,
+  EngineUnavailableError,
   InvalidParameterError,
 } from '../engine/errors';
 import { ApiError } from '../http/api-error';
@@ -26,6 +27,15 @@ export function toApiError(error: unknown, promptParam: 'prompt' | 'messages'): 
   }
   if (error instanceof EngineClosedError) {
     return new ApiError({ status: 503, type: 'service_unavailable', code: 'shutting_down', message: 'The server is shutting down; retry on another replica.' });
+  }
+  if (error instanceof EngineUnavailableError) {
+    return new ApiError({
+      status: 503,
+      type: 'service_unavailable',
+      code: 'engine_unavailable',
+      message: `${error.message} Retry the request; this replica serves again once GET /ready is 200.`,
+      headers: { 'retry-after': '1' },
+    });
   }
   return error;
 }

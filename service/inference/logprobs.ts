@@ -2,8 +2,7 @@
 // completions object (parallel arrays) and the chat `content` list (with UTF-8 bytes).
 import type { ChatCompletionTokenLogprob } from 'openai/resources/chat/completions';
 import type { CompletionChoice } from 'openai/resources/completions';
-import { tokenBytes } from '../engine/tokenizer';
-import type { TokenInfo } from '../engine/types';
+import type { TokenInfo, Tokenizer } from '../engine/types';
 
 export type CompletionLogprobs = CompletionChoice.Logprobs;
 
@@ -35,15 +34,16 @@ export function joinCompletionLogprobs(first: CompletionLogprobs, second: Comple
   };
 }
 
-export function chatLogprobs(tokens: readonly TokenInfo[]): ChatCompletionTokenLogprob[] {
+/** @param tokenizer gives each token's raw bytes (the engine's TokenInfo carries only ids and text) */
+export function chatLogprobs(tokens: readonly TokenInfo[], tokenizer: Pick<Tokenizer, 'tokenBytes'>): ChatCompletionTokenLogprob[] {
   return tokens.map((token) => ({
     token: token.text,
     logprob: token.logprob ?? 0,
-    bytes: Array.from(tokenBytes(token.tokenId)),
+    bytes: Array.from(tokenizer.tokenBytes(token.tokenId)),
     top_logprobs: (token.topLogprobs ?? []).map((top) => ({
       token: top.text,
       logprob: top.logprob,
-      bytes: Array.from(tokenBytes(top.tokenId)),
+      bytes: Array.from(tokenizer.tokenBytes(top.tokenId)),
     })),
   }));
 }

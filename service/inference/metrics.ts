@@ -1,16 +1,21 @@
 // Engine metrics under vLLM's names (docs/design/metrics.md) so existing vLLM dashboards work.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Engine, FinishReason } from '../engine/types';
+import type { ChoiceTimings, Engine, FinishReason } from '../engine/types';
 
 const LATENCY_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80];
 const INTER_TOKEN_BUCKETS = [0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2.5];
+/** vLLM's buckets for the request phase histograms (queue, prefill, decode). */
+const REQUEST_PHASE_BUCKETS = [0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680];
+/** vLLM's buckets for time per output token. */
+const TIME_PER_OUTPUT_TOKEN_BUCKETS = [0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80];
 
 export interface RequestMetrics {
   /** Call when the first text of any choice is ready. */
   firstToken(): void;
   /** Call per delta carrying `tokenCount` tokens. */
   tokens(tokenCount: number): void;
-  finish(reason: FinishReason, completionTokens: number): void;
+  /** Call per finished choice; `timings` (from the scheduler) feed the phase histograms. */
+  finish(reason: FinishReason, completionTokens: number, timings?: ChoiceTimings): void;
   /** Call once when the whole request is over (done, cancelled or failed). */
   end(): void;
 }
@@ -78,6 +83,16 @@ export function createInferenceMetrics(registry: Registry, engine: Engine, model
     labelNames: ['model_name', 'finished_reason'] as const,
     registers: [registry],
   });
+  // The phases are measured inside the engine (its worker's clock), per choice, as vLLM measures per sequence.
+  const phase = (name: string, help: string, buckets: number[]) => new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+  const queueTime = phase('vllm:request_queue_time_seconds', 'Time a request waited for batch rows and its turn to prefill (WAITING).', REQUEST_PHASE_BUCKETS);
+  const prefillTime = phase('vllm:request_prefill_time_seconds', "Time from a request's first prefill run to its first generated token (PREFILL).", REQUEST_PHASE_BUCKETS);
+  const decodeTime = phase('vllm:request_decode_time_seconds', "Time from a choice's first to its last generated token (DECODE).", REQUEST_PHASE_BUCKETS);
+  const timePerOutputToken = phase(
+    'vllm:time_per_output_token_seconds',
+    "Each finished choice's mean time per output token after the first: decode time / (generated tokens - 1), measured in the engine.",
+    TIME_PER_OUTPUT_TOKEN_BUCKETS,
+  );
   const labels = { model_name: modelName };
 
   return {
@@ -101,9 +116,14 @@ export function createInferenceMetrics(registry: Registry, engine: Engine, model
           for (let i = 0; i < tokenCount; i += 1) interToken.observe(labels, gap);
           last = now;
         },
-        finish(reason, completionTokens) {
+        finish(reason, completionTokens, timings) {
           generationTokens.inc(labels, completionTokens);
           finished.inc({ model_name: modelName, finished_reason: reason });
+          if (!timings) return;
+          queueTime.observe(labels, timings.queueSeconds);
+          prefillTime.observe(labels, timings.prefillSeconds);
+          decodeTime.observe(labels, timings.decodeSeconds);
+          if (completionTokens > 1) timePerOutputToken.observe(labels, timings.decodeSeconds / (completionTokens - 1));
         },
         end() {
           if (ended) return;

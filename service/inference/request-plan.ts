@@ -3,8 +3,8 @@
 import { createSamplingParams } from '../engine/params';
 import { ContextLengthExceededError, InvalidParameterError } from '../engine/errors';
 import type { Engine, SamplingParams, SamplingParamsInput } from '../engine/types';
-import type { ChatCompletionRequest, CompletionRequest } from '../http/schemas';
-import { CHAT_TURN_STOPS, renderChatPrompt } from './chat-template';
+import type { ChatCompletionRequest, CompletionRequest } from './schemas';
+import type { ChatFormatter } from './chat-prompt';
 
 /** OpenAI's default for /v1/completions; chat defaults to the rest of the context window. */
 const COMPLETIONS_DEFAULT_MAX_TOKENS = 16;
@@ -119,9 +119,8 @@ export function planCompletion(request: CompletionRequest, engine: Engine): Requ
   return { prompts, params };
 }
 
-export function planChat(request: ChatCompletionRequest, engine: Engine): RequestPlan {
-  const text = renderChatPrompt(request.messages);
-  const ids = engine.tokenizer.encode(text);
+export function planChat(request: ChatCompletionRequest, engine: Engine, chat: ChatFormatter): RequestPlan {
+  const { text, ids, turnStops } = chat.render(request.messages);
   const requested = request.max_completion_tokens ?? request.max_tokens;
   if (requested === null || requested === undefined) {
     // OpenAI's chat default: whatever the context has left.
@@ -141,6 +140,6 @@ export function planChat(request: ChatCompletionRequest, engine: Engine): Reques
     { vocabSize: engine.tokenizer.vocabSize },
   );
   // The turn stops are ours, not the client's: they do not count against its four.
-  const params: SamplingParams = Object.freeze({ ...validated, stop: [...validated.stop, ...CHAT_TURN_STOPS] });
+  const params: SamplingParams = Object.freeze({ ...validated, stop: [...validated.stop, ...turnStops] });
   return { prompts: [{ ids, text }], params };
 }

@@ -14,10 +14,21 @@ export interface HubOptions {
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
-/** Short names for the repositories we know serve a GPT-2 ONNX export. */
-const ALIASES: Readonly<Record<string, string>> = { gpt2: 'onnx-community/gpt2', distilgpt2: 'Xenova/distilgpt2' };
+/**
+ * Short names for the repositories known to serve a GPT-2 family ONNX export with its tokenizer
+ * (the README's "Models" names the listings each was checked against): onnx-community's exports
+ * carry every dtype; distilgpt2 and gpt2-medium have no onnx-community export we could find, so
+ * they point at Xenova's (fp32 and q8 merged decoders) and OpenAI's own repository (fp32 merged).
+ */
+export const MODEL_ALIASES: Readonly<Record<string, string>> = {
+  distilgpt2: 'Xenova/distilgpt2',
+  gpt2: 'onnx-community/gpt2-ONNX',
+  'gpt2-medium': 'openai-community/gpt2-medium',
+  'gpt2-large': 'onnx-community/gpt2-large-ONNX',
+  'gpt2-xl': 'onnx-community/gpt2-xl-ONNX',
+};
 
-const RepoId = z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name, like onnx-community/gpt2').refine((id) => !id.split('/').includes('..'), 'must not contain ..');
+const RepoId = z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'expected owner/name, like onnx-community/gpt2-ONNX').refine((id) => !id.split('/').includes('..'), 'must not contain ..');
 const Revision = z.string().regex(/^[\w.\-/]+$/, 'expected a branch, tag or commit').refine((r) => !r.split('/').includes('..'), 'must not contain ..');
 
 const HubEnv = z.object({
@@ -31,11 +42,11 @@ export function hubOptionsFromEnv(env: NodeJS.ProcessEnv): HubOptions {
   return { endpoint: parsed.data.HF_ENDPOINT ?? DEFAULT_ENDPOINT, ...(parsed.data.HF_TOKEN ? { token: parsed.data.HF_TOKEN } : {}) };
 }
 
-/** `gpt2` -> `onnx-community/gpt2`; `owner/name` as is; anything else is rejected with the reason. */
+/** `gpt2` -> `onnx-community/gpt2-ONNX`; `owner/name` as is; anything else is rejected with the reason. */
 export function resolveRepoId(modelId: string): string {
-  const repo = ALIASES[modelId] ?? modelId;
+  const repo = MODEL_ALIASES[modelId] ?? modelId;
   const parsed = RepoId.safeParse(repo);
-  if (!parsed.success) throw new ModelFetchError(`Model id ${JSON.stringify(modelId)} is not a hub repository (${parsed.error.issues[0]?.message}); known short names: ${Object.keys(ALIASES).join(', ')}`);
+  if (!parsed.success) throw new ModelFetchError(`Model id ${JSON.stringify(modelId)} is not a hub repository (${parsed.error.issues[0]?.message}); known short names: ${Object.keys(MODEL_ALIASES).join(', ')}`);
   return repo;
 }
 

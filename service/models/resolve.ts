@@ -5,10 +5,12 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ModelLoadError } from '../engine/errors';
-import { ONNX_CANDIDATES, readConfig } from '../engine/model';
+import { findGraph } from '../engine/model';
+import { readConfig } from '../engine/model-config';
 import { ModelFetchError } from './errors';
 import { describe, hubOptionsFromEnv, resolveRepoId, type HubOptions } from './hub-client';
 import { cachedModelPath, fetchModel, findCachedModel } from './hub-fetch';
+import type { GraphChoice } from './model-files';
 
 export const DEFAULT_CACHE_DIR = join(homedir(), '.cache', 'gpt2-openai-toolkit');
 
@@ -19,6 +21,8 @@ export interface ResolveModelOptions {
   readonly modelDir?: string | undefined;
   /** MODEL_ID: `gpt2` or a hub repository `owner/name`. */
   readonly modelId: string;
+  /** MODEL_DTYPE / MODEL_FILE: the graph that must be there (fetched if not). @default fp32 */
+  readonly graph?: GraphChoice;
   /** MODEL_REVISION. @default 'main' */
   readonly revision?: string;
   /** MODEL_CACHE_DIR. @default ~/.cache/gpt2-openai-toolkit */
@@ -31,28 +35,30 @@ export interface ResolveModelOptions {
 }
 
 export async function resolveModelDir(options: ResolveModelOptions): Promise<string> {
+  const graph = options.graph ?? {};
   if (options.modelDir !== undefined) {
-    await checkModelDir(options.modelDir);
+    await checkModelDir(options.modelDir, graph);
     return options.modelDir;
   }
   const cacheDir = options.cacheDir ?? DEFAULT_CACHE_DIR;
   const revision = options.revision ?? 'main';
   const repo = resolveRepoId(options.modelId);
-  const cached = await findCachedModel(cacheDir, repo, revision);
+  const cached = await findCachedModel(cacheDir, repo, revision, graph);
   if (cached !== undefined) {
     options.log?.info({ modelDir: cached }, 'using cached model');
     return cached;
   }
   if (options.allowDownload === false) {
-    throw new ModelFetchError(`MODEL_DIR is not set and ${cachedModelPath(cacheDir, repo, revision)} holds no complete copy of ${repo}@${revision}, and downloading is disabled. ${GET_A_MODEL}.`);
+    throw new ModelFetchError(`MODEL_DIR is not set and ${cachedModelPath(cacheDir, repo, revision)} holds no complete copy of ${repo}@${revision} (${describeGraph(graph)}), and downloading is disabled. ${GET_A_MODEL}.`);
   }
   const hub = options.hub ?? hubOptionsFromEnv(process.env);
-  options.log?.info({ repo, revision, endpoint: hub.endpoint, cacheDir }, 'fetching model from the hub');
+  options.log?.info({ repo, revision, graph: describeGraph(graph), endpoint: hub.endpoint, cacheDir }, 'fetching model from the hub');
   let lastLogged = 0;
   try {
     const fetched = await fetchModel({
       modelId: repo,
       revision,
+      graph,
       cacheDir,
       hub,
       onProgress: ({ file, received, total }) => {
@@ -71,13 +77,14 @@ export async function resolveModelDir(options: ResolveModelOptions): Promise<str
   }
 }
 
-/** A cheap check before the engine loads it: the folder, a GPT-2 config.json and an ONNX graph are there. */
-async function checkModelDir(dir: string): Promise<void> {
+function describeGraph(graph: GraphChoice): string {
+  return graph.file !== undefined ? `MODEL_FILE=${graph.file}` : `MODEL_DTYPE=${graph.dtype ?? 'fp32'}`;
+}
+
+/** A cheap check before the engine loads it: the folder, a GPT-2 config.json and the graph asked for are there. */
+async function checkModelDir(dir: string, graph: GraphChoice): Promise<void> {
   const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
   if (!isDir) throw new ModelLoadError(`MODEL_DIR=${dir} is not a folder (${GET_A_MODEL.replace('Set MODEL_DIR to', 'point it at')})`);
   await readConfig(dir);
-  for (const candidate of ONNX_CANDIDATES) {
-    if (await stat(join(dir, candidate)).then((s) => s.isFile(), () => false)) return;
-  }
-  throw new ModelLoadError(`MODEL_DIR=${dir} has no ${ONNX_CANDIDATES.join(' or ')} (expected an Optimum export of gpt2; run npm run model:make -- --preset tiny --out DIR for a test model)`);
+  await findGraph(dir, graph);
 }

@@ -1,221 +1,221 @@
-// The proxy Backend: model allowlist and aliases -> the client key's limits -> the upstream (timeouts,
-// retries) -> the upstream's response, or its chunks relayed as they arrive. Also the factory main.ts calls.
-import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/completions';
-import type { Completion } from 'openai/resources/completions';
-import type { Model } from 'openai/resources/models';
+// The proxy Backend: for each relayed request, the few fields the proxy owns -> the model allowlist
+// and aliases -> the key's limits -> attempts over the model's upstreams (fallback, cooldowns,
+// timeouts, retries) -> the upstream's answer or stream relayed as it was written. Also the factory
+// main.ts calls.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { z } from 'zod';
-import type { Backend, BackendResult, CompletionChunk, RequestContext } from '../backend';
+import { Agent } from 'undici';
+import type { ApiAnswer, ApiRequest, ApiRoute, Backend, RequestContext, RouteOptions } from '../backend';
 import { ApiError } from '../http/api-error';
 import { type Authenticator, createKeyAuthenticator } from '../http/auth';
-import type { ChatCompletionRequest, CompletionRequest } from '../http/schemas';
-import { type Limits, loadProxyConfig, type ProxyConfig, ProxyConfigError } from './config';
-import { type Clock, type Lease, RateLimiter } from './limits';
+import { Admission } from './admission';
+import { loadProxyConfig, type ProxyConfig, ProxyConfigError } from './config';
+import type { ProxyEndpoint } from './endpoints';
+import { Exchange, type TokenCount } from './exchange';
+import type { Clock } from './limits';
 import { ProxyMetrics } from './metrics';
 import { ModelCatalog } from './models';
-import { estimateTokens } from './token-estimate';
-import { type Attempt, RequestDeadline, Upstream } from './upstream';
-import type { UpstreamPath } from './upstream-client';
-import { classifyFailure, InvalidUpstreamResponse } from './upstream-errors';
+import { answerTexts, parseAnswer, usageOf } from './payloads';
+import { readRelayRequest, type RelayRequest } from './request-body';
+import { type Target, UpstreamRouter } from './router';
+import { proxyRoutes } from './routes';
+import { openStream, relayFrames } from './stream-relay';
+import { createStreamTracker, type StreamTracker } from './stream-tracker';
+import { estimateTokens, INPUT_FIELDS, type TokenEstimate, tokensOfText } from './token-estimate';
+import { RequestDeadline, UpstreamCaller } from './upstream';
+import { UpstreamClient } from './upstream-client';
+import { classifyFailure, RelayedUpstreamError, upstreamRequestId } from './upstream-errors';
 
 const ANONYMOUS = 'anonymous';
-
-const usageSchema = z.looseObject({ prompt_tokens: z.number(), completion_tokens: z.number(), total_tokens: z.number() });
-type Usage = z.infer<typeof usageSchema>;
-const bodySchema = z.looseObject({
-  id: z.string(),
-  object: z.string(),
-  choices: z.array(z.looseObject({ index: z.number() })),
-  usage: usageSchema.nullish(),
-});
-const chunkSchema = z.looseObject({ object: z.string(), choices: z.array(z.looseObject({})), usage: usageSchema.nullish() });
-
-/** Checks the upstream's shape and returns the value itself, so its fields are relayed in the upstream's order. */
-function validated<T>(schema: z.ZodType, value: unknown, what: string): T {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new InvalidUpstreamResponse(`upstream ${what} is not OpenAI-shaped: ${parsed.error.message}`);
-  return value as T;
-}
 
 export interface ProxyBackendOptions {
   readonly config: ProxyConfig;
   readonly registry: Registry;
   readonly logger: Logger;
-  /** The limiter's clock and window; tests shorten time instead of waiting a minute. */
+  /** The limiter's and the cooldowns' clock, and the limiter's window; tests shorten time instead of waiting. */
   readonly clock?: Clock;
   readonly rateWindowMs?: number;
-  /** Backoff jitter source; tests pin it. */
+  /** Backoff jitter and weighted choice; tests pin it. */
   readonly random?: () => number;
+}
+
+function shuttingDown(): ApiError {
+  return new ApiError({ status: 503, type: 'service_unavailable', code: 'shutting_down', message: 'The proxy is shutting down; retry on another instance.' });
+}
+
+function notServedOn(model: string, endpoint: ProxyEndpoint): ApiError {
+  return new ApiError({
+    status: 404,
+    type: 'invalid_request_error',
+    code: 'model_not_found',
+    param: 'model',
+    message: `The model '${model}' is not served on ${endpoint.url} here: none of its upstreams offers that endpoint (Azure OpenAI has no moderations).`,
+  });
+}
+
+function pick(body: Readonly<Record<string, unknown>>, fields: readonly string[]): Record<string, unknown> {
+  const picked: Record<string, unknown> = {};
+  for (const field of fields) if (body[field] !== undefined) picked[field] = body[field];
+  return picked;
+}
+
+/** One admitted request on its way to the upstream. */
+interface RelayCall {
+  readonly endpoint: ProxyEndpoint;
+  readonly relayed: RelayRequest;
+  readonly targets: readonly Target[];
+  readonly estimate: TokenEstimate;
+  readonly exchange: Exchange;
+  readonly ctx: RequestContext;
+  /** LOG_CONTENT, which comes with the routes from the HTTP layer. */
+  readonly logContent: boolean;
+}
+
+/** What a stream used: the upstream's usage, else the prompt estimate and the text relayed so far. */
+function streamTokens(tracker: StreamTracker, estimate: TokenEstimate): TokenCount {
+  if (tracker.usage !== undefined) return { prompt: tracker.usage.promptTokens, completion: tracker.usage.completionTokens, estimated: false };
+  return { prompt: estimate.promptTokens, completion: tokensOfText(tracker.relayedCharacters), estimated: true };
 }
 
 export class ProxyBackend implements Backend {
   readonly variant = 'proxy' as const;
   private readonly catalog: ModelCatalog;
-  private readonly limiter: RateLimiter;
+  private readonly admission: Admission;
   private readonly metrics: ProxyMetrics;
-  private readonly upstream: Upstream;
-  private readonly inFlight = new Set<RequestDeadline>();
+  private readonly agent: Agent;
+  private readonly router: UpstreamRouter;
+  private readonly caller: UpstreamCaller;
+  private readonly secrets: readonly string[];
+  private readonly inFlight = new Set<Exchange>();
   private closed = false;
   private onIdle: (() => void) | undefined;
 
   constructor(private readonly options: ProxyBackendOptions) {
     const { config } = options;
-    const perKey = new Map<string, Limits>(config.keys.map((key) => [key.name, { ...config.defaultLimits, ...key.limits }]));
     this.catalog = new ModelCatalog(config.models);
-    this.limiter = new RateLimiter((client) => perKey.get(client) ?? config.defaultLimits, options.clock, options.rateWindowMs);
+    this.admission = new Admission(config, options.clock, options.rateWindowMs);
     this.metrics = new ProxyMetrics(options.registry);
-    this.upstream = new Upstream(config.upstream, { metrics: this.metrics, random: options.random });
+    this.agent = new Agent({ connect: { timeout: config.timeouts.connectMs }, keepAliveTimeout: 30_000 });
+    const clients = new Map(config.upstreams.map((upstream) => [upstream.name, new UpstreamClient(upstream, this.agent)]));
+    this.router = new UpstreamRouter(config, clients, { metrics: this.metrics, log: options.logger, clock: options.clock, random: options.random });
+    this.secrets = config.upstreams.flatMap((upstream) => (upstream.apiKey === null ? [] : [upstream.apiKey]));
+    this.caller = new UpstreamCaller(config, { router: this.router, metrics: this.metrics, secrets: this.secrets, random: options.random });
   }
 
   isReady(): boolean {
     return !this.closed;
   }
 
-  async listModels(): Promise<Model[]> {
-    return this.catalog.list();
-  }
-
-  createCompletion(request: CompletionRequest, ctx: RequestContext): Promise<BackendResult<Completion, CompletionChunk>> {
-    return this.forward(request, ctx, '/completions');
-  }
-
-  createChatCompletion(
-    request: ChatCompletionRequest,
-    ctx: RequestContext,
-  ): Promise<BackendResult<ChatCompletion, ChatCompletionChunk>> {
-    return this.forward(request, ctx, '/chat/completions');
+  routes(options: RouteOptions): readonly ApiRoute[] {
+    return proxyRoutes({ relay: (endpoint, request, ctx) => this.relay(endpoint, request, ctx, options.logContent), listModels: () => this.catalog.list() });
   }
 
   /** Refuses new requests, waits for in-flight ones (the caller bounds the wait by aborting their signals), then closes the pool. */
   async close(): Promise<void> {
     this.closed = true;
     if (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.onIdle = resolve));
-    await this.upstream.close();
+    await this.agent.close();
   }
 
-  private async forward<TBody, TChunk>(
-    request: CompletionRequest | ChatCompletionRequest,
-    ctx: RequestContext,
-    path: UpstreamPath,
-  ): Promise<BackendResult<TBody, TChunk>> {
+  private async relay(endpoint: ProxyEndpoint, request: ApiRequest, ctx: RequestContext, logContent: boolean): Promise<ApiAnswer> {
     const client = ctx.client?.name ?? ANONYMOUS;
     let model = 'unknown';
-    let lease: Lease | undefined;
+    let requested: string | undefined;
+    let exchange: Exchange;
+    let relayed: RelayRequest;
+    let targets: readonly Target[];
+    let estimate: TokenEstimate;
     try {
-      if (this.closed) {
-        throw new ApiError({ status: 503, type: 'service_unavailable', code: 'shutting_down', message: 'The proxy is shutting down; retry on another instance.' });
-      }
-      model = this.catalog.resolve(request.model);
-      lease = this.limiter.acquire(client, estimateTokens(request, this.options.config.assumedMaxTokens));
-    } catch (error) {
-      this.countRequest(client, model, error);
-      throw error;
-    }
-    for (const [name, value] of Object.entries(lease.headers)) ctx.setHeader(name, value);
-    const deadline = new RequestDeadline(ctx.signal, this.options.config.upstream.totalTimeoutMs);
-    this.inFlight.add(deadline);
-    let finished = false;
-    const finish = (outcome: unknown, usage: Usage | null | undefined) => {
-      if (finished) return;
-      finished = true;
-      if (usage) this.recordUsage(client, model, lease, usage);
-      lease.release();
-      deadline.dispose();
-      this.inFlight.delete(deadline);
-      if (this.inFlight.size === 0) this.onIdle?.();
-      this.countRequest(client, model, outcome);
-    };
-    const body: Record<string, unknown> = { ...request, model };
-    try {
-      if (request.stream !== true) {
-        const { value } = await this.upstream.call(model, deadline, ctx.log, async (signal) =>
-          validated<TBody & { usage?: Usage | null }>(bodySchema, await this.upstream.client.post(path, body, signal), 'response'),
-        );
-        finish(undefined, value.usage);
-        return { stream: false, body: value };
-      }
-      const wantsUsage = request.stream_options?.include_usage === true;
-      // Usage is always asked for, to reconcile the token estimate; it is passed on only if the client asked.
-      const streamBody = { ...body, stream_options: { ...request.stream_options, include_usage: true } };
-      const { value, attempt } = await this.upstream.call(model, deadline, ctx.log, async (signal) => {
-        const iterator = (await this.upstream.client.postStream(path, streamBody, signal))[Symbol.asyncIterator]();
-        const first = await iterator.next();
-        return { iterator, first };
-      });
-      // Whoever never reads the chunks still frees the key's slot once the client leaves or time runs out.
-      deadline.signal.addEventListener(
-        'abort',
-        () => {
-          attempt.abort('closed');
-          finish(classifyFailure(undefined, deadline.cause, null).error, undefined);
+      if (this.closed) throw shuttingDown();
+      relayed = readRelayRequest(endpoint, request);
+      requested = relayed.model;
+      model = this.catalog.resolve(requested);
+      targets = this.router.targets(model, endpoint);
+      if (targets.length === 0) throw notServedOn(model, endpoint);
+      if (logContent) ctx.log.info(pick(relayed.body, INPUT_FIELDS[endpoint.protocol]), 'request content');
+      estimate = estimateTokens(endpoint.protocol, relayed.body, this.options.config.assumedMaxTokens);
+      const admitted = await this.admission.admit(client, estimate.totalTokens);
+      exchange = new Exchange({
+        metrics: this.metrics,
+        admission: this.admission,
+        ctx,
+        client,
+        model,
+        requestedModel: relayed.model,
+        admitted,
+        deadline: new RequestDeadline(ctx.signal, this.options.config.timeouts.totalMs),
+        onFinished: () => {
+          this.inFlight.delete(exchange);
+          if (this.inFlight.size === 0) this.onIdle?.();
         },
-        { once: true },
-      );
-      return {
-        stream: true,
-        chunks: this.relay(value.first, value.iterator, { attempt, deadline, wantsUsage, finish }) as AsyncIterable<TChunk>,
-      };
+      });
+      this.inFlight.add(exchange);
     } catch (error) {
-      finish(error, undefined);
+      ctx.annotate({ model, requested_model: requested === model ? undefined : requested });
+      this.metrics.requests.inc({ client, model, status: String(error instanceof ApiError ? error.status : 500) });
+      throw error;
+    }
+    const call: RelayCall = { endpoint, relayed, targets, estimate, exchange, ctx, logContent };
+    try {
+      return relayed.stream ? await this.stream(call) : await this.whole(call);
+    } catch (error) {
+      const final = error instanceof ApiError || error instanceof RelayedUpstreamError ? error : undefined;
+      exchange.finish(final?.status ?? 500, undefined);
+      if (error instanceof RelayedUpstreamError) return { kind: 'raw', status: error.status, body: error.body, headers: error.headers };
       throw error;
     }
   }
 
-  /** Yields upstream chunks as they arrive; never retries (bytes may already be with the client). */
-  private async *relay(
-    first: IteratorResult<unknown>,
-    iterator: AsyncIterator<unknown>,
-    run: {
-      attempt: Attempt;
-      deadline: RequestDeadline;
-      wantsUsage: boolean;
-      finish: (outcome: unknown, usage: Usage | null | undefined) => void;
-    },
-  ): AsyncGenerator<unknown> {
-    let usage: Usage | null | undefined;
-    let outcome: unknown = new ApiError({ status: 499, type: 'service_unavailable', code: 'request_aborted', message: 'The client stopped reading.' });
-    try {
-      let next = first;
-      while (next.done !== true) {
-        const chunk = validated<{ choices: unknown[]; usage?: Usage | null }>(chunkSchema, next.value, 'stream chunk');
-        usage = chunk.usage ?? usage;
-        // The usage-only chunk (no choices) is the proxy's own request unless the client asked for it.
-        if (run.wantsUsage || chunk.choices.length > 0) yield run.wantsUsage ? chunk : { ...chunk, usage: undefined };
-        next = await iterator.next();
-      }
-      // The deadline may pass just as the upstream ends the stream (disconnect, total timeout): still a failure.
-      if (run.deadline.signal.aborted) throw run.deadline.signal.reason;
-      outcome = undefined;
-    } catch (error) {
-      const cause = run.deadline.cause;
-      const failure = classifyFailure(error, cause, this.options.config.upstream.apiKey);
-      this.metrics.upstreamErrors.inc({ status: failure.metricStatus });
-      outcome =
-        cause === undefined && failure.error.code !== 'upstream_invalid_response'
-          ? new ApiError({
-              status: 502,
-              type: 'server_error',
-              code: 'upstream_stream_interrupted',
-              message: 'The upstream stream broke off part-way; the response is incomplete. Retry the request.',
-            })
-          : failure.error;
-      throw outcome;
-    } finally {
-      run.attempt.abort('closed');
-      run.finish(outcome, usage);
-    }
+  private async whole({ endpoint, relayed, targets, exchange, ctx, logContent }: RelayCall): Promise<ApiAnswer> {
+    const { value } = await this.caller.call(targets, exchange.deadline, { stream: false, log: ctx.log, observer: exchange }, async (target, signal) => {
+      const response = await target.client.send(endpoint, target.upstreamModel, relayed.textFor(target.upstreamModel), false, signal);
+      const requestId = upstreamRequestId(response.headers);
+      exchange.sawUpstreamRequestId(requestId);
+      const text = await response.body.text();
+      return { status: response.statusCode, contentType: response.headers['content-type'], requestId, text, answer: parseAnswer(text) };
+    });
+    const usage = usageOf(endpoint.protocol, value.answer.usage);
+    exchange.finish(200, usage === undefined ? undefined : { prompt: usage.promptTokens, completion: usage.completionTokens, estimated: false });
+    if (logContent) ctx.log.info({ completion: answerTexts(endpoint.protocol, value.answer) }, 'response content');
+    const headers: Record<string, string> = { ...exchange.rateLimitHeaders, 'content-type': typeof value.contentType === 'string' ? value.contentType : 'application/json' };
+    if (value.requestId !== undefined) headers['x-upstream-request-id'] = value.requestId;
+    return { kind: 'raw', status: value.status, body: value.text, headers };
   }
 
-  private recordUsage(client: string, model: string, lease: Lease, usage: Usage): void {
-    lease.reconcile(usage.total_tokens);
-    this.metrics.tokens.inc({ client, model, kind: 'prompt' }, usage.prompt_tokens);
-    this.metrics.tokens.inc({ client, model, kind: 'completion' }, usage.completion_tokens);
-  }
-
-  private countRequest(client: string, model: string, outcome: unknown): void {
-    const status = outcome === undefined ? 200 : outcome instanceof ApiError ? outcome.status : 500;
-    this.metrics.requests.inc({ client, model, status: String(status) });
+  private async stream({ endpoint, relayed, targets, estimate, exchange, ctx, logContent }: RelayCall): Promise<ApiAnswer> {
+    const trackerOptions = { wantsUsage: relayed.wantsUsage, secrets: this.secrets, collectText: logContent };
+    const { value, attempt, target } = await this.caller.call(targets, exchange.deadline, { stream: true, log: ctx.log, observer: exchange }, async (candidate, signal) => {
+      const response = await candidate.client.send(endpoint, candidate.upstreamModel, relayed.textFor(candidate.upstreamModel), true, signal);
+      const requestId = upstreamRequestId(response.headers);
+      exchange.sawUpstreamRequestId(requestId);
+      const tracker = createStreamTracker(endpoint.protocol, trackerOptions);
+      return { opened: await openStream(response.body, tracker), tracker, requestId };
+    });
+    const { tracker } = value;
+    const deadline = exchange.deadline;
+    // Whoever never reads the events still frees the key's slot, with the tokens relayed so far, once the client leaves or time runs out.
+    const onAbort = () => {
+      attempt.abort('closed');
+      exchange.finish(classifyFailure(undefined, deadline.cause, this.secrets).error.status, streamTokens(tracker, estimate));
+    };
+    if (deadline.signal.aborted) onAbort();
+    else deadline.signal.addEventListener('abort', onAbort, { once: true });
+    const headers: Record<string, string> = { ...exchange.rateLimitHeaders };
+    if (value.requestId !== undefined) headers['x-upstream-request-id'] = value.requestId;
+    const frames = relayFrames({
+      stream: value.opened,
+      tracker,
+      attempt,
+      deadline,
+      idleTimeoutMs: this.options.config.timeouts.streamIdleMs,
+      onEnd: (end) => {
+        if (end.upstreamFault) this.router.failed(target, { upstreamFault: true, retryAfterMs: undefined });
+        deadline.signal.removeEventListener('abort', onAbort);
+        exchange.finish(end.error?.status ?? 200, streamTokens(tracker, estimate));
+        if (logContent) ctx.log.info({ completion: tracker.texts.join(''), outcome: end.error?.code ?? 'done' }, 'response content');
+      },
+    });
+    return { kind: 'frames', frames, headers };
   }
 }
 
@@ -226,7 +226,7 @@ export class ProxyBackend implements Backend {
 export async function createProxyBackend(
   env: NodeJS.ProcessEnv,
   deps: { registry: Registry; logger: Logger; clock?: Clock; rateWindowMs?: number; random?: () => number },
-): Promise<{ backend: Backend; authenticator: Authenticator }> {
+): Promise<{ backend: ProxyBackend; authenticator: Authenticator }> {
   const config = loadProxyConfig(env);
   if (config.keys.length === 0) {
     if (!config.allowAnonymous) {
@@ -237,10 +237,17 @@ export async function createProxyBackend(
     }
     deps.logger.warn('PROXY_ALLOW_ANONYMOUS=true and no client keys: every caller may use the upstream key (development only)');
   }
+  if (config.ignoredEnvironment.length > 0) {
+    deps.logger.info({ ignored: config.ignoredEnvironment }, 'PROXY_CONFIG_FILE lists upstreams: the single-upstream variables are not used');
+  }
   const authenticator = createKeyAuthenticator(config.keys.map(({ name, sha256 }) => ({ name, sha256 })));
   const backend = new ProxyBackend({ config, ...deps });
   deps.logger.info(
-    { upstream: new URL(config.upstream.baseURL).origin, clientKeys: config.keys.length, models: config.models.allow.length },
+    {
+      upstreams: config.upstreams.map((upstream) => ({ name: upstream.name, kind: upstream.kind, origin: new URL(upstream.baseURL).origin })),
+      clientKeys: config.keys.length,
+      models: config.models.allow.length,
+    },
     'proxy backend configured',
   );
   return { backend, authenticator };

@@ -1,89 +1,97 @@
-// The proxy's HTTP client for the OpenAI-compatible upstream, on undici's request API: one POST per
-// attempt with the upstream's headers, the JSON body back, or the stream's `data:` payloads as they
-// arrive. The official openai client (and the WHATWG fetch under it) cost more CPU per proxied
-// request than everything else in the proxy together, for request building and checks we do not need.
+// One upstream over undici's request API: the URL, query and headers its kind expects (OpenAI,
+// Azure OpenAI's deployments or v1 API, any OpenAI-compatible server), one POST per attempt with the
+// body text as given, and the response as it came (a non-2xx status throws, with its body text).
+// The official openai client (and the WHATWG fetch under it) cost more CPU per proxied request than
+// everything else in the proxy together, for request building and checks a relay does not need.
 import type { Dispatcher } from 'undici';
-import type { UpstreamConfig } from './config';
-import { readServerSentEvents } from './sse-reader';
-import { UpstreamStatusError, UpstreamStreamError } from './upstream-errors';
+import type { UpstreamConfig, UpstreamKind } from './config';
+import type { ProxyEndpoint } from './endpoints';
+import { UpstreamStatusError } from './upstream-errors';
 
-export type UpstreamPath = '/completions' | '/chat/completions';
-
-const STREAM_END = '[DONE]';
-/** Error bodies are read for their message; a huge one (an HTML error page) is cut off here. */
+/** Error bodies are read for their message and relayed; a huge one (an HTML error page) is cut off here. */
 const MAX_ERROR_BODY_CHARS = 64 * 1024;
 
+export interface UpstreamResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: Dispatcher.ResponseData['body'];
+}
+
 export class UpstreamClient {
+  readonly name: string;
+  readonly kind: UpstreamKind;
   private readonly origin: string;
   private readonly basePath: string;
-  private readonly headers: Readonly<Record<string, string>>;
+  private readonly azure: UpstreamConfig['azure'];
+  private readonly jsonHeaders: Readonly<Record<string, string>>;
+  private readonly streamHeaders: Readonly<Record<string, string>>;
 
   constructor(
-    config: Pick<UpstreamConfig, 'baseURL' | 'apiKey' | 'organization' | 'project'>,
+    config: Pick<UpstreamConfig, 'name' | 'kind' | 'baseURL' | 'apiKey' | 'organization' | 'project' | 'azure'>,
     private readonly dispatcher: Dispatcher,
   ) {
     const base = new URL(config.baseURL);
+    this.name = config.name;
+    this.kind = config.kind;
     this.origin = base.origin;
     this.basePath = base.pathname.replace(/\/+$/, '');
-    this.headers = {
-      'content-type': 'application/json',
-      // Bodies are relayed as they come; a compressed stream would have to be inflated first.
-      'accept-encoding': 'identity',
-      ...(config.apiKey !== null ? { authorization: `Bearer ${config.apiKey}` } : {}),
-      ...(config.organization ? { 'openai-organization': config.organization } : {}),
-      ...(config.project ? { 'openai-project': config.project } : {}),
-    };
+    this.azure = config.azure;
+    const credentials: Record<string, string> = {};
+    if (config.apiKey !== null) {
+      // Azure's deployments API takes its key in `api-key`; everything else (Azure's v1 API too) a Bearer token.
+      if (config.azure?.api === 'deployments') credentials['api-key'] = config.apiKey;
+      else credentials.authorization = `Bearer ${config.apiKey}`;
+    }
+    if (config.organization) credentials['openai-organization'] = config.organization;
+    if (config.project) credentials['openai-project'] = config.project;
+    // Bodies are relayed as they come; a compressed one would have to be inflated first.
+    const common = { 'content-type': 'application/json', 'accept-encoding': 'identity', ...credentials };
+    this.jsonHeaders = { ...common, accept: 'application/json' };
+    this.streamHeaders = { ...common, accept: 'text/event-stream' };
   }
 
-  /** POSTs `body` and returns the parsed JSON answer; throws UpstreamStatusError for a non-2xx status. */
-  async post(path: UpstreamPath, body: Readonly<Record<string, unknown>>, signal: AbortSignal): Promise<unknown> {
-    const response = await this.send(path, body, 'application/json', signal);
-    return JSON.parse(await response.body.text());
+  /** Whether this upstream has the endpoint at all (Azure OpenAI has no moderations). */
+  serves(endpoint: ProxyEndpoint): boolean {
+    return this.azure === undefined || endpoint.azure !== undefined;
   }
 
-  /**
-   * POSTs `body` (a `stream: true` request) and resolves once the upstream's headers are in, with
-   * each event's JSON payload in order up to `[DONE]`. An error event in the stream throws.
-   */
-  async postStream(path: UpstreamPath, body: Readonly<Record<string, unknown>>, signal: AbortSignal): Promise<AsyncIterable<unknown>> {
-    const response = await this.send(path, body, 'text/event-stream', signal);
-    return streamPayloads(response.body);
+  /** The path and query of `endpoint` for the model known here as `upstreamModel`. */
+  pathFor(endpoint: ProxyEndpoint, upstreamModel: string): string {
+    if (this.azure === undefined) return `${this.basePath}${endpoint.path}`;
+    if (this.azure.api === 'v1') return `${this.basePath}/openai/v1${endpoint.path}`;
+    const query = `?api-version=${encodeURIComponent(this.azure.apiVersion ?? '')}`;
+    if (endpoint.azure === 'deployment') return `${this.basePath}/openai/deployments/${encodeURIComponent(upstreamModel)}${endpoint.path}${query}`;
+    return `${this.basePath}/openai${endpoint.path}${query}`;
   }
 
-  private async send(path: UpstreamPath, body: Readonly<Record<string, unknown>>, accept: string, signal: AbortSignal) {
+  /** POSTs `body` and resolves with the response once its headers are in; throws UpstreamStatusError for a non-2xx status. */
+  async send(endpoint: ProxyEndpoint, upstreamModel: string, body: string, stream: boolean, signal: AbortSignal): Promise<UpstreamResponse> {
     const response = await this.dispatcher.request({
       origin: this.origin,
-      path: `${this.basePath}${path}`,
+      path: this.pathFor(endpoint, upstreamModel),
       method: 'POST',
-      headers: { ...this.headers, accept },
-      body: JSON.stringify(body),
+      headers: stream ? this.streamHeaders : this.jsonHeaders,
+      body,
       signal,
     });
     if (response.statusCode >= 200 && response.statusCode < 300) return response;
-    const text = await response.body.text().catch(() => '');
-    throw new UpstreamStatusError(response.statusCode, response.headers, errorObject(text.slice(0, MAX_ERROR_BODY_CHARS)));
+    const text = await readLimited(response.body, MAX_ERROR_BODY_CHARS).catch(() => '');
+    throw new UpstreamStatusError(response.statusCode, response.headers, text, errorObject(text));
   }
 }
 
-async function* streamPayloads(body: AsyncIterable<Buffer>): AsyncGenerator<unknown> {
-  let ended = false;
-  for await (const { event, data } of readServerSentEvents(body)) {
-    // Read on to the end of the response after [DONE]: leaving the body half-read left the upstream
-    // holding the connection as busy (its graceful shutdown then waited for our keep-alive timeout).
-    if (ended) continue;
-    if (data === STREAM_END) {
-      ended = true;
-      continue;
-    }
-    const payload: unknown = JSON.parse(data);
-    if (event === 'error' || (typeof payload === 'object' && payload !== null && 'error' in payload)) {
-      throw new UpstreamStreamError('the upstream sent an error event instead of a chunk');
-    }
-    yield payload;
+/** The body's text up to `limit` characters; the rest is not read. */
+async function readLimited(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = '';
+  for await (const chunk of body) {
+    text += decoder.decode(chunk, { stream: true });
+    if (text.length > limit) return text.slice(0, limit);
   }
+  return text + decoder.decode();
 }
 
-/** OpenAI's envelope is `{"error": {...}}`; anything else (HTML, plain text, bad JSON) has no details to pass on. */
+/** OpenAI's envelope is `{"error": {...}}`; anything else (HTML, plain text, a cut-off body) has no details to pass on. */
 function errorObject(text: string): Record<string, unknown> | undefined {
   try {
     const parsed: unknown = JSON.parse(text);

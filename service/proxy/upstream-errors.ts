@@ -1,10 +1,12 @@
-// What one failed upstream attempt means: whether to retry it, how long the upstream asked us to
-// wait, and the ApiError the client gets if it was the last attempt. Upstream key and auth details
-// never reach the client: a 401/403 upstream is the proxy's fault, not the caller's.
-import { ApiError, type ApiErrorType } from '../http/api-error';
+// What one failed upstream attempt means: whether another attempt may help (on this upstream or only
+// another), how long the upstream asked us to wait, whether it counts towards the upstream's
+// cooldown, and what the client gets if it was the last attempt: the upstream's own error body
+// (redacted), or the proxy's envelope when the upstream gave none or the failure was the proxy's
+// credentials (a 401/403 upstream is the operator's problem, not the caller's).
+import { ApiError } from '../http/api-error';
 
 /** Why the proxy aborted an upstream attempt (the AbortSignal's reason). */
-export type AbortCause = 'client' | 'total_timeout' | 'first_byte_timeout' | 'closed';
+export type AbortCause = 'client' | 'total_timeout' | 'first_byte_timeout' | 'stream_idle_timeout' | 'closed';
 
 export class UpstreamAbort extends Error {
   override readonly name = 'UpstreamAbort';
@@ -13,49 +15,68 @@ export class UpstreamAbort extends Error {
   }
 }
 
-/** The upstream answered with a status outside 2xx; `error` is the `error` object of its JSON body, if it had one. */
+type ResponseHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
+/** The upstream answered with a status outside 2xx; `body` is its text (cut at a limit), `error` its envelope's error object. */
 export class UpstreamStatusError extends Error {
   override readonly name = 'UpstreamStatusError';
   constructor(
     readonly status: number,
-    readonly headers: Readonly<Record<string, string | string[] | undefined>>,
+    readonly headers: ResponseHeaders,
+    readonly body: string,
     readonly error: Readonly<Record<string, unknown>> | undefined,
   ) {
     super(`upstream answered HTTP ${status}`);
   }
 }
 
-/** The upstream's stream carried an error event instead of a chunk. */
+/** The upstream's stream carried an error event instead of a chunk; the message is redacted. */
 export class UpstreamStreamError extends Error {
   override readonly name = 'UpstreamStreamError';
 }
 
-/** The upstream answered 2xx with something that is not the OpenAI shape (bad JSON, missing fields). */
+/** The upstream answered 2xx with something that is not an OpenAI response (bad JSON, no events). */
 export class InvalidUpstreamResponse extends Error {
   override readonly name = 'InvalidUpstreamResponse';
 }
 
+/** An upstream error response passed on to the client as the upstream wrote it (ids redacted). */
+export class RelayedUpstreamError extends Error {
+  override readonly name = 'RelayedUpstreamError';
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    readonly headers: Readonly<Record<string, string>>,
+  ) {
+    super(`relayed upstream HTTP ${status}`);
+  }
+}
+
+/** What the client gets when the proxy stops trying. */
+export type FinalError = ApiError | RelayedUpstreamError;
+
+export function withHeaders(error: FinalError, headers: Readonly<Record<string, string>>): FinalError {
+  if (error instanceof RelayedUpstreamError) return new RelayedUpstreamError(error.status, error.body, { ...error.headers, ...headers });
+  return new ApiError({ status: error.status, type: error.type, code: error.code, param: error.param, message: error.message, headers: { ...error.headers, ...headers } });
+}
+
 export interface AttemptFailure {
-  readonly retryable: boolean;
+  /** `retry`: again, here or elsewhere; `elsewhere`: only on another upstream; `final`: no other attempt helps. */
+  readonly next: 'retry' | 'elsewhere' | 'final';
   /** From the upstream's retry-after-ms / Retry-After headers. */
   readonly retryAfterMs: number | undefined;
+  /** Counts towards taking the upstream out of rotation (its fault, not the request's). */
+  readonly upstreamFault: boolean;
   /** The proxy_upstream_errors_total label: the upstream status, or network/timeout/invalid_response/aborted. */
   readonly metricStatus: string;
-  readonly error: ApiError;
+  readonly error: FinalError;
 }
 
 const RETRYABLE_STATUSES = new Set([408, 409, 429]);
-const API_ERROR_TYPES: ReadonlySet<string> = new Set<ApiErrorType>([
-  'invalid_request_error',
-  'authentication_error',
-  'permission_error',
-  'not_found_error',
-  'rate_limit_error',
-  'server_error',
-  'service_unavailable',
-]);
-
-type ResponseHeaders = Readonly<Record<string, string | string[] | undefined>>;
+/** Headers of an upstream 429 that tell the client which limit it hit and when to come back. */
+const RATE_LIMIT_HEADER = /^(?:x-ratelimit-|retry-after)/;
+/** Anything shaped like an OpenAI key, organization, project or key id. */
+const OPENAI_IDS = /\b(?:sk-[A-Za-z0-9_*.-]{4,}|org-[A-Za-z0-9]{8,}|proj_[A-Za-z0-9]{8,}|key_[A-Za-z0-9]{8,})/g;
 
 function header(headers: ResponseHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -74,27 +95,37 @@ export function parseRetryAfterMs(headers: ResponseHeaders, now = Date.now()): n
   return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
-/** Removes the upstream key (and anything shaped like an OpenAI key) from text bound for a client or a log. */
-export function redact(text: string, secret: string | null): string {
-  const withoutSecret = secret ? text.split(secret).join('[redacted]') : text;
-  return withoutSecret.replace(/\bsk-[A-Za-z0-9_*.-]{4,}/g, '[redacted]');
+/** Removes the upstream keys and anything shaped like an OpenAI key, organization, project or key id from text bound for a client or a log. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of secrets) if (secret.length > 0 && result.includes(secret)) result = result.split(secret).join('[redacted]');
+  return result.replace(OPENAI_IDS, '[redacted]');
 }
 
-function typeFor(status: number, upstreamType: unknown): ApiErrorType {
-  if (typeof upstreamType === 'string' && API_ERROR_TYPES.has(upstreamType)) return upstreamType as ApiErrorType;
-  if (status === 429) return 'rate_limit_error';
-  if (status === 404) return 'not_found_error';
-  return status >= 500 ? 'server_error' : 'invalid_request_error';
+/** The upstream's request id (OpenAI's x-request-id; Azure's apim-request-id). */
+export function upstreamRequestId(headers: ResponseHeaders): string | undefined {
+  return header(headers, 'x-request-id') ?? header(headers, 'apim-request-id');
 }
 
-function fromStatus(error: UpstreamStatusError, secret: string | null): AttemptFailure {
+function relayedHeaders(error: UpstreamStatusError): Record<string, string> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (error.status !== 429) return headers;
+  for (const [name, value] of Object.entries(error.headers)) {
+    const text = Array.isArray(value) ? value[0] : value;
+    if (text !== undefined && RATE_LIMIT_HEADER.test(name)) headers[name] = text;
+  }
+  return headers;
+}
+
+function fromStatus(error: UpstreamStatusError, secrets: readonly string[]): AttemptFailure {
   const status = error.status;
   const retryAfterMs = parseRetryAfterMs(error.headers);
   const base = { retryAfterMs, metricStatus: String(status) };
   if (status === 401 || status === 403) {
     return {
       ...base,
-      retryable: false,
+      next: 'elsewhere',
+      upstreamFault: true,
       error: new ApiError({
         status: 502,
         type: 'server_error',
@@ -103,23 +134,21 @@ function fromStatus(error: UpstreamStatusError, secret: string | null): AttemptF
       }),
     };
   }
-  const body = error.error ?? {};
-  const message = typeof body.message === 'string' && body.message.length > 0 ? body.message : `Upstream returned HTTP ${status}.`;
-  const headers: Record<string, string> = {};
-  if (status === 429 && retryAfterMs !== undefined) headers['retry-after'] = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
-  return {
-    ...base,
-    // An exhausted upstream quota does not come back in seconds: retrying only adds latency.
-    retryable: (RETRYABLE_STATUSES.has(status) || status >= 500) && body.code !== 'insufficient_quota',
-    error: new ApiError({
-      status: status >= 400 && status <= 599 ? status : 502,
-      type: typeFor(status, body.type),
-      code: typeof body.code === 'string' ? redact(body.code, secret) : null,
-      param: typeof body.param === 'string' ? body.param : null,
-      message: redact(message, secret),
-      headers,
-    }),
-  };
+  const code = error.error?.code;
+  // An exhausted upstream quota does not come back in seconds: retrying only adds latency.
+  const transient = (RETRYABLE_STATUSES.has(status) || status >= 500) && code !== 'insufficient_quota';
+  const clientStatus = status >= 400 && status <= 599 ? status : 502;
+  const relayed =
+    error.error !== undefined
+      ? new RelayedUpstreamError(clientStatus, redact(error.body, secrets), relayedHeaders(error))
+      : new ApiError({
+          status: clientStatus,
+          type: status >= 500 || clientStatus === 502 ? 'server_error' : status === 429 ? 'rate_limit_error' : 'invalid_request_error',
+          code: 'upstream_error',
+          message: `The upstream answered HTTP ${status} without an OpenAI error body.`,
+          headers: relayedHeaders(error),
+        });
+  return { ...base, next: transient ? 'retry' : 'final', upstreamFault: transient || code === 'insufficient_quota', error: relayed };
 }
 
 const timeoutError = (which: string) =>
@@ -131,24 +160,28 @@ const timeoutError = (which: string) =>
   });
 
 /** Classifies a failed attempt; `abortCause` is the reason the proxy aborted it, if it did. */
-export function classifyFailure(error: unknown, abortCause: AbortCause | undefined, secret: string | null): AttemptFailure {
+export function classifyFailure(error: unknown, abortCause: AbortCause | undefined, secrets: readonly string[]): AttemptFailure {
   const none = { retryAfterMs: undefined };
   if (abortCause === 'client' || abortCause === 'closed') {
     const message = abortCause === 'client' ? 'The client closed the request.' : 'The proxy is shutting down.';
     return {
       ...none,
-      retryable: false,
+      next: 'final',
+      upstreamFault: false,
       metricStatus: 'aborted',
-      error: new ApiError({ status: abortCause === 'client' ? 499 : 503, type: 'service_unavailable', code: `request_aborted`, message }),
+      error: new ApiError({ status: abortCause === 'client' ? 499 : 503, type: 'service_unavailable', code: 'request_aborted', message }),
     };
   }
-  if (abortCause === 'total_timeout') return { ...none, retryable: false, metricStatus: 'timeout', error: timeoutError('total') };
-  if (abortCause === 'first_byte_timeout') return { ...none, retryable: true, metricStatus: 'timeout', error: timeoutError('first-byte') };
+  // A generation the total timeout stopped would only be run again: not retried.
+  if (abortCause === 'total_timeout') return { ...none, next: 'final', upstreamFault: true, metricStatus: 'timeout', error: timeoutError('total') };
+  if (abortCause === 'first_byte_timeout') return { ...none, next: 'retry', upstreamFault: true, metricStatus: 'timeout', error: timeoutError('first-byte') };
+  if (abortCause === 'stream_idle_timeout') return { ...none, next: 'final', upstreamFault: true, metricStatus: 'timeout', error: timeoutError('stream idle') };
   // By name: a JSON.parse inside Node's own Response comes from another realm under jest's vm.
   if (error instanceof InvalidUpstreamResponse || (typeof error === 'object' && error !== null && (error as { name?: unknown }).name === 'SyntaxError')) {
     return {
       ...none,
-      retryable: false,
+      next: 'final',
+      upstreamFault: true,
       metricStatus: 'invalid_response',
       error: new ApiError({
         status: 502,
@@ -158,19 +191,18 @@ export function classifyFailure(error: unknown, abortCause: AbortCause | undefin
       }),
     };
   }
-  // Anything but a status: refused/reset connections, undici's connect timeout, an error event in the stream.
-  if (!(error instanceof UpstreamStatusError)) {
-    return {
-      ...none,
-      retryable: true,
-      metricStatus: 'network',
-      error: new ApiError({
-        status: 502,
-        type: 'server_error',
-        code: 'upstream_unreachable',
-        message: 'The proxy could not reach the upstream (connection failed or was reset). Retry later.',
-      }),
-    };
-  }
-  return fromStatus(error, secret);
+  if (error instanceof UpstreamStatusError) return fromStatus(error, secrets);
+  // Anything else: refused/reset connections, undici's connect timeout, an error event before the first chunk.
+  return {
+    ...none,
+    next: 'retry',
+    upstreamFault: true,
+    metricStatus: error instanceof UpstreamStreamError ? 'error_event' : 'network',
+    error: new ApiError({
+      status: 502,
+      type: 'server_error',
+      code: 'upstream_unreachable',
+      message: 'The proxy could not reach the upstream (connection failed or was reset). Retry later.',
+    }),
+  };
 }

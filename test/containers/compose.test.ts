@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { parseSmokeArgs, type SmokeOptions } from '../../scripts/smoke/options';
 import { formatTable } from '../../scripts/smoke/report';
 import { runSmoke } from '../../scripts/smoke/runner';
+import { eventually } from '../support/eventually';
 import { tinyModelDir } from '../support/models';
 import { healthcheckCommand, readDockerfile, REPO_ROOT, stage } from './dockerfile';
 import { buildCpuImage, freePort, mustRun, run } from './podman';
@@ -42,7 +43,7 @@ describe('compose.yaml', () => {
     expect(await run('docker-compose', ['config', '-q'])).toMatchObject({ code: 0, stderr: '' });
   });
 
-  it('runs gpt2 and the OpenAI proxy by default; gpu, local-upstream and monitoring are profiles', () => {
+  it('runs gpt2 and the OpenAI proxy by default; gpu, local-upstream and monitoring (Prometheus, Grafana) are profiles', () => {
     const byProfile = Object.fromEntries(Object.entries(services).map(([name, service]) => [name, service.profiles ?? []]));
     expect(byProfile).toEqual({
       gpt2: [],
@@ -50,6 +51,7 @@ describe('compose.yaml', () => {
       'gpt2-gpu': ['gpu'],
       'proxy-local': ['local-upstream'],
       prometheus: ['monitoring'],
+      grafana: ['monitoring'],
     });
   });
 
@@ -61,6 +63,7 @@ describe('compose.yaml', () => {
       'gpt2-gpu': ['127.0.0.1:8082:8080/tcp'],
       'proxy-local': ['127.0.0.1:8083:8080/tcp'],
       prometheus: ['127.0.0.1:9090:9090/tcp'],
+      grafana: ['127.0.0.1:3000:3000/tcp'],
     });
   });
 
@@ -109,10 +112,7 @@ describe('docker-compose up against podman', () => {
     dir = await mkdtemp(join(tmpdir(), 'compose-'));
     const socket = join(dir, 'podman.sock');
     socketService = spawn('podman', ['system', 'service', '--time=0', `unix://${socket}`], { stdio: 'ignore' });
-    for (let waited = 0; !existsSync(socket); waited += 100) {
-      if (waited > 30_000) throw new Error(`podman system service did not create ${socket} within 30 s`);
-      await new Promise((done) => setTimeout(done, 100));
-    }
+    await eventually(() => existsSync(socket), `podman system service creating ${socket}`, 60_000);
     // The model is mounted (nothing can be fetched here), as the README's override example does.
     const model = await tinyModelDir();
     const mounted = { environment: { MODEL_DIR: '/model' }, volumes: [`${model}:/model:ro`] };

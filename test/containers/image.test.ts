@@ -1,14 +1,17 @@
 // The cpu target built from the real Dockerfile with podman and run on the host network with the tiny
-// model mounted: both variants pass the smoke test; the image runs as non-root with production
+// model mounted: both variants pass the smoke test and serve the playground; the image runs as non-root with production
 // dependencies only, reports healthy, and stops cleanly on SIGTERM. A model baked in at build time
 // (MODEL_ID, fetched from a stand-in hub given as HF_ENDPOINT) is served with nothing mounted.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseSmokeArgs, type SmokeOptions } from '../../scripts/smoke/options';
 import { formatTable } from '../../scripts/smoke/report';
 import { runSmoke } from '../../scripts/smoke/runner';
+import { PLAYGROUND_DIR } from '../../service/http/routes/playground';
 import { startFakeHub } from '../service/models/fake-hub';
-import { tinyModelDir } from '../support/models';
+import { tinyModelDir, tinyVariantDir } from '../support/models';
 import { REPO_ROOT } from './dockerfile';
 import { buildCpuImage, freePort, IMAGE, mustRun, run } from './podman';
 
@@ -85,6 +88,14 @@ describe('the cpu image', () => {
     expect(report.checks.map((check) => check.name)).toContain('auth: wrong key');
   });
 
+  it('serves the playground at / from the files in the image, byte for byte the repository\'s', async () => {
+    for (const [path, file] of [['/', 'index.html'], ['/playground/playground.js', 'playground.js'], ['/playground/api.js', 'api.js'], ['/playground/sse.js', 'sse.js'], ['/playground/playground.css', 'playground.css']] as const) {
+      const response = await fetch(`${inferenceUrl}${path}`);
+      expect({ path, status: response.status }).toEqual({ path, status: 200 });
+      expect(Buffer.from(await response.arrayBuffer()).equals(readFileSync(join(PLAYGROUND_DIR, file)))).toBe(true);
+    }
+  });
+
   it('passes the smoke test as the proxy in front of the inference container', async () => {
     const clientKey = 'smoke-proxy-key';
     const { id, url } = await startContainer(
@@ -104,13 +115,15 @@ describe('the cpu image', () => {
     expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
   });
 
-  it('serves a model baked in at build time with --build-arg MODEL_ID, with nothing mounted', async () => {
-    const hub = await startFakeHub('onnx-community/gpt2', await tinyModelDir());
+  it('serves a model baked in at build time with --build-arg MODEL_ID and MODEL_DTYPE, with nothing mounted', async () => {
+    // The repository has an fp32 and an fp16 graph, as the hub's exports do; only the fp16 one is baked in.
+    const fp16 = await readFile(join(await tinyVariantDir('tiny-fp16-io32', { precision: 'fp16-io32' }), 'onnx', 'model_fp16.onnx'));
+    const hub = await startFakeHub('onnx-community/gpt2-ONNX', await tinyModelDir(), { 'onnx/model_fp16.onnx': fp16 });
     try {
       await mustRun(
         'podman',
         ['build', '--pull=never', '--network', 'host', '--format', 'docker', '--target', 'cpu',
-          '--build-arg', 'MODEL_ID=gpt2', '--build-arg', `HF_ENDPOINT=${hub.endpoint}`, '-t', BAKED_IMAGE, '.'],
+          '--build-arg', 'MODEL_ID=gpt2', '--build-arg', 'MODEL_DTYPE=fp16', '--build-arg', `HF_ENDPOINT=${hub.endpoint}`, '-t', BAKED_IMAGE, '.'],
         { timeoutMs: 15 * 60 * 1000 },
       );
     } finally {
@@ -124,8 +137,8 @@ describe('the cpu image', () => {
     const report = await runSmoke(smokeOptions(`http://127.0.0.1:${port}`, []));
     if (!report.passed) console.log(formatTable(report), await logsOf(id));
     expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
-    const listing = await mustRun('podman', ['run', '--rm', '--network', 'host', BAKED_IMAGE, 'ls', '/models/onnx-community/gpt2/main/onnx']);
-    expect(listing.split('\n')).toContain('model.onnx');
+    const listing = await mustRun('podman', ['run', '--rm', '--network', 'host', BAKED_IMAGE, 'ls', '/models/onnx-community/gpt2-ONNX/main/onnx']);
+    expect(listing.split('\n').filter((name) => name !== '')).toEqual(['model_fp16.onnx']);
   });
 
   it('reports healthy when podman runs its HEALTHCHECK', async () => {
@@ -135,9 +148,13 @@ describe('the cpu image', () => {
 
   it('stops on SIGTERM by draining and exiting 0, well before podman would SIGKILL it', async () => {
     const before = Date.now();
-    await mustRun('podman', ['stop', '-t', '30', inferenceId]);
+    await mustRun('podman', ['stop', '-t', '60', inferenceId]);
     const seconds = (Date.now() - before) / 1000;
     const state = JSON.parse(await mustRun('podman', ['inspect', '--format', '{{json .State}}', inferenceId])) as { ExitCode: number };
-    expect({ exitCode: state.ExitCode, underTenSeconds: seconds < 10 }).toEqual({ exitCode: 0, underTenSeconds: true });
+    // Exit code 0, not 137: it left on SIGTERM by itself. An idle service drains at once; the bound
+    // leaves podman's own stop and clean-up seconds to spare on a loaded machine and still lies
+    // well below the 60 s after which podman would have killed it.
+    expect(state.ExitCode).toBe(0);
+    expect(seconds).toBeLessThan(40);
   });
 });

@@ -1,4 +1,4 @@
-import { parseDeploymentSpec, SpecError, TARGET_DEFAULTS } from '../../infra/spec';
+import { maxBatchSize, parseDeploymentSpec, SpecError, TARGET_DEFAULTS } from '../../infra/spec';
 
 describe('parseDeploymentSpec', () => {
   it('fills per-target defaults for GPU type and region', () => {
@@ -29,7 +29,32 @@ describe('parseDeploymentSpec', () => {
     }
   });
 
+  it('makes endpoints private unless the spec says public, with TLS required and the playground on', () => {
+    const spec = parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws' });
+    expect(spec.endpoint).toEqual({ public: false, allowHttp: false, playground: true });
+    expect(parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws', endpoint: { public: true } }).endpoint.public).toBe(true);
+  });
+
+  it('leaves the inference keys to the stack unless the spec names an existing secret', () => {
+    expect(parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws' }).auth).toEqual({});
+    const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:gpt2-keys-AbC123';
+    expect(parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws', auth: { apiKeysSecret: arn } }).auth.apiKeysSecret).toBe(arn);
+    expect(() => parseDeploymentSpec({ name: 'gpt2-dev', target: 'aws', auth: { apiKeysSecret: '' } })).toThrow(/auth\.apiKeysSecret/);
+  });
+
   it('rejects an unknown target', () => {
     expect(() => parseDeploymentSpec({ name: 'gpt2-dev', target: 'heroku' })).toThrow(/target/);
+  });
+});
+
+describe('auth and batch size', () => {
+  it('leaves auth.apiKeysSecret unset unless given, so stacks create the key secret', () => {
+    expect(parseDeploymentSpec({ name: 'gpt2-dev', target: 'gcp' }).auth.apiKeysSecret).toBeUndefined();
+    const given = parseDeploymentSpec({ name: 'gpt2-dev', target: 'gcp', auth: { apiKeysSecret: 'projects/p/secrets/keys' } });
+    expect(given.auth.apiKeysSecret).toBe('projects/p/secrets/keys');
+  });
+
+  it('runs as many sequences per replica as the autoscaler targets', () => {
+    expect(maxBatchSize(parseDeploymentSpec({ name: 'gpt2-dev', target: 'azure', scaling: { targetConcurrency: 12 } }))).toBe(12);
   });
 });

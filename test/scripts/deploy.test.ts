@@ -82,6 +82,11 @@ describe('deploy to aws (CDK)', () => {
     expect(result).toMatchObject({ ok: true, exitCode: 0, stack: 'gpt2-aws', url: serviceUrl });
     expect(result.smoke?.passed).toBe(true);
     expect(output).toContain('[cdk]  ✅  gpt2-aws');
+    // Which step it is on and how long each took: cdk deploy, then the smoke test.
+    expect(output).toMatch(/^==> \[1\/2\] .+\n\$ cdk deploy gpt2-aws /m);
+    expect(output).toMatch(/^<== \[1\/2\] .+: done in \d+\.\d s$/m);
+    expect(output).toMatch(new RegExp(`^==> \\[2/2\\] smoke test of ${serviceUrl} \\(waits for /ready\\)$`, 'm'));
+    expect(output).toMatch(/^<== \[2\/2\] smoke test of .+: done in \d+\.\d s$/m);
     const written = JSON.parse(await readFile(json, 'utf8')) as DeployResult;
     expect(written).toMatchObject({ ok: true, target: 'aws', url: serviceUrl, smoke: { passed: true } });
   });
@@ -280,6 +285,7 @@ describe('deploy to local (compose.yaml)', () => {
     const { result, output } = await deploy(['--target', 'local', '--spec', 'deploy/local-inference.json'], { env: { STANDIN_FAIL: 'docker' } });
     expect(result.exitCode).toBe(1);
     expect(output).toContain('[docker] Cannot connect to the Docker daemon');
+    expect(output).toMatch(/^<== \[\d\/\d\] .+: failed after \d+\.\d s$/m);
     expect(result.error).toContain('is the Docker engine running');
   });
 });

@@ -2,7 +2,7 @@
 // The random GPT-2 that model:make writes: the Optimum with-past signature, a KV cache and padding
 // mask that behave like GPT-2's, GPT-2's real tokenizer, and a folder transformers.js runs offline.
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -10,9 +10,10 @@ import { AutoTokenizer, env, pipeline, type TextGenerationPipeline } from '@hugg
 import { encode as r50kEncode } from 'gpt-tokenizer/encoding/r50k_base';
 import * as ort from 'onnxruntime-node';
 import { onnx } from 'onnx-proto';
-import { buildGpt2Model } from '../../scripts/gpt2-onnx/gpt2-graph';
-import { PRESETS } from '../../scripts/gpt2-onnx/presets';
-import { tinyMergedModelDir, tinyModelDir } from '../support/models';
+import { buildGpt2Model, randomWeightCount } from '../../scripts/gpt2-onnx/gpt2-graph';
+import { PRESET_NAMES, PRESETS } from '../../scripts/gpt2-onnx/presets';
+import { GPT2_FAMILY, modelFootprint } from '../../service/models/footprint';
+import { tinyMergedModelDir, tinyModelDir, tinyVariantDir } from '../support/models';
 
 const run = promisify(execFile);
 const REPO_ROOT = join(__dirname, '..', '..');
@@ -215,6 +216,89 @@ describe('model:make --export merged', () => {
   });
 });
 
+describe('model:make --dtype and --external-data', () => {
+  const feeds = (io: 'float32' | 'float16') => {
+    const empty = new ort.Tensor(io, io === 'float32' ? new Float32Array(0) : new Uint16Array(0), [1, nHead, 0, HEAD_DIM]);
+    return {
+      input_ids: int64([[464, 2068, 7586]]),
+      attention_mask: int64([[1, 1, 1]]),
+      position_ids: int64([[0, 1, 2]]),
+      ...Object.fromEntries(Array.from({ length: nLayer }, (_, i) => [[`past_key_values.${i}.key`, empty], [`past_key_values.${i}.value`, empty]]).flat()),
+    };
+  };
+  const typesOf = (s: ort.InferenceSession) => [...s.inputMetadata, ...s.outputMetadata].map((m) => `${m.name}:${m.isTensor ? m.type : '?'}`);
+
+  it('fp16: fp16 weights, inputs and outputs in onnx/model_fp16.onnx', async () => {
+    const fp16 = await ort.InferenceSession.create(join(await tinyVariantDir('tiny-fp16', { precision: 'fp16' }), 'onnx', 'model_fp16.onnx'));
+    try {
+      const types = typesOf(fp16);
+      expect(types).toContain('past_key_values.0.key:float16');
+      expect(types).toContain('present.1.value:float16');
+      expect(types).toContain('logits:float16');
+      const out = await fp16.run(feeds('float16'));
+      expect(out.logits?.type).toBe('float16');
+      expect(out.logits?.dims).toEqual([1, 3, vocabSize]);
+    } finally {
+      await fp16.release();
+    }
+  });
+
+  it("fp16-io32: fp16 weights behind fp32 inputs and outputs (Cast nodes), as the hub's model_fp16.onnx; logits close to fp32's", async () => {
+    const path = join(await tinyVariantDir('tiny-fp16-io32', { precision: 'fp16-io32' }), 'onnx', 'model_fp16.onnx');
+    const proto = onnx.ModelProto.decode(await readFile(path));
+    expect(new Set((proto.graph?.initializer ?? []).filter((t) => t.name?.startsWith('transformer.')).map((t) => t.dataType))).toEqual(new Set([onnx.TensorProto.DataType.FLOAT16]));
+    expect((proto.graph?.node ?? []).filter((n) => n.opType === 'Cast').length).toBeGreaterThanOrEqual(1 + 4 * nLayer);
+    const io32 = await ort.InferenceSession.create(path);
+    try {
+      expect(typesOf(io32).filter((t) => t.endsWith(':float16'))).toEqual([]);
+      const half = await io32.run(feeds('float32'));
+      const full = await session.run(feeds('float32'));
+      const a = half.logits?.data as Float32Array;
+      const b = full.logits?.data as Float32Array;
+      // fp16 rounding of weights and activations: small next to the logits' spread (std about 2.4 here).
+      expect(maxAbsDiff(a, b)).toBeLessThan(0.25);
+      expect(argmax(a.subarray(2 * vocabSize))).toBe(argmax(b.subarray(2 * vocabSize)));
+    } finally {
+      await io32.release();
+    }
+  });
+
+  it('--external-data keeps the graph small and the weights in onnx/model.onnx_data, and computes the same logits', async () => {
+    const ext = await tinyVariantDir('tiny-external', { externalData: true });
+    const graphBytes = (await stat(join(ext, 'onnx', 'model.onnx'))).size;
+    const dataBytes = (await stat(join(ext, 'onnx', 'model.onnx_data'))).size;
+    expect(graphBytes).toBeLessThan(100_000);
+    expect(dataBytes).toBeGreaterThan(13_000_000);
+    const proto = onnx.ModelProto.decode(await readFile(join(ext, 'onnx', 'model.onnx')));
+    const wte = proto.graph?.initializer?.find((t) => t.name === 'transformer.wte.weight');
+    expect(wte?.dataLocation).toBe(onnx.TensorProto.DataLocation.EXTERNAL);
+    expect(Object.fromEntries((wte?.externalData ?? []).map((e) => [e.key, e.value]))).toMatchObject({ location: 'model.onnx_data', offset: expect.stringMatching(/^\d+$/) });
+    const external = await ort.InferenceSession.create(join(ext, 'onnx', 'model.onnx'));
+    try {
+      const a = (await external.run(feeds('float32'))).logits?.data as Float32Array;
+      const b = (await session.run(feeds('float32'))).logits?.data as Float32Array;
+      expect(maxAbsDiff(a, b)).toBe(0);
+    } finally {
+      await external.release();
+    }
+  });
+});
+
+describe('model:make --tokenizer wordpiece-zh', () => {
+  it("writes BERT's WordPiece format with the CJK block, sizes the model's vocabulary to it, and transformers.js reads it", async () => {
+    const zh = await tinyVariantDir('tiny-wordpiece-zh', { tokenizer: 'wordpiece-zh' });
+    const vocabTxt = (await readFile(join(zh, 'vocab.txt'), 'utf8')).trimEnd().split('\n');
+    expect(vocabTxt.slice(0, 5)).toEqual(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
+    expect(vocabTxt).toContain('中');
+    const config = JSON.parse(await readFile(join(zh, 'config.json'), 'utf8')) as Record<string, number>;
+    expect(config).toMatchObject({ vocab_size: vocabTxt.length, bos_token_id: 2, eos_token_id: 3 });
+    env.localModelPath = dirname(zh);
+    const tokenizer = await AutoTokenizer.from_pretrained(basename(zh));
+    const ids = tokenizer.encode('你好，世界', { add_special_tokens: false });
+    expect(ids.map((id) => vocabTxt[id])).toEqual(['你', '好', '，', '世', '界']);
+  });
+});
+
 describe('buildGpt2Model', () => {
   const weights = (seed: number) => onnx.ModelProto.encode(buildGpt2Model(PRESETS.tiny, seed)).finish();
 
@@ -234,6 +318,23 @@ describe('buildGpt2Model', () => {
     expect(counted).toBe(parameterCount(PRESETS.tiny));
     expect(parameterCount(PRESETS.gpt2)).toBe(124_439_808);
   });
+
+  it('reports a running count of random weights drawn that ends at randomWeightCount (the progress bar total)', () => {
+    const reported: number[] = [];
+    buildGpt2Model(PRESETS.tiny, 1, 'with-past', 'fp32', (drawn) => reported.push(drawn));
+    expect(reported.length).toBeGreaterThan(nLayer * 4);
+    expect(reported).toEqual([...reported].sort((a, b) => a - b));
+    expect(reported.at(-1)).toBe(randomWeightCount(PRESETS.tiny));
+  });
+
+  it('has a preset for every GPT-2 family shape, with the parameters modelFootprint counts', () => {
+    const parameterCount = ({ nLayer: l, nEmbd: e, nPositions: p, vocabSize: v }: (typeof PRESETS)[keyof typeof PRESETS]) =>
+      v * e + p * e + l * (4 * e + (e * 3 * e + 3 * e) + (e * e + e) + (e * 4 * e + 4 * e) + (4 * e * e + e)) + 2 * e;
+    for (const [size, shape] of Object.entries(GPT2_FAMILY)) {
+      expect(PRESET_NAMES).toContain(size);
+      expect(parameterCount(PRESETS[size as keyof typeof GPT2_FAMILY])).toBe(modelFootprint(shape, 'fp32').parameters);
+    }
+  });
 });
 
 describe('npm run model:make', () => {
@@ -247,17 +348,35 @@ describe('npm run model:make', () => {
 
   it('writes a complete folder and reports the parameter count', async () => {
     const target = join(out, 'tiny');
-    const { stdout } = await run(TSX, ['scripts/model-make.ts', '--preset', 'tiny', '--out', target, '--seed', '3'], { cwd: REPO_ROOT });
+    const { stdout, stderr } = await run(TSX, ['scripts/model-make.ts', '--preset', 'tiny', '--out', target, '--seed', '3'], { cwd: REPO_ROOT });
     expect(stdout).toMatch(/wrote .*tiny \(preset tiny, seed 3, 3382080 parameters/);
+    // Not a terminal here: plain progress lines, no carriage returns.
+    expect(stderr).toMatch(/^weights: 3\.4M\/3\.4M \(100%\) in \d+\.\d s\nencoding and writing onnx\/model\.onnx\.\.\.$/m);
+    expect(stderr).not.toContain('\r');
     for (const file of ['config.json', 'generation_config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt', 'onnx/model.onnx']) {
       expect((await stat(join(target, file))).size).toBeGreaterThan(0);
     }
   });
 
+  it('writes the chat template it is given into tokenizer_config.json', async () => {
+    const target = join(out, 'chat');
+    const template = join(out, 'template.jinja');
+    await writeFile(template, '{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}');
+    await run(TSX, ['scripts/model-make.ts', '--preset', 'tiny', '--out', target, '--chat-template', template], { cwd: REPO_ROOT });
+    expect(JSON.parse(await readFile(join(target, 'tokenizer_config.json'), 'utf8'))).toMatchObject({ chat_template: '{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}' });
+  });
+
+  it('refuses weights over protobuf\'s 2 GB limit without --external-data, before building them', async () => {
+    await expect(run(TSX, ['scripts/model-make.ts', '--preset', 'gpt2-large', '--out', join(out, 'large')], { cwd: REPO_ROOT })).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining("preset gpt2-large in fp32 has about 3.1 GB of weights, over protobuf's 2 GB limit for one .onnx file: add --external-data"),
+    });
+  });
+
   it('rejects an unknown preset with usage and exit code 2', async () => {
     await expect(run(TSX, ['scripts/model-make.ts', '--preset', 'huge', '--out', join(out, 'x')], { cwd: REPO_ROOT })).rejects.toMatchObject({
       code: 2,
-      stderr: expect.stringContaining('--preset must be one of tiny, gpt2'),
+      stderr: expect.stringContaining('--preset must be one of tiny, distilgpt2, gpt2, gpt2-medium, gpt2-large, gpt2-xl'),
     });
   });
 });

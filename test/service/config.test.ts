@@ -17,14 +17,15 @@ describe('loadConfig', () => {
       variant: 'inference',
       host: '127.0.0.1',
       port: 8080,
-      model: { dir: undefined, id: 'onnx-community/gpt2', revision: 'main', servedName: 'gpt2' },
-      engine: { executionProvider: 'cpu', intraOpThreads: undefined, maxBatchSize: 16, maxQueue: 64 },
+      model: { dir: undefined, id: 'onnx-community/gpt2-ONNX', revision: 'main', servedName: 'gpt2', dtype: 'fp32', file: undefined },
+      engine: { executionProvider: 'cpu', intraOpThreads: undefined, maxBatchSize: 16, maxQueue: 64, prefillChunkTokens: 'auto', watchdogSeconds: 60, maxRestarts: 3 },
       apiKeys: [],
       drainTimeoutSeconds: 30,
       bodyLimitBytes: 1024 * 1024,
       logLevel: 'info',
       logContent: false,
       tls: undefined,
+      playground: true,
     });
   });
 
@@ -34,26 +35,33 @@ describe('loadConfig', () => {
       HOST: '0.0.0.0',
       PORT: '9000',
       MODEL_DIR: '/models/gpt2',
+      MODEL_DTYPE: 'q4f16',
+      MODEL_FILE: 'onnx/decoder_model_merged_fp16.onnx',
       SERVED_MODEL_NAME: 'my-gpt2',
       EXECUTION_PROVIDER: 'cuda',
       INTRA_OP_THREADS: '4',
       MAX_BATCH_SIZE: '8',
       MAX_QUEUE: '0',
+      PREFILL_CHUNK_TOKENS: '0',
+      ENGINE_WATCHDOG_SECONDS: '5',
+      ENGINE_MAX_RESTARTS: '0',
       API_KEYS: 'k1, k2',
       DRAIN_TIMEOUT_SECONDS: '5',
       LOG_LEVEL: 'debug',
       LOG_CONTENT: 'TRUE',
+      PLAYGROUND: 'false',
     });
     expect(config).toMatchObject({
       variant: 'proxy',
       host: '0.0.0.0',
       port: 9000,
-      model: { dir: '/models/gpt2', servedName: 'my-gpt2' },
-      engine: { executionProvider: 'cuda', intraOpThreads: 4, maxBatchSize: 8, maxQueue: 0 },
+      model: { dir: '/models/gpt2', servedName: 'my-gpt2', dtype: 'q4f16', file: 'onnx/decoder_model_merged_fp16.onnx' },
+      engine: { executionProvider: 'cuda', intraOpThreads: 4, maxBatchSize: 8, maxQueue: 0, prefillChunkTokens: 0, watchdogSeconds: 5, maxRestarts: 0 },
       apiKeys: ['k1', 'k2'],
       drainTimeoutSeconds: 5,
       logLevel: 'debug',
       logContent: true,
+      playground: false,
     });
   });
 
@@ -66,8 +74,15 @@ describe('loadConfig', () => {
     ['PORT', '70000', /PORT="70000": expected at most 65535/],
     ['VARIANT', 'gateway', /VARIANT="gateway": expected inference or proxy/],
     ['LOG_CONTENT', 'maybe', /LOG_CONTENT="maybe": expected true or false/],
+    ['PLAYGROUND', 'off', /PLAYGROUND="off": expected true or false/],
     ['MAX_BATCH_SIZE', '0', /MAX_BATCH_SIZE="0": expected at least 1/],
     ['EXECUTION_PROVIDER', 'tpu', /EXECUTION_PROVIDER="tpu": expected cpu or cuda/],
+    ['MODEL_DTYPE', 'int4', /MODEL_DTYPE="int4": expected one of fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4/],
+    ['MODEL_FILE', '../model.onnx', /MODEL_FILE="..\/model.onnx": expected a relative path to an .onnx file inside the model folder/],
+    ['MODEL_FILE', '/abs/model.onnx', /MODEL_FILE="\/abs\/model.onnx": expected a relative path/],
+    ['MODEL_FILE', 'onnx/model.bin', /MODEL_FILE="onnx\/model.bin": expected a relative path/],
+    ['PREFILL_CHUNK_TOKENS', 'some', /PREFILL_CHUNK_TOKENS="some": expected auto or a whole number of tokens/],
+    ['ENGINE_WATCHDOG_SECONDS', '0', /ENGINE_WATCHDOG_SECONDS="0": expected at least 1/],
   ])('stops with a message naming %s for a bad value', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

@@ -5,8 +5,10 @@ import type { ChatCompletion, ChatCompletionChunk } from 'openai/resources/chat/
 import type { Completion } from 'openai/resources/completions';
 import type { Model } from 'openai/resources/models';
 import { ApiError } from '../../service/http/api-error';
-import type { Backend, BackendResult, RequestContext, TokenizeResult } from '../../service/backend';
-import type { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, TokenizeRequest } from '../../service/http/schemas';
+import type { RequestContext } from '../../service/backend';
+import type { BackendResult, InferenceBackend, TokenizeResult } from '../../service/inference/api';
+import { inferenceRoutes } from '../../service/inference/routes';
+import type { ChatCompletionRequest, CompletionRequest, DetokenizeRequest, TokenizeRequest } from '../../service/inference/schemas';
 
 export const FAKE_MODEL = 'fake-model';
 
@@ -19,7 +21,7 @@ export interface FakeBackendOptions {
   readonly chunks?: number;
 }
 
-export interface FakeBackend extends Backend {
+export interface FakeBackend extends InferenceBackend {
   ready: boolean;
   closed: boolean;
   /** Contexts of every call, in order, to check signals, ids and clients. */
@@ -91,6 +93,7 @@ export function createFakeBackend(options: FakeBackendOptions = {}): FakeBackend
     contexts: [],
     aborted: [],
     isReady: () => backend.ready,
+    routes: (routeOptions) => inferenceRoutes(backend, routeOptions),
     async listModels(ctx): Promise<Model[]> {
       record(ctx);
       return [

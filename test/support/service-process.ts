@@ -8,9 +8,9 @@ const REPO_ROOT = resolve(__dirname, '..', '..');
 export interface ServiceProcess {
   readonly child: ChildProcess;
   readonly output: () => string;
-  /** Resolves with the exit code (or the signal name). */
+  /** Resolves with the exit code (or the signal name) once the process exited and its output was read. */
   readonly exited: Promise<number | string>;
-  /** Resolves with the base URL once the service logged that it listens. */
+  /** Resolves with the base URL once the service logged that it listens; rejects if it exits first. */
   readonly listening: Promise<string>;
 }
 
@@ -22,9 +22,13 @@ export function startService(env: Record<string, string>): ServiceProcess {
   });
   let output = '';
   let resolveListening: (url: string) => void = () => undefined;
-  const listening = new Promise<string>((resolve) => {
+  let rejectListening: (error: Error) => void = () => undefined;
+  const listening = new Promise<string>((resolve, reject) => {
     resolveListening = resolve;
+    rejectListening = reject;
   });
+  // Unobserved by tests that only wait for the exit; a rejection then must not count as unhandled.
+  listening.catch(() => undefined);
   const onData = (chunk: Buffer): void => {
     output += chunk.toString('utf8');
     const match = /"address":"(http[^"]+)"/.exec(output);
@@ -32,7 +36,13 @@ export function startService(env: Record<string, string>): ServiceProcess {
   };
   child.stdout.on('data', onData);
   child.stderr.on('data', onData);
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  // 'close', not 'exit': it comes after the pipes are drained, so output() then holds the last lines.
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('close', (code, signal) => {
+      rejectListening(new Error(`service/main.ts exited (${code ?? signal}) before it listened:\n${output}`));
+      resolve(code ?? signal ?? -1);
+    }),
+  );
   return { child, output: () => output, exited, listening };
 }
 

@@ -1,11 +1,41 @@
 // EC2 GPU capacity for an ECS cluster: a launch template on the ECS GPU-optimized AMI (IMDSv2 only, encrypted
-// root volume), an Auto Scaling group (on-demand, or spot over an on-demand base) and a managed capacity provider.
+// root volume, the CloudWatch agent publishing GPU utilization and memory), an Auto Scaling group (on-demand, or
+// spot over an on-demand base, drained on interruption), a managed capacity provider, and its release on deletion.
+import { Duration } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
 import { spotInstanceTypes } from '../gpu-sizing';
+import { CapacityRelease } from './capacity-release';
+
+/** Where the CloudWatch agent publishes the GPU metrics (its default namespace). */
+export const GPU_METRICS_NAMESPACE = 'CWAgent';
+
+/**
+ * The agent's `nvidia_gpu` measurements the dashboard and alarms read; CloudWatch names each `nvidia_smi_<name>`
+ * (memory in MiB). Each is a custom metric per instance plus one per group, billed per metric-month: no more.
+ */
+const GPU_MEASUREMENTS = ['utilization_gpu', 'memory_used', 'memory_total'];
+
+const AGENT_CONFIG_PATH = '/opt/aws/amazon-cloudwatch-agent/etc/gpu-metrics.json';
+
+/**
+ * The CloudWatch agent's configuration: NVIDIA GPU metrics each minute, also aggregated per Auto Scaling group so a
+ * dashboard and an alarm can name the group without knowing its instances.
+ */
+export function gpuAgentConfig(): Record<string, unknown> {
+  return {
+    metrics: {
+      namespace: GPU_METRICS_NAMESPACE,
+      append_dimensions: { AutoScalingGroupName: '${aws:AutoScalingGroupName}' },
+      aggregation_dimensions: [['AutoScalingGroupName']],
+      metrics_collected: { nvidia_gpu: { measurement: GPU_MEASUREMENTS, metrics_collection_interval: 60 } },
+    },
+  };
+}
 
 export interface GpuCapacityProps {
   readonly cluster: ecs.Cluster;
@@ -38,6 +68,8 @@ export class GpuCapacity extends Construct {
   readonly instanceRole: iam.Role;
   /** True when the group mixes spot instances over an on-demand base. */
   readonly usesSpot: boolean;
+  /** Releases the group on stack deletion; whatever runs on the group must depend on it. */
+  readonly release: CapacityRelease;
 
   constructor(scope: Construct, id: string, props: GpuCapacityProps) {
     super(scope, id);
@@ -52,9 +84,15 @@ export class GpuCapacity extends Construct {
       description: 'ECS container instance: the agent registers and runs tasks; SSM for break-glass shell access',
     });
     this.instanceRole.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'));
+    this.instanceRole.addManagedPolicy(iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchAgentServerPolicy'));
 
     const userData = ec2.UserData.forLinux();
     userData.addCommands('echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config');
+    if (this.usesSpot) {
+      // aws-cdk-lib writes this only for groups with a spotPrice; a mixed instances policy has none, so without this
+      // line an interrupted instance's tasks would be killed instead of drained.
+      userData.addCommands('echo ECS_ENABLE_SPOT_INSTANCE_DRAINING=true >> /etc/ecs/ecs.config');
+    }
     this.launchTemplate = new ec2.LaunchTemplate(this, 'LaunchTemplate', {
       machineImage: ecs.EcsOptimizedImage.amazonLinux2023(ecs.AmiHardwareType.GPU),
       instanceType: new ec2.InstanceType(props.instanceType),
@@ -109,8 +147,47 @@ export class GpuCapacity extends Construct {
       enableManagedTerminationProtection: true,
       targetCapacityPercent: 100,
       machineImageType: ecs.MachineImageType.AMAZON_LINUX_2,
-      spotInstanceDraining: props.spot !== undefined,
     });
     props.cluster.addAsgCapacityProvider(this.capacityProvider);
+    // After the ECS lines the cluster just added, so the agent registers before this install runs.
+    userData.addCommands(
+      'dnf install -y amazon-cloudwatch-agent',
+      `cat > ${AGENT_CONFIG_PATH} <<'EOF'`,
+      JSON.stringify(gpuAgentConfig()),
+      'EOF',
+      `/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${AGENT_CONFIG_PATH}`,
+    );
+
+    this.release = new CapacityRelease(this, 'Release', { autoScalingGroup: this.autoScalingGroup });
+    // Released before the cluster's capacity provider association goes, while ECS still manages the group.
+    this.release.node.addDependency(props.cluster);
+  }
+
+  /** GPU utilization (%) across the group's instances. */
+  metricGpuUtilization(statistic = 'Average'): cloudwatch.Metric {
+    return this.gpuMetric('nvidia_smi_utilization_gpu', statistic);
+  }
+
+  /**
+   * GPU memory in use as a percentage of the GPU's memory: the fullest instance's use over the smallest GPU of the
+   * group (spot pools mix GPU sizes), so it errs towards alarming.
+   */
+  metricGpuMemoryUsedPercent(): cloudwatch.MathExpression {
+    return new cloudwatch.MathExpression({
+      expression: '100 * used / total',
+      usingMetrics: { used: this.gpuMetric('nvidia_smi_memory_used', 'Maximum'), total: this.gpuMetric('nvidia_smi_memory_total', 'Minimum') },
+      label: 'GPU memory used (%)',
+      period: Duration.minutes(1),
+    });
+  }
+
+  private gpuMetric(metricName: string, statistic: string): cloudwatch.Metric {
+    return new cloudwatch.Metric({
+      namespace: GPU_METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { AutoScalingGroupName: this.autoScalingGroup.autoScalingGroupName },
+      statistic,
+      period: Duration.minutes(1),
+    });
   }
 }

@@ -1,5 +1,6 @@
-// Alarms (5xx rate, unhealthy and missing targets, p99 latency) to the alarm topic, and one dashboard,
-// for a load-balanced ECS service.
+// Alarms (5xx rate, unhealthy and missing targets, p99 latency, and where given queue depth and GPU memory) to the
+// alarm topic, and one dashboard (with requests in flight and GPU utilization and memory where given), for a
+// load-balanced ECS service.
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -26,6 +27,27 @@ export interface ServiceMonitoringProps {
    * @default Duration.seconds(30)
    */
   readonly p99Latency?: Duration;
+  /**
+   * The service's own per-task request metrics: a dashboard row, and an alarm when requests keep waiting for a
+   * batch slot (scaling is at its maximum or cannot get capacity).
+   * @default - none
+   */
+  readonly serving?: {
+    readonly running: cloudwatch.IMetric;
+    readonly waiting: cloudwatch.IMetric;
+    /** Alarm when the average queue per task stays above this for 10 minutes. */
+    readonly waitingAlarmThreshold: number;
+  };
+  /**
+   * GPU metrics of the instances: a dashboard row, and an alarm when GPU memory is nearly full.
+   * @default - none
+   */
+  readonly gpu?: {
+    readonly utilization: cloudwatch.IMetric;
+    readonly memoryUsedPercent: cloudwatch.IMetric;
+    /** @default 90 */
+    readonly memoryAlarmPercent?: number;
+  };
 }
 
 export class ServiceMonitoring extends Construct {
@@ -33,6 +55,8 @@ export class ServiceMonitoring extends Construct {
   readonly unhealthyTargetsAlarm: cloudwatch.Alarm;
   readonly noHealthyTargetsAlarm: cloudwatch.Alarm;
   readonly latencyAlarm: cloudwatch.Alarm;
+  readonly queueDepthAlarm?: cloudwatch.Alarm;
+  readonly gpuMemoryAlarm?: cloudwatch.Alarm;
   readonly dashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: ServiceMonitoringProps) {
@@ -89,6 +113,35 @@ export class ServiceMonitoring extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
     const alarms = [this.errorRateAlarm, this.unhealthyTargetsAlarm, this.noHealthyTargetsAlarm, this.latencyAlarm];
+    if (props.serving !== undefined) {
+      const queueDepthAlarm = new cloudwatch.Alarm(this, 'QueueDepth', {
+        metric: props.serving.waiting,
+        alarmDescription:
+          `More than ${props.serving.waitingAlarmThreshold} requests per task waited for a batch slot for 10 minutes: ` +
+          'the service is at scaling.maxReplicas or cannot get GPU capacity',
+        threshold: props.serving.waitingAlarmThreshold,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 10,
+        datapointsToAlarm: 10,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      this.queueDepthAlarm = queueDepthAlarm;
+      alarms.push(queueDepthAlarm);
+    }
+    if (props.gpu !== undefined) {
+      const percent = props.gpu.memoryAlarmPercent ?? 90;
+      const gpuMemoryAlarm = new cloudwatch.Alarm(this, 'GpuMemory', {
+        metric: props.gpu.memoryUsedPercent,
+        alarmDescription: `GPU memory above ${percent}% on an instance for 5 minutes: close to out-of-memory; lower scaling.targetConcurrency or use a GPU with more memory`,
+        threshold: percent,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 5,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      });
+      this.gpuMemoryAlarm = gpuMemoryAlarm;
+      alarms.push(gpuMemoryAlarm);
+    }
     const notify = new actions.SnsAction(props.alarmTopic);
     for (const alarm of alarms) {
       alarm.addAlarmAction(notify);
@@ -120,5 +173,18 @@ export class ServiceMonitoring extends Construct {
         width: 12,
       }),
     );
+    const servingRow: cloudwatch.IWidget[] = [];
+    if (props.serving !== undefined) {
+      servingRow.push(
+        new cloudwatch.GraphWidget({ title: 'Requests per task: running and waiting', left: [props.serving.running, props.serving.waiting], width: 8 }),
+      );
+    }
+    if (props.gpu !== undefined) {
+      servingRow.push(
+        new cloudwatch.GraphWidget({ title: 'GPU utilization (%)', left: [props.gpu.utilization], leftYAxis: { min: 0, max: 100 }, width: 8 }),
+        new cloudwatch.GraphWidget({ title: 'GPU memory used (%)', left: [props.gpu.memoryUsedPercent], leftYAxis: { min: 0, max: 100 }, width: 8 }),
+      );
+    }
+    if (servingRow.length > 0) this.dashboard.addWidgets(...servingRow);
   }
 }

@@ -1,4 +1,5 @@
-// The VPC a service runs in: two AZs, public subnets for the load balancer, and NAT only when asked for.
+// The VPC a service runs in: two AZs, public subnets for the load balancer, NAT only when asked for, and isolated
+// subnets for data stores (no route to or from the internet) when a stack has one.
 import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -11,6 +12,11 @@ export interface ServiceNetworkProps {
    * @default 0
    */
   readonly natGateways?: number;
+  /**
+   * Add isolated subnets (no internet route either way) for data stores such as the proxy's shared-state cache.
+   * @default false
+   */
+  readonly dataSubnets?: boolean;
   /**
    * Availability zones to spread over (an ALB needs two).
    * @default 2
@@ -36,6 +42,8 @@ export class ServiceNetwork extends Construct {
   readonly workloadSubnets: ec2.SubnetSelection;
   /** True when workloads sit in public subnets and need a public IP for outbound traffic. */
   readonly workloadsNeedPublicIp: boolean;
+  /** The isolated subnets for data stores, when asked for. */
+  readonly dataSubnets?: ec2.SubnetSelection;
 
   constructor(scope: Construct, id: string, props: ServiceNetworkProps = {}) {
     super(scope, id);
@@ -45,6 +53,10 @@ export class ServiceNetwork extends Construct {
     ];
     if (natGateways > 0) {
       subnetConfiguration.push({ name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 });
+    }
+    if (props.dataSubnets === true) {
+      subnetConfiguration.push({ name: 'data', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 24 });
+      this.dataSubnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
     }
     this.cidr = props.cidr ?? '10.0.0.0/16';
     this.vpc = new ec2.Vpc(this, 'Vpc', {

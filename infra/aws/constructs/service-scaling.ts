@@ -1,5 +1,7 @@
-// Task-count autoscaling for a load-balanced ECS service: ALB requests per target, with CPU as a second signal.
+// Task-count autoscaling for a load-balanced ECS service: requests in flight per task when the service publishes
+// them, and ALB requests per target and CPU as further signals (any one scales out; all must agree to scale in).
 import { Duration } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { Construct } from 'constructs';
@@ -12,7 +14,13 @@ export interface ServiceScalingProps {
   /** Target of the ALBRequestCountPerTarget policy: requests one replica takes per minute. */
   readonly requestsPerReplicaPerMinute: number;
   /**
-   * Target average CPU of the service, the second signal (catches long generations the request count misses).
+   * Track this per-task metric (in-flight requests) at `targetPerTask`: what limits an LLM replica is how many
+   * sequences it holds, which neither request counts nor CPU see while streams run.
+   * @default - no such policy
+   */
+  readonly inFlight?: { readonly metric: cloudwatch.IMetric; readonly targetPerTask: number };
+  /**
+   * Target average CPU of the service, a further signal (catches long generations the request count misses).
    * @default 70
    */
   readonly cpuTargetPercent?: number;
@@ -41,6 +49,13 @@ export class ServiceScaling extends Construct {
       minCapacity: props.minReplicas,
       maxCapacity: props.maxReplicas,
     });
+    if (props.inFlight !== undefined) {
+      this.scalableTaskCount.scaleToTrackCustomMetric('InFlightPerTask', {
+        metric: props.inFlight.metric,
+        targetValue: props.inFlight.targetPerTask,
+        ...cooldowns,
+      });
+    }
     this.scalableTaskCount.scaleOnRequestCount('RequestsPerReplica', {
       requestsPerTarget: props.requestsPerReplicaPerMinute,
       targetGroup: props.targetGroup,

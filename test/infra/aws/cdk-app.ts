@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Stack, Stage } from 'aws-cdk-lib';
 import { DeploymentSpec, parseDeploymentSpec } from '../../../infra/spec';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -25,4 +25,16 @@ export function newApp(extraContext: Record<string, unknown> = {}): App {
 /** An AWS spec: `overrides` on top of a minimal valid one (parsed, so defaults are filled as in production). */
 export function awsSpec(overrides: Record<string, unknown> = {}): DeploymentSpec {
   return parseDeploymentSpec({ name: 'gpt2-test', target: 'aws', ...overrides }, 'test spec');
+}
+
+/**
+ * The warnings synthesis recorded on `stack` and its constructs. Reads the app's last synthesis (Template.fromStack
+ * caches it) instead of Annotations.fromStack, which synthesizes the whole app again on every call.
+ */
+export function warningsOf(stack: Stack): string[] {
+  return Stage.of(stack)!
+    .synth()
+    .getStackArtifact(stack.artifactId)
+    .messages.filter((message) => message.level === 'warning')
+    .map((message) => String(message.entry.data));
 }

@@ -3,13 +3,21 @@ import type { ResourceValidationArgs, ResourceValidationPolicy, StackValidationA
 import { deployAzure } from '../../../infra/azure';
 import { deployGcp } from '../../../infra/gcp';
 import {
+  AZURE_CACHE_FOR_REDIS,
   CLOUD_RUN_SERVICE,
   CONTAINER_APP,
   inferenceHasGpu,
+  inferenceRequiresApiKeys,
+  MANAGED_REDIS_CLUSTER,
+  MANAGED_REDIS_DATABASE,
   maxReplicasBounded,
+  MEMORYSTORE_REDIS,
+  metricsNotOnIngress,
   noPlaintextSecretEnv,
+  publicAccessWithoutAllUsers,
   publicIngressOnlyWhenDeclared,
   publicInvokerOnlyWhenDeclared,
+  redisPrivateWithTls,
   resourcePolicies,
   stackPolicies,
 } from '../../../infra/policies/rules';
@@ -43,13 +51,13 @@ async function violations(policy: ResourceValidationPolicy, resource: CapturedRe
   return messages;
 }
 
-async function stackViolations(resources: CapturedResource[]): Promise<string[]> {
+async function stackViolations(resources: CapturedResource[], policy = publicInvokerOnlyWhenDeclared): Promise<string[]> {
   const messages: string[] = [];
   const args = {
     resources: resources.map((resource) => ({ ...asArgs(resource), dependencies: [], propertyDependencies: {} })),
     getConfig: () => ({}),
   } as unknown as StackValidationArgs;
-  await publicInvokerOnlyWhenDeclared.validateStack(args, (message) => messages.push(message));
+  await policy.validateStack(args, (message) => messages.push(message));
   return messages;
 }
 
@@ -69,10 +77,11 @@ function find(type: string, name: string): CapturedResource {
 const image = 'registry.example/gpt2:1';
 beforeAll(async () => {
   const secrets = { openaiApiKey: pulumi.secret('sk-test-policy-key-123456') };
-  deployAzure(parseDeploymentSpec({ name: 'pol-az-inf', target: 'azure', image }), {});
-  deployAzure(parseDeploymentSpec({ name: 'pol-az-proxy', target: 'azure', variant: 'proxy', image, endpoint: { public: false } }), secrets);
-  deployGcp(parseDeploymentSpec({ name: 'pol-gcp-inf', target: 'gcp', image }), {});
-  deployGcp(parseDeploymentSpec({ name: 'pol-gcp-proxy', target: 'gcp', variant: 'proxy', image, endpoint: { public: false } }), secrets);
+  deployAzure(parseDeploymentSpec({ name: 'pol-az-inf', target: 'azure', image, endpoint: { public: true } }), {});
+  // maxReplicas 4: the proxies share state in a managed Redis.
+  deployAzure(parseDeploymentSpec({ name: 'pol-az-proxy', target: 'azure', variant: 'proxy', image, endpoint: { public: false }, scaling: { maxReplicas: 4 } }), secrets);
+  deployGcp(parseDeploymentSpec({ name: 'pol-gcp-inf', target: 'gcp', image, endpoint: { public: true } }), {});
+  deployGcp(parseDeploymentSpec({ name: 'pol-gcp-proxy', target: 'gcp', variant: 'proxy', image, endpoint: { public: false }, scaling: { maxReplicas: 4 } }), secrets);
   await settle();
 });
 
@@ -92,8 +101,8 @@ describe('the programs pass every policy', () => {
   });
 
   it('reports no stack violation', async () => {
-    expect(await stackViolations(captured)).toEqual([]);
-    expect(stackPolicies).toContain(publicInvokerOnlyWhenDeclared);
+    for (const policy of stackPolicies) expect(await stackViolations(captured, policy)).toEqual([]);
+    expect(stackPolicies).toEqual([publicInvokerOnlyWhenDeclared, publicAccessWithoutAllUsers]);
   });
 });
 
@@ -192,10 +201,110 @@ describe('public-invoker-only-when-declared', () => {
     expect(await stackViolations([...captured, policy])).toHaveLength(1);
   });
 
-  it("rejects the program's own public binding once the service label says private", async () => {
+  it("rejects the program's own public access once the service label says private", async () => {
     const relabelled = captured.map((resource) =>
       resource === gcpInference() ? altered(resource, (props) => (props.labels['endpoint-visibility'] = 'private')) : resource,
     );
-    expect(await stackViolations(relabelled)).toEqual([expect.stringContaining('pol-gcp-inf')]);
+    expect(await stackViolations(relabelled)).toEqual([expect.stringContaining('pol-gcp-inf disables the invoker IAM check')]);
+  });
+});
+
+describe('metrics-not-on-ingress', () => {
+  it('rejects a container that serves /metrics on the API port (no METRICS_PORT)', async () => {
+    const bad = altered(azureInference(), (props) => {
+      props.template.containers[0].env = props.template.containers[0].env.filter((e: { name: string }) => e.name !== 'METRICS_PORT');
+    });
+    expect(await violations(metricsNotOnIngress, bad)).toEqual([expect.stringContaining('METRICS_PORT is not set')]);
+  });
+
+  it('rejects Container Apps ingress that maps the metrics port, as the target or an additional port', async () => {
+    const target = altered(azureInference(), (props) => (props.configuration.ingress.targetPort = 9464));
+    const additional = altered(azureInference(), (props) => (props.configuration.ingress.additionalPortMappings = [{ targetPort: 9464, external: false }]));
+    expect(await violations(metricsNotOnIngress, target)).toEqual([expect.stringContaining('ingress routes to METRICS_PORT 9464')]);
+    expect(await violations(metricsNotOnIngress, additional)).toEqual([expect.stringContaining('ingress routes to METRICS_PORT 9464')]);
+  });
+
+  it('rejects a Cloud Run service whose routed port is the metrics port', async () => {
+    const bad = altered(gcpInference(), (props) => (props.template.containers[0].ports.containerPort = 9464));
+    expect(await violations(metricsNotOnIngress, bad)).toEqual([expect.stringContaining('METRICS_PORT 9464')]);
+  });
+});
+
+describe('inference-requires-api-keys', () => {
+  it('rejects an inference container without API_KEYS_FILE or API_KEYS, on both clouds', async () => {
+    const withoutKeys = (resource: CapturedResource, envField: 'env' | 'envs') =>
+      altered(resource, (props) => {
+        props.template.containers[0][envField] = props.template.containers[0][envField].filter((e: { name: string }) => !e.name.startsWith('API_KEYS'));
+      });
+    expect(await violations(inferenceRequiresApiKeys, withoutKeys(azureInference(), 'env'))).toEqual([expect.stringContaining('accepts unauthenticated requests')]);
+    expect(await violations(inferenceRequiresApiKeys, withoutKeys(gcpInference(), 'envs'))).toEqual([expect.stringContaining('accepts unauthenticated requests')]);
+  });
+
+  it('leaves the proxy to its own client keys', async () => {
+    expect(await violations(inferenceRequiresApiKeys, gcpProxy())).toEqual([]);
+  });
+});
+
+describe('redis-private-with-tls', () => {
+  const cluster = () => find(MANAGED_REDIS_CLUSTER, 'pol-az-proxy');
+  const database = () => find(MANAGED_REDIS_DATABASE, 'pol-az-proxy');
+  const memorystore = () => find(MEMORYSTORE_REDIS, 'pol-gcp-proxy');
+
+  it('rejects Azure Managed Redis open to the public network or below TLS 1.2', async () => {
+    const open = altered(cluster(), (props) => (props.publicNetworkAccess = 'Enabled'));
+    const oldTls = altered(cluster(), (props) => (props.minimumTlsVersion = '1.0'));
+    expect(await violations(redisPrivateWithTls, open)).toEqual([expect.stringContaining('publicNetworkAccess Enabled')]);
+    expect(await violations(redisPrivateWithTls, oldTls)).toEqual([expect.stringContaining('require 1.2')]);
+  });
+
+  it('rejects a database that accepts plaintext clients', async () => {
+    const plaintext = altered(database(), (props) => (props.clientProtocol = 'Plaintext'));
+    expect(await violations(redisPrivateWithTls, plaintext)).toEqual([expect.stringContaining('clientProtocol Encrypted')]);
+  });
+
+  it('rejects Memorystore without in-transit encryption or AUTH', async () => {
+    const clear = altered(memorystore(), (props) => delete props.transitEncryptionMode);
+    const anonymous = altered(memorystore(), (props) => (props.authEnabled = false));
+    expect(await violations(redisPrivateWithTls, clear)).toEqual([expect.stringContaining('(unset: DISABLED); set SERVER_AUTHENTICATION')]);
+    expect(await violations(redisPrivateWithTls, anonymous)).toEqual([expect.stringContaining('AUTH disabled')]);
+  });
+
+  it('rejects an Azure Cache for Redis with its non-TLS port open', async () => {
+    const cache: CapturedResource = {
+      type: AZURE_CACHE_FOR_REDIS,
+      name: 'legacy-cache',
+      urn: `urn:pulumi:test::gpt2-openai-toolkit::${AZURE_CACHE_FOR_REDIS}::legacy-cache`,
+      inputs: { enableNonSslPort: true, publicNetworkAccess: 'Disabled' },
+    };
+    expect(await violations(redisPrivateWithTls, cache)).toEqual([expect.stringContaining('non-TLS port 6379')]);
+  });
+});
+
+describe('REDIS_URL by value', () => {
+  it('rejects a connection string with a password in a plain variable', async () => {
+    const bad = altered(gcpProxy(), (props) => props.template.containers[0].envs.push({ name: 'REDIS_URL', value: 'rediss://:hunter2@10.0.0.3:6378' }));
+    expect(await violations(noPlaintextSecretEnv, bad)).toEqual([expect.stringContaining('REDIS_URL')]);
+  });
+});
+
+describe('public access on Cloud Run', () => {
+  it('rejects the invoker check disabled on a service the spec made private', async () => {
+    const relabelled = captured.map((resource) =>
+      resource === gcpProxy() ? altered(resource, (props) => (props.invokerIamDisabled = true)) : resource,
+    );
+    expect(await stackViolations(relabelled)).toEqual([expect.stringContaining('pol-gcp-proxy disables the invoker IAM check but is not declared public')]);
+  });
+
+  it('advises invokerIamDisabled over an allUsers binding, which Domain restricted sharing refuses', async () => {
+    const binding: CapturedResource = {
+      type: 'gcp:cloudrunv2/serviceIamMember:ServiceIamMember',
+      name: 'public-binding',
+      urn: 'urn:pulumi:test::gpt2-openai-toolkit::gcp:cloudrunv2/serviceIamMember:ServiceIamMember::public-binding',
+      inputs: { name: 'pol-gcp-inf', role: 'roles/run.invoker', member: 'allUsers' },
+    };
+    expect(await stackViolations([...captured, binding], publicAccessWithoutAllUsers)).toEqual([
+      expect.stringContaining('public-binding makes pol-gcp-inf public through allUsers; set invokerIamDisabled'),
+    ]);
+    expect(publicAccessWithoutAllUsers.enforcementLevel).toBe('advisory');
   });
 });

@@ -12,13 +12,17 @@ const captured = installMocks({
 });
 
 describe('the Pulumi program entry', () => {
-  it('deploys the spec named by stack config and exports url, registry and identity', async () => {
+  it('deploys the spec named by stack config and exports url, registry, identity, the key secret and the model revision', async () => {
     // The entry declares its resources on load, so it is loaded only now that the mocks are in place.
     const entry = require('../../../infra/pulumi') as typeof import('../../../infra/pulumi');
     await settle();
     expect(await valueOf(entry.url)).toBe('https://gpt2-azure.example.azurecontainerapps.io');
     expect(await valueOf(entry.registry)).toMatch(/^gpt2azure[0-9a-f]{8}\.azurecr\.io$/);
     expect(await valueOf(entry.identity)).toBe('gpt2-azure-id-principal');
+    const keys = await valueOf(entry.apiKeysSecret);
+    expect(keys).toMatch(/^https:\/\/gpt2-azure-kv-[0-9a-f]{7}\.vault\.azure\.net\/secrets\/api-keys$/);
+    expect(await valueOf(entry.apiKeysReadCommand)).toContain(`--id ${keys}`);
+    expect(await valueOf(entry.modelRevision)).toBe('main');
     // A spec image without a registry host runs from the stack's own registry.
     const app = ofType(captured, 'azure-native:app:ContainerApp')[0]!;
     expect(app.inputs.template.containers[0].image).toBe(`${await valueOf(entry.registry)}/gpt2-openai-toolkit:gpu`);
@@ -39,7 +43,7 @@ describe('deployStack', () => {
     const spec = loadDeploymentSpec(path.join(root, 'deploy', `${name}.json`));
     const stackFile = readFileSync(path.join(root, `Pulumi.${name}.yaml`), 'utf8');
     expect(stackFile).toContain(`gpt2-openai-toolkit:spec: deploy/${name}.json`);
-    const outputs = deployStack({ ...spec, name: `ex-${name}` }, { openaiApiKey: pulumi.secret('sk-example-key') });
+    const outputs = deployStack({ ...spec, name: `ex-${name}` }, { openaiApiKey: pulumi.secret('sk-example-key') }, { projectRoot: root });
     expect(outputs.url).toBeDefined();
   });
 

@@ -100,9 +100,20 @@ describe('engine on the tiny model', () => {
     const eos = engine.tokenizer.eosTokenId;
     const atEos = await run('Forced end', { maxTokens: 10, logitBias: { [eos]: 100 } });
     expect(atEos.texts.join('')).toBe('');
-    expect(atEos.finishes).toEqual([{ type: 'finish', choice: 0, reason: 'stop', completionTokens: 1 }]);
+    expect(atEos.finishes).toEqual([expect.objectContaining({ type: 'finish', choice: 0, reason: 'stop', completionTokens: 1 })]);
     const ignored = await run('Forced end', { maxTokens: 3, logitBias: { [eos]: 100 }, stopOnEos: false });
-    expect(ignored.finishes).toEqual([{ type: 'finish', choice: 0, reason: 'length', completionTokens: 3 }]);
+    expect(ignored.finishes).toEqual([expect.objectContaining({ type: 'finish', choice: 0, reason: 'length', completionTokens: 3 })]);
+  });
+
+  it("reports each choice's queue, prefill and decode time on its finish event", async () => {
+    const one = await run('Timings', { maxTokens: 1, temperature: 0 });
+    // One token: it comes out of the prefill, so the choice spent no time decoding.
+    expect(one.finishes[0]?.timings).toEqual({ queueSeconds: expect.any(Number), prefillSeconds: expect.any(Number), decodeSeconds: 0 });
+    expect(one.finishes[0]!.timings!.prefillSeconds).toBeGreaterThan(0);
+    const several = await run('Timings', { maxTokens: 8, temperature: 0, stopOnEos: false });
+    const timings = several.finishes[0]!.timings!;
+    expect(timings.queueSeconds).toBeGreaterThanOrEqual(0);
+    expect(timings.decodeSeconds).toBeGreaterThan(0);
   });
 
   it('reports logprobs per generated token and for the prompt when asked', async () => {
@@ -139,6 +150,6 @@ describe('engine close', () => {
     expect(() => engine.generate({ promptIds: [1], params })).toThrow(EngineClosedError);
     const outcome = await running;
     await closed;
-    expect(outcome.finishes).toEqual([{ type: 'finish', choice: 0, reason: 'length', completionTokens: 20 }]);
+    expect(outcome.finishes).toEqual([expect.objectContaining({ type: 'finish', choice: 0, reason: 'length', completionTokens: 20 })]);
   });
 });

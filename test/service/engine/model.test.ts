@@ -7,14 +7,17 @@ import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { ModelLoadError } from '../../../service/engine/errors';
-import { loadModel, readConfig } from '../../../service/engine/model';
-import { tinyMergedModelDir, tinyModelDir } from '../../support/models';
+import { loadModel } from '../../../service/engine/model';
+import { readConfig } from '../../../service/engine/model-config';
+import { tinyMergedModelDir, tinyModelDir, tinyVariantDir } from '../../support/models';
 
 let tiny: string;
+let tinyFp16: string;
 let scratch: string;
 
 beforeAll(async () => {
   tiny = await tinyModelDir();
+  tinyFp16 = join(await tinyVariantDir('tiny-fp16', { precision: 'fp16' }), 'onnx', 'model_fp16.onnx');
   scratch = await mkdtemp(join(tmpdir(), 'model-test-'));
 });
 
@@ -77,6 +80,43 @@ describe('loadModel', () => {
     }
   });
 
+  it('picks the graph MODEL_DTYPE names among several, reads its float types, and refuses one the folder lacks', async () => {
+    const dir = await brokenCopy('two-dtypes', (d) => cp(tinyFp16, join(d, 'onnx', 'model_fp16.onnx')));
+    const fp16 = await loadModel(dir, { dtype: 'fp16' });
+    await fp16.release();
+    expect(fp16).toMatchObject({ onnxPath: join(dir, 'onnx', 'model_fp16.onnx'), kvDtype: 'float16', logitsDtype: 'float16', externalData: [] });
+    const byFile = await loadModel(dir, { dtype: 'fp16', file: 'onnx/model.onnx' });
+    await byFile.release();
+    expect(byFile).toMatchObject({ onnxPath: join(dir, 'onnx', 'model.onnx'), kvDtype: 'float32', logitsDtype: 'float32' });
+    expect((await loadError(dir, { dtype: 'q8' })).message).toBe(
+      `MODEL_DIR=${dir} has no q8 graph (looked for onnx/model_quantized.onnx, onnx/decoder_model_merged_quantized.onnx); it has: fp32, fp16 (set MODEL_DTYPE to one of them) (expected an ONNX export of a GPT-2 model; run npm run model:make -- --preset tiny --out DIR for a test model)`,
+    );
+  });
+
+  it('refuses at load a graph whose logits the engine cannot sample, naming the file, the type and what runs', async () => {
+    const dir = await brokenCopy('double-logits', async (d) => {
+      const path = join(d, 'onnx', 'model.onnx');
+      const model = onnx.ModelProto.decode(await readFile(path));
+      const graph = model.graph!;
+      for (const node of graph.node ?? []) node.output = (node.output ?? []).map((name) => (name === 'logits' ? 'logits_float' : name));
+      graph.node!.push(onnx.NodeProto.create({ name: 'to_double', opType: 'Cast', input: ['logits_float'], output: ['logits'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: onnx.TensorProto.DataType.DOUBLE }] }));
+      graph.output!.find((o) => o.name === 'logits')!.type!.tensorType!.elemType = onnx.TensorProto.DataType.DOUBLE;
+      await writeFile(path, onnx.ModelProto.encode(model).finish());
+    });
+    expect((await loadError(dir)).message).toBe(
+      `MODEL_DIR=${dir}: onnx/model.onnx output logits is float64; the engine runs float32 or float16 there (expected the Optimum gpt2 "with past" signature for config.json's n_layer=2, n_head=4)`,
+    );
+  });
+
+  it('names the missing external data when the graph cannot find it', async () => {
+    const dir = join(scratch, 'no-data');
+    await cp(await tinyVariantDir('tiny-external', { externalData: true }), dir, { recursive: true });
+    await rm(join(dir, 'onnx', 'model.onnx_data'));
+    expect((await loadError(dir)).message).toMatch(
+      /^MODEL_DIR=.*: onnxruntime could not load onnx\/model\.onnx \(.+\); the graph's external data \(model\.onnx_data, next to it\) is missing or incomplete: fetch the graph again with npm run model:fetch/,
+    );
+  });
+
   it('rejects a graph with an input the engine does not feed', async () => {
     const dir = await brokenCopy('extra-input', async (d) => {
       const path = join(d, 'onnx', 'model.onnx');
@@ -98,7 +138,7 @@ describe('loadModel', () => {
     const dir = await brokenCopy('no-onnx', (d) => rm(join(d, 'onnx'), { recursive: true }));
     const error = await loadError(dir);
     expect(error.message).toBe(
-      `MODEL_DIR=${dir} has no onnx/model.onnx or onnx/decoder_model_merged.onnx (expected an Optimum export of gpt2; run npm run model:make -- --preset tiny --out DIR for a test model)`,
+      `MODEL_DIR=${dir} has no fp32 graph (looked for onnx/model.onnx, onnx/decoder_model_merged.onnx); it has no graph named as transformers.js names them (expected an ONNX export of a GPT-2 model; run npm run model:make -- --preset tiny --out DIR for a test model)`,
     );
   });
 
@@ -112,17 +152,24 @@ describe('loadModel', () => {
     expect((await loadError(dir)).message).toMatch(new RegExp(`^MODEL_DIR=${dir}: config.json is not valid JSON`));
   });
 
-  it('rejects a config.json of another architecture or with missing fields, naming the fields', async () => {
+  it('refuses a config.json of another architecture, naming the model_type it found', async () => {
+    const dir = await brokenCopy('llama-config', (d) => editConfig(d, (c) => (c.model_type = 'llama')));
+    expect((await loadError(dir)).message).toBe(
+      `MODEL_DIR=${dir}: config.json has model_type "llama": this engine runs GPT-2 architecture models only (model_type "gpt2": gpt2, distilgpt2, gpt2-medium/large/xl and their fine-tunes)`,
+    );
+  });
+
+  it('rejects a GPT-2 config.json with missing fields, naming them', async () => {
     const dir = await brokenCopy('bad-config', (d) =>
       editConfig(d, (c) => {
-        c.model_type = 'llama';
         delete c.n_layer;
+        delete c.vocab_size;
       }),
     );
     const { message } = await loadError(dir);
     expect(message).toContain(`MODEL_DIR=${dir}: config.json is not a GPT-2 config (`);
-    expect(message).toContain('model_type: ');
     expect(message).toContain('n_layer: ');
+    expect(message).toContain('vocab_size: ');
   });
 
   it('rejects a config.json whose n_layer does not match the graph', async () => {

@@ -11,6 +11,7 @@ import { createEngine } from '../../../service/engine/engine';
 import { buildApp, type BuiltApp } from '../../../service/http/app';
 import { createKeyAuthenticator, hashKey } from '../../../service/http/auth';
 import { createInferenceBackend } from '../../../service/inference/backend';
+import { eventually } from '../../support/eventually';
 import { tinyModelDir } from '../../support/models';
 
 const KEY = 'sk-test-client';
@@ -155,8 +156,7 @@ it('brings vllm:num_requests_running back to 0 when a client disconnects mid-str
   await reader.read();
   expect(await running()).toBe(1);
   controller.abort();
-  const deadline = Date.now() + 10_000;
-  while ((await running()) !== 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-  expect(await running()).toBe(0);
+  // The engine drops the row at its next step after the abort, however late a loaded machine runs it.
+  await eventually(async () => (await running()) === 0, 'vllm:num_requests_running back to 0');
   expect(built.inFlight()).toBe(0);
 });

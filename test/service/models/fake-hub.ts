@@ -1,6 +1,6 @@
 // A stand-in for the Hugging Face hub on 127.0.0.1 with its URL layout (/api/models/{repo}/revision/{rev},
 // /{repo}/resolve/{rev}/{path} redirecting LFS files elsewhere), Range support, and switches to cut
-// a download short, corrupt a file or demand a token.
+// a download short, corrupt a file or demand a token, and a hook that sees each request as it arrives.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -19,27 +19,34 @@ export interface FakeHub {
   readonly commit: string;
   /** Served file contents by repository path. */
   readonly files: Map<string, Buffer>;
-  /** The next response for this path stops after this many bytes and drops the connection. */
-  cutOnce(path: string, bytes: number): void;
+  /**
+   * The next response for this path sends at most this many bytes and then drops the connection,
+   * once those bytes are with the kernel and `dropAfter` (if given) settled. How many of them the
+   * client keeps depends on timing; tests compare with what it kept.
+   */
+  cutOnce(path: string, bytes: number, dropAfter?: Promise<unknown>): void;
   /** The next response for this path has one byte changed (the listing keeps the true checksum). */
   corruptOnce(path: string): void;
   /** Answer 401 to requests without `Authorization: Bearer {token}`; undefined: accept any. */
   requireToken(token: string | undefined): void;
+  /** Called synchronously as each request arrives, before it is answered; undefined: none. */
+  onRequest(listener: ((request: HubRequest) => void) | undefined): void;
   close(): Promise<void>;
 }
 
 const LFS_SUFFIXES = ['.onnx', '.onnx_data'];
 
-/** Serves `modelDir`'s files as repository `repo` at revision `main`, plus `extraFiles` (never needed). */
-export async function startFakeHub(repo: string, modelDir: string, extraFiles: Record<string, string> = {}): Promise<FakeHub> {
+/** Serves `modelDir`'s files as repository `repo` at revision `main`, plus (or replaced by) `extraFiles`. */
+export async function startFakeHub(repo: string, modelDir: string, extraFiles: Record<string, string | Buffer> = {}): Promise<FakeHub> {
   const files = new Map<string, Buffer>();
   for (const path of await listFiles(modelDir)) files.set(relative(modelDir, path), await readFile(path));
-  for (const [path, text] of Object.entries(extraFiles)) files.set(path, Buffer.from(text));
+  for (const [path, content] of Object.entries(extraFiles)) files.set(path, Buffer.isBuffer(content) ? content : Buffer.from(content));
   const commit = createHash('sha1').update('fake commit').digest('hex');
   const requests: HubRequest[] = [];
-  const cuts = new Map<string, number>();
+  const cuts = new Map<string, { bytes: number; dropAfter: Promise<unknown> | undefined }>();
   const corrupted = new Set<string>();
   let token: string | undefined;
+  let requestListener: ((request: HubRequest) => void) | undefined;
 
   const listing = () => ({
     id: repo,
@@ -65,13 +72,15 @@ export async function startFakeHub(repo: string, modelDir: string, extraFiles: R
     const cut = cuts.get(path);
     if (cut === undefined) return void res.end(body);
     cuts.delete(path);
-    res.write(body.subarray(0, cut), () => setTimeout(() => res.destroy(), 20));
+    res.write(body.subarray(0, cut.bytes), () => void Promise.resolve(cut.dropAfter).finally(() => res.destroy()));
   };
 
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const path = decodeURIComponent(url.pathname);
-    requests.push({ path, range: req.headers.range, authorization: req.headers.authorization });
+    const request = { path, range: req.headers.range, authorization: req.headers.authorization };
+    requests.push(request);
+    requestListener?.(request);
     if (token !== undefined && req.headers.authorization !== `Bearer ${token}`) return void res.writeHead(401, { 'Content-Type': 'application/json' }).end('{"error":"Invalid credentials"}');
     if (path === `/api/models/${repo}/revision/main` && url.searchParams.get('blobs') === 'true') {
       return void res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(listing()));
@@ -95,10 +104,13 @@ export async function startFakeHub(repo: string, modelDir: string, extraFiles: R
     requests,
     commit,
     files,
-    cutOnce: (path, bytes) => cuts.set(path, bytes),
+    cutOnce: (path, bytes, dropAfter) => cuts.set(path, { bytes, dropAfter }),
     corruptOnce: (path) => corrupted.add(path),
     requireToken: (value) => {
       token = value;
+    },
+    onRequest: (listener) => {
+      requestListener = listener;
     },
     close: () =>
       new Promise<void>((done) => {

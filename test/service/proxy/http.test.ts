@@ -1,6 +1,6 @@
 // The proxy behind the real HTTP app, driven by the official `openai` client and plain fetch:
 // client auth, limits as OpenAI's headers, metrics by key name, and the upstream key never leaking.
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { FakeUpstream } from './support/fake-upstream';
 import { CLIENT_KEY, proxyEnv, type ServedProxy, serveProxy, UPSTREAM_KEY } from './support/harness';
 
@@ -11,16 +11,11 @@ let now = 5_000_000;
 const bodies: string[] = [];
 
 function client(apiKey = CLIENT_KEY): OpenAI {
-  return new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey, maxRetries: 0 });
+  return proxy.client({ apiKey, maxRetries: 0 });
 }
 
-/** `key: null` sends no Authorization header. */
 async function post(path: string, body: unknown, key: string | null = CLIENT_KEY): Promise<Response> {
-  const response = await fetch(`${proxy.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key === null ? {} : { authorization: `Bearer ${key}` }) },
-    body: JSON.stringify(body),
-  });
+  const response = await proxy.post(path, body, key);
   bodies.push(await response.clone().text());
   return response;
 }
@@ -86,7 +81,7 @@ describe('secrets', () => {
     expect(upstream.requests[0]!.headers.authorization).toBe(`Bearer ${UPSTREAM_KEY}`);
     const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
     expect(metrics).toMatch(/proxy_requests_total\{client="alpha",model="gpt-4o-mini",status="502"\} 1/);
-    expect(metrics).toMatch(/proxy_upstream_errors_total\{status="401"\} 1/);
+    expect(metrics).toMatch(/proxy_upstream_errors_total\{upstream="default",status="401"\} 1/);
     const everything = [...bodies, proxy.log.lines.join(''), metrics].join('\n');
     expect(proxy.log.lines.length).toBeGreaterThan(5);
     expect(everything).not.toContain(UPSTREAM_KEY);
@@ -98,6 +93,6 @@ describe('secrets', () => {
     await post('/v1/completions', { model: 'default', prompt: 'hi', max_tokens: 2 });
     const metrics = await (await fetch(`${proxy.url}/metrics`)).text();
     expect(metrics).toMatch(/proxy_tokens_total\{client="alpha",model="gpt-4o-mini",kind="completion"\} \d+/);
-    expect(metrics).toMatch(/proxy_upstream_latency_seconds_count\{model="gpt-4o-mini"\} \d+/);
+    expect(metrics).toMatch(/proxy_upstream_latency_seconds_count\{upstream="default",model="gpt-4o-mini"\} \d+/);
   });
 });

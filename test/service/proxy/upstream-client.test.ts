@@ -1,16 +1,22 @@
-// The proxy's upstream client against a local server: what it sends, the JSON and stream payloads it
-// returns, and how a non-2xx status, an error event and an abort come out.
+// The proxy's client for one upstream, against a local server: the path, query and headers each
+// kind gets (OpenAI, an openai-compatible server, Azure OpenAI's deployments and v1 APIs), the body
+// sent as given, and a non-2xx answer as UpstreamStatusError with its body text.
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Agent } from 'undici';
+import type { UpstreamConfig } from '../../../service/proxy/config';
+import { ENDPOINTS, type ProxyEndpoint } from '../../../service/proxy/endpoints';
 import { UpstreamClient } from '../../../service/proxy/upstream-client';
-import { UpstreamStatusError, UpstreamStreamError } from '../../../service/proxy/upstream-errors';
+import { UpstreamStatusError } from '../../../service/proxy/upstream-errors';
 
 let server: Server;
 let base: string;
 const agent = new Agent();
 const seen: { url?: string; headers: IncomingHttpHeaders; body: string }[] = [];
-const routes = new Map<string, (response: ServerResponse) => void>();
+let answer: (response: ServerResponse) => void = (response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+
+const endpoint = (url: string): ProxyEndpoint => ENDPOINTS.find((candidate) => candidate.url === url)!;
+const chat = endpoint('/v1/chat/completions');
 
 beforeAll(async () => {
   server = createServer((request, response) => {
@@ -18,9 +24,7 @@ beforeAll(async () => {
     request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
     request.on('end', () => {
       seen.push({ url: request.url, headers: request.headers, body });
-      const route = routes.get(request.url ?? '');
-      if (route) route(response);
-      else response.writeHead(404).end();
+      answer(response);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -33,18 +37,22 @@ afterAll(async () => {
 });
 beforeEach(() => {
   seen.length = 0;
-  routes.clear();
 });
 
-const client = (apiKey: string | null = 'sk-upstream-secret') =>
-  new UpstreamClient({ baseURL: `${base}/v1/`, apiKey, organization: 'org_1', project: 'proj_1' }, agent);
+function client(config: Partial<UpstreamConfig>): UpstreamClient {
+  return new UpstreamClient(
+    { name: 'u', kind: 'openai', baseURL: `${base}/v1/`, apiKey: 'sk-upstream-secret', organization: undefined, project: undefined, azure: undefined, ...config },
+    agent,
+  );
+}
 const signal = () => new AbortController().signal;
 
 describe('UpstreamClient', () => {
-  it('posts JSON under the base path with the upstream key, organization and project, and parses the answer', async () => {
-    routes.set('/v1/completions', (response) => response.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"cmpl-1"}'));
-    await expect(client().post('/completions', { model: 'm', prompt: 'hi' }, signal())).resolves.toEqual({ id: 'cmpl-1' });
-    expect(seen[0]!.body).toBe('{"model":"m","prompt":"hi"}');
+  it('posts the body text as given under the base path, with the key, organization and project', async () => {
+    const body = '{"model":"m", "messages":[],"seed":12345678901234567890}';
+    const response = await client({ organization: 'org_1', project: 'proj_1' }).send(chat, 'm', body, false, signal());
+    expect(await response.body.text()).toBe('{"ok":true}');
+    expect(seen[0]).toMatchObject({ url: '/v1/chat/completions', body });
     expect(seen[0]!.headers).toMatchObject({
       authorization: 'Bearer sk-upstream-secret',
       'openai-organization': 'org_1',
@@ -55,78 +63,51 @@ describe('UpstreamClient', () => {
     });
   });
 
-  it('sends no authorization header for a keyless upstream', async () => {
-    routes.set('/v1/completions', (response) => response.writeHead(200).end('{}'));
-    await client(null).post('/completions', {}, signal());
+  it('asks for an event stream when streaming, and sends no authorization to a keyless openai-compatible upstream', async () => {
+    await (await client({ kind: 'openai-compatible', apiKey: null }).send(chat, 'm', '{}', true, signal())).body.text();
+    expect(seen[0]!.headers.accept).toBe('text/event-stream');
     expect(seen[0]!.headers.authorization).toBeUndefined();
   });
 
-  it('throws UpstreamStatusError with the status, headers and the error object of an OpenAI envelope', async () => {
-    routes.set('/v1/chat/completions', (response) =>
-      response.writeHead(429, { 'retry-after-ms': '250' }).end('{"error":{"message":"slow down","code":"rate_limit_exceeded"}}'),
-    );
-    const error = (await client().post('/chat/completions', {}, signal()).catch((caught: unknown) => caught)) as UpstreamStatusError;
+  it("calls Azure's deployments API with the deployment in the path, the api-version and the api-key header", async () => {
+    const azure = client({ kind: 'azure', baseURL: base, azure: { api: 'deployments', apiVersion: '2024-10-21' } });
+    await (await azure.send(chat, 'gpt4o mini/prod', '{}', false, signal())).body.text();
+    await (await azure.send(endpoint('/v1/embeddings'), 'embed-prod', '{}', false, signal())).body.text();
+    await (await azure.send(endpoint('/v1/responses'), 'gpt4o-prod', '{}', false, signal())).body.text();
+    expect(seen.map((request) => request.url)).toEqual([
+      '/openai/deployments/gpt4o%20mini%2Fprod/chat/completions?api-version=2024-10-21',
+      '/openai/deployments/embed-prod/embeddings?api-version=2024-10-21',
+      '/openai/responses?api-version=2024-10-21',
+    ]);
+    expect(seen[0]!.headers['api-key']).toBe('sk-upstream-secret');
+    expect(seen[0]!.headers.authorization).toBeUndefined();
+    expect(azure.serves(endpoint('/v1/moderations'))).toBe(false);
+  });
+
+  it("calls Azure's v1 API under /openai/v1 with a Bearer key and no api-version", async () => {
+    const azure = client({ kind: 'azure', baseURL: base, azure: { api: 'v1', apiVersion: undefined } });
+    await (await azure.send(chat, 'gpt4o-prod', '{}', false, signal())).body.text();
+    expect(seen[0]!.url).toBe('/openai/v1/chat/completions');
+    expect(seen[0]!.headers.authorization).toBe('Bearer sk-upstream-secret');
+    expect(seen[0]!.headers['api-key']).toBeUndefined();
+  });
+
+  it('throws UpstreamStatusError with the status, headers, body text and the envelope\'s error object', async () => {
+    const text = '{"error":{"message":"slow down","code":"rate_limit_exceeded"}}';
+    answer = (response) => response.writeHead(429, { 'retry-after-ms': '250' }).end(text);
+    const error = (await client({}).send(chat, 'm', '{}', false, signal()).catch((caught: unknown) => caught)) as UpstreamStatusError;
     expect(error).toBeInstanceOf(UpstreamStatusError);
     expect(error.status).toBe(429);
     expect(error.headers['retry-after-ms']).toBe('250');
+    expect(error.body).toBe(text);
     expect(error.error).toEqual({ message: 'slow down', code: 'rate_limit_exceeded' });
   });
 
-  it('keeps no details from an error page that is not an OpenAI envelope', async () => {
-    routes.set('/v1/completions', (response) => response.writeHead(502, { 'content-type': 'text/html' }).end('<h1>Bad gateway</h1>'));
-    const error = (await client().postStream('/completions', {}, signal()).catch((caught: unknown) => caught)) as UpstreamStatusError;
-    expect(error).toBeInstanceOf(UpstreamStatusError);
+  it('keeps no error object from an error page that is not an OpenAI envelope, and cuts a huge one', async () => {
+    answer = (response) => response.writeHead(502, { 'content-type': 'text/html' }).end(`<h1>Bad gateway</h1>${'x'.repeat(200_000)}`);
+    const error = (await client({}).send(chat, 'm', '{}', true, signal()).catch((caught: unknown) => caught)) as UpstreamStatusError;
     expect(error.status).toBe(502);
     expect(error.error).toBeUndefined();
-  });
-
-  it('yields the stream payloads in order and stops at [DONE]', async () => {
-    routes.set('/v1/completions', (response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      response.end('data: {"n":1}\n\n: ping\n\ndata: {"n":2}\n\ndata: [DONE]\n\ndata: {"n":3}\n\n');
-    });
-    const payloads: unknown[] = [];
-    for await (const payload of await client().postStream('/completions', { stream: true }, signal())) payloads.push(payload);
-    expect(payloads).toEqual([{ n: 1 }, { n: 2 }]);
-    expect(seen[0]!.headers.accept).toBe('text/event-stream');
-  });
-
-  it('reads a stream to the end of the response after [DONE] instead of leaving the connection half-read', async () => {
-    let responseEnded = false;
-    routes.set('/v1/completions', (response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      response.write('data: {"n":1}\n\ndata: [DONE]\n\n');
-      setTimeout(() => {
-        responseEnded = true;
-        response.end();
-      }, 50);
-    });
-    const payloads: unknown[] = [];
-    for await (const payload of await client().postStream('/completions', { stream: true }, signal())) payloads.push(payload);
-    expect(payloads).toEqual([{ n: 1 }]);
-    expect(responseEnded).toBe(true);
-  });
-
-  it('throws UpstreamStreamError on an error event instead of a chunk', async () => {
-    routes.set('/v1/completions', (response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      response.end('data: {"n":1}\n\ndata: {"error":{"message":"overloaded"}}\n\n');
-    });
-    const iterator = (await client().postStream('/completions', {}, signal()))[Symbol.asyncIterator]();
-    await expect(iterator.next()).resolves.toEqual({ done: false, value: { n: 1 } });
-    await expect(iterator.next()).rejects.toBeInstanceOf(UpstreamStreamError);
-  });
-
-  it('stops a stream mid-way when its signal aborts', async () => {
-    routes.set('/v1/completions', (response) => {
-      response.writeHead(200, { 'content-type': 'text/event-stream' });
-      response.write('data: {"n":1}\n\n');
-    });
-    const controller = new AbortController();
-    const iterator = (await client().postStream('/completions', {}, controller.signal))[Symbol.asyncIterator]();
-    await expect(iterator.next()).resolves.toEqual({ done: false, value: { n: 1 } });
-    const pending = iterator.next();
-    controller.abort(new Error('client left'));
-    await expect(pending).rejects.toThrow();
+    expect(error.body.length).toBe(64 * 1024);
   });
 });

@@ -1,9 +1,10 @@
 /** @jest-environment ./test/support/onnx-environment.js */
-import { createEngine } from '../../../service/engine/engine';
-import { ContextLengthExceededError, EngineOverloadedError } from '../../../service/engine/errors';
-import { createSamplingParams } from '../../../service/engine/params';
-import type { Engine, GenerationEvent, SamplingParamsInput } from '../../../service/engine/types';
-import { tinyModelDir } from '../../support/models';
+import { createEngine } from '../../../../service/engine/engine';
+import { ContextLengthExceededError, EngineOverloadedError } from '../../../../service/engine/errors';
+import { createSamplingParams } from '../../../../service/engine/params';
+import type { Engine, GenerationEvent, SamplingParamsInput } from '../../../../service/engine/types';
+import { eventually } from '../../../support/eventually';
+import { tinyModelDir } from '../../../support/models';
 
 // Continuous batching as callers see it: requests joining and leaving a running batch, bounded
 // capacity, cancellation, and outputs that do not depend on the batch's other rows.
@@ -45,10 +46,8 @@ describe('scheduler (continuous batching on the tiny model)', () => {
   });
 
   const params = (input: SamplingParamsInput) => createSamplingParams(input, { vocabSize: engine.tokenizer.vocabSize });
-  /** Cancelled rows leave at the scheduler's next step: wait for it. */
-  const idle = async (): Promise<void> => {
-    for (let i = 0; i < 100 && engine.stats().running + engine.stats().waiting > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-  };
+  /** Cancelled rows leave at the scheduler's next step, which a loaded machine may run late: wait for it. */
+  const idle = (): Promise<void> => eventually(() => engine.stats().running + engine.stats().waiting === 0, 'the engine idle');
   const run = (prompt: string, input: SamplingParamsInput, signal?: AbortSignal) =>
     engine.generate({ promptIds: engine.tokenizer.encode(prompt), params: params(input), ...(signal ? { signal } : {}) });
 

@@ -1,6 +1,6 @@
-// Request bodies of the OpenAI-compatible API, parsed with zod. Shared by both backends:
-// types and OpenAI's documented ranges are checked here; engine-specific limits in the engine.
-// Unknown fields are stripped (clients send extras); wrong types are rejected.
+// Request bodies of the inference variant's OpenAI-compatible API, parsed with zod: types and OpenAI's
+// documented ranges are checked here, engine-specific limits in the engine. Unknown fields are
+// stripped (clients send extras); wrong types are rejected. The proxy does not use these: it relays.
 import { z } from 'zod';
 
 const stop = z.union([z.string(), z.array(z.string()).max(4, 'stop accepts at most 4 sequences')]).nullish();
