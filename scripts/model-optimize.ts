@@ -10,13 +10,14 @@ const USAGE = `Usage: npm run model:optimize -- --in DIR --out DIR --weights int
 Reads DIR's onnx/model.onnx (or onnx/decoder_model_merged.onnx), an fp32 GPT-2 export (model:make's,
 or onnx-community's / Optimum's "with past" export, Gemm or MatMul+Add, weights inline or in
 .onnx_data), and writes --out (replaced as a whole) with:
-  onnx/model_q8_matmulnbits.onnx (int8) or onnx/model_q4.onnx (int4): every MatMul/Gemm on a weight,
-      the tied LM head included, as com.microsoft MatMulNBits (block-quantized weights, fp32
-      activations: a row's result never depends on the other rows of a batch);
-  onnx/model_quantized.onnx (q8): transformers.js' dynamic int8 (its dtype 'q8'), for comparison;
-  onnx/model.onnx: the same file (a hard link), so that the engine, which opens only that name, loads it;
+  onnx/model_q4.onnx (int4; serve with MODEL_DTYPE=q4, transformers.js' name for MatMulNBits 4-bit) or
+  onnx/model_q8_matmulnbits.onnx (int8; no dtype names it: MODEL_FILE=onnx/model_q8_matmulnbits.onnx):
+      every MatMul/Gemm on a weight, the tied LM head included, as com.microsoft MatMulNBits
+      (block-quantized weights, fp32 activations: a row's result never depends on the other rows of a batch);
+  onnx/model_quantized.onnx (q8; MODEL_DTYPE=q8): transformers.js' dynamic int8 (its dtype 'q8'), for comparison;
   config.json, generation_config.json and the tokenizer files, copied;
-  ${RECORD_FILE}: source, nodes rewritten, bits, block size, scheme, sizes before and after.
+  ${RECORD_FILE}: source, nodes rewritten, bits, block size, scheme, sizes, and the MODEL_DTYPE or
+      MODEL_FILE that serves the graph (MODEL_DIR=the output folder).
   --block-size N    weights per scale (MatMulNBits; a power of two >= 16; default 32)
   --asymmetric      a zero point per block as well as a scale (default: symmetric, see README)
   --external-data   weights in a .onnx_data file beside the graph (default: only above protobuf's 2 GB)
@@ -61,9 +62,11 @@ async function main(argv: readonly string[]): Promise<void> {
   });
   const megabytes = (bytes: number) => (bytes / 1e6).toFixed(1);
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const serve = Object.entries(record.serve).map(([name, value]) => `${name}=${value}`).join(' ');
   console.log(
     `wrote ${args.out}/${record.output.graph} (${record.nodesRewritten.length} nodes rewritten, weights ${megabytes(record.initializerBytes.before)} -> ` +
-      `${megabytes(record.initializerBytes.after)} MB, file ${megabytes(record.output.bytes + (record.output.externalData?.bytes ?? 0))} MB) in ${seconds} s`,
+      `${megabytes(record.initializerBytes.after)} MB, file ${megabytes(record.output.bytes + (record.output.externalData?.bytes ?? 0))} MB) in ${seconds} s; ` +
+      `serve it with MODEL_DIR=${args.out} ${serve}`,
   );
 }
 
