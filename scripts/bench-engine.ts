@@ -14,7 +14,7 @@ import { createEngine, type EngineSettings } from '../service/engine/engine';
 import type { Engine } from '../service/engine/types';
 import { createWorkerEngine } from '../service/engine/worker/client';
 import { createSamplingParams } from '../service/engine/params';
-import { nextTokenQuality, type GraphQuality } from './bench/next-token-quality';
+import { nextTokenQuality, type GraphQuality, type QualityReport } from './bench/next-token-quality';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
 import { progressBar } from './progress';
 import { OPTIMIZER_VERSION, quantizedGraphName, quantizeModelDir, RECORD_FILE, serveChoice, type WeightScheme } from './onnx-quantize/quantize-model-dir';
@@ -429,17 +429,22 @@ async function main(argv: readonly string[]): Promise<void> {
     `| graph | mean KL from fp32 (nats) | max KL | greedy agreement with fp32 | positions |`,
     `|---|---:|---:|---:|---:|`,
     ...QUANTIZED.map((scheme) => {
-      const q = quality[scheme] as GraphQuality;
+      const q = quality.graphs[scheme] as GraphQuality;
       return `| ${GRAPH_NAMES[scheme]} | ${q.meanKl.toFixed(4)} | ${q.maxKl.toFixed(3)} | ${(q.agreement * 100).toFixed(1)}% | ${q.positions} |`;
     }),
   ].join('\n');
+  const spread = quality.reference;
+  const spreadLine =
+    `fp32's own distributions at those positions: mean entropy ${spread.meanEntropy.toFixed(2)} nats (uniform: ${spread.uniformEntropy.toFixed(2)}), ` +
+    `greedy token's mean probability ${spread.meanTop1.toFixed(3)}, mean log-probability gap to the runner-up ${spread.meanTop2Gap.toFixed(2)} nats ` +
+    `(the smaller the gap, the smaller the perturbation that flips a greedy token).`;
   const targetList = targets.map((t) => `- ${t.met ? 'met' : 'NOT met'}: ${t.text}`).join('\n');
   const markdown =
     `# Engine benchmark\n\n${report.date}; model \`${basename(modelDir)}\`; ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens ` +
     `(EOS ignored), ${threads} intra-op threads; medians of ${reps} interleaved repetitions (the order rotated each time), each run in a fresh process.\n\n` +
     `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5, w/d >= 0.95 in total tokens/s; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps; (w)'s peak RSS is the client process's, the worker's is not in it):\n${ratioLines}\n\n` +
     `Next-token quality against fp32, teacher-forced over the ${CONCURRENT} prompts' ${NEW_TOKENS} fp32 greedy tokens each` +
-    `${isRandomModel(modelDir) ? ' (random weights with init std 0.3: quantization error on real GPT-2 weights differs, so read these as a check of the method, not as GPT-2\'s quality)' : ''}:\n\n${qualityTable}\n\n` +
+    `${isRandomModel(modelDir) ? ' (random weights with init std 0.3: quantization error on real GPT-2 weights differs, so read these as a check of the method, not as GPT-2\'s quality)' : ''}:\n\n${qualityTable}\n\n${spreadLine}\n\n` +
     `Targets (batch-1 decode medians of this run unless said):\n${targetList}\n\n` +
     `Load average (1 min) during the runs: min ${report.loadAvg1m.min.toFixed(2)}, mean ${report.loadAvg1m.mean.toFixed(2)}, ` +
     `max ${report.loadAvg1m.max.toFixed(2)} on a shared machine with ${cpus().length} cores.` +
@@ -466,13 +471,13 @@ const RSS_LIMIT_MB = 600;
 type Summary = Record<Mode, { name: string; decodeTokPerSec: number; e2eTokPerSec: number; timeToFirstTokenMs: number; peakRssMb: number }>;
 
 /** The issue's targets, each with whether this run met it. */
-function targetLines(summary: Summary, quality: Record<string, GraphQuality>): { text: string; met: boolean }[] {
+function targetLines(summary: Summary, quality: QualityReport): { text: string; met: boolean }[] {
   const decode = (mode: Mode) => summary[mode].decodeTokPerSec;
   const at = (x: Mode, y: Mode, target: number, what: string) => {
     const value = decode(x) / decode(y);
     return { text: `${what}: ${x}/${y} = ${value.toFixed(2)} (target >= ${target})`, met: value >= target };
   };
-  const agreement = (quality.int8 as GraphQuality).agreement;
+  const agreement = (quality.graphs.int8 as GraphQuality).agreement;
   return [
     at('g', 'b', 3.5, 'int4 vs engine fp32'),
     at('g', 'h', 1.5, "int4 vs transformers.js q8"),

@@ -1,6 +1,7 @@
 // How far a quantized graph's next-token distributions are from the fp32 graph's: both decode the
 // same tokens (fp32's greedy choice, teacher-forced), step by step with their KV caches as in
-// generation, and at every step we compare the two distributions.
+// generation, and at every step we compare the two distributions. How peaked fp32's distributions
+// are (entropy, top-1 probability) says how much a given KL or agreement means.
 import * as ort from 'onnxruntime-node';
 
 export interface GraphQuality {
@@ -10,6 +11,22 @@ export interface GraphQuality {
   /** Share of positions whose argmax equals fp32's (greedy-token agreement). */
   readonly agreement: number;
   readonly positions: number;
+}
+
+/** fp32's own distributions over the same positions: near-uniform ones make any agreement fragile. */
+export interface ReferenceSpread {
+  /** Mean entropy in nats; ln(vocab) is uniform (10.8 for GPT-2's 50,257 tokens). */
+  readonly meanEntropy: number;
+  readonly uniformEntropy: number;
+  /** Mean probability of the greedy token. */
+  readonly meanTop1: number;
+  /** Mean log-probability gap between the greedy token and the runner-up: how far a graph must move to flip it. */
+  readonly meanTop2Gap: number;
+}
+
+export interface QualityReport {
+  readonly reference: ReferenceSpread;
+  readonly graphs: Readonly<Record<string, GraphQuality>>;
 }
 
 /** One graph's session, stepped one batch row at a time with its own cache. */
@@ -72,6 +89,19 @@ function argmax(values: Float64Array): number {
   return best;
 }
 
+/** Entropy, top-1 probability and the top-1/top-2 log-probability gap of one distribution. */
+function spread(logProbs: Float64Array): { entropy: number; top1: number; gap: number } {
+  let entropy = 0;
+  let first = -Infinity;
+  let second = -Infinity;
+  for (const lp of logProbs) {
+    entropy -= Math.exp(lp) * lp;
+    if (lp > first) [first, second] = [lp, first];
+    else if (lp > second) second = lp;
+  }
+  return { entropy, top1: Math.exp(first), gap: first - second };
+}
+
 function klDivergence(reference: Float64Array, other: Float64Array): number {
   let kl = 0;
   for (let i = 0; i < reference.length; i++) {
@@ -85,9 +115,11 @@ function klDivergence(reference: Float64Array, other: Float64Array): number {
  * For each prompt, fp32 decodes `newTokens` greedy tokens and every other graph is fed the same
  * tokens; returns each graph's quality against fp32 over all those positions.
  */
-export async function nextTokenQuality(fp32Graph: string, graphs: Readonly<Record<string, string>>, prompts: readonly (readonly number[])[], newTokens: number, threads: number): Promise<Record<string, GraphQuality>> {
+export async function nextTokenQuality(fp32Graph: string, graphs: Readonly<Record<string, string>>, prompts: readonly (readonly number[])[], newTokens: number, threads: number): Promise<QualityReport> {
   const reference = await Decoder.open(fp32Graph, threads);
   const others = await Promise.all(Object.entries(graphs).map(async ([name, path]) => ({ name, decoder: await Decoder.open(path, threads), kl: [] as number[], agreed: 0 })));
+  const spreads: { entropy: number; top1: number; gap: number }[] = [];
+  let vocab = 0;
   try {
     for (const prompt of prompts) {
       reference.reset();
@@ -96,6 +128,8 @@ export async function nextTokenQuality(fp32Graph: string, graphs: Readonly<Recor
       for (let position = 0; position < newTokens; position++) {
         const expected = await reference.step(input);
         const token = argmax(expected);
+        spreads.push(spread(expected));
+        vocab = expected.length;
         for (const other of others) {
           const actual = await other.decoder.step(input);
           other.kl.push(klDivergence(expected, actual));
@@ -104,12 +138,18 @@ export async function nextTokenQuality(fp32Graph: string, graphs: Readonly<Recor
         input = [token];
       }
     }
-    return Object.fromEntries(
-      others.map(({ name, kl, agreed }) => [
-        name,
-        { meanKl: kl.reduce((a, b) => a + b, 0) / kl.length, maxKl: Math.max(...kl), agreement: agreed / kl.length, positions: kl.length },
-      ]),
-    );
+    const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+    return {
+      reference: {
+        meanEntropy: mean(spreads.map((s) => s.entropy)),
+        uniformEntropy: Math.log(vocab),
+        meanTop1: mean(spreads.map((s) => s.top1)),
+        meanTop2Gap: mean(spreads.map((s) => s.gap)),
+      },
+      graphs: Object.fromEntries(
+        others.map(({ name, kl, agreed }) => [name, { meanKl: mean(kl), maxKl: Math.max(...kl), agreement: agreed / kl.length, positions: kl.length }]),
+      ),
+    };
   } finally {
     await reference.release();
     for (const other of others) await other.decoder.release();
