@@ -5,14 +5,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { EXPORT_LAYOUTS, GRAPH_PRECISIONS, type ExportLayout, type GraphPrecision } from './gpt2-onnx/gpt2-graph';
-import { PRESET_NAMES, type PresetName } from './gpt2-onnx/presets';
+import { PRESET_NAMES, WEIGHT_INITS, type PresetName, type WeightInit } from './gpt2-onnx/presets';
 import { graphFile, TOKENIZER_KINDS, writeModelDir, type TokenizerKind } from './gpt2-onnx/write-model-dir';
 import { validateFlags } from './cli-args';
 import { addQuantizedGraph } from './onnx-quantize/quantize-model-dir';
 import { progressBar } from './progress';
 
 const USAGE = `Usage: npm run model:make -- --preset NAME --out DIR [--seed N] [--export with-past|merged]
-       [--dtype fp32|fp16|fp16-io32|q8] [--external-data] [--tokenizer gpt2|wordpiece-zh] [--chat-template FILE]
+       [--dtype fp32|fp16|fp16-io32|q8] [--external-data] [--tokenizer gpt2|wordpiece-zh] [--chat-template FILE] [--init fixed|fan-in]
 
 Writes DIR/config.json, generation_config.json, tokenizer files and one ONNX graph: a GPT-2
 (Optimum "with past" signature) with deterministic random weights. Presets:
@@ -30,6 +30,9 @@ Writes DIR/config.json, generation_config.json, tokenizer files and one ONNX gra
 --dtype q8 writes the fp32 graph and, beside it, onnx/{graph}_quantized.onnx: dynamic int8 as transformers.js'
   scripts/quantize.py makes it (its dtype 'q8'; MODEL_DTYPE=q8 picks it). npm run model:optimize makes the
   engine's own 8- and 4-bit graphs.
+--init fan-in draws the linear layers' weights at std 1/sqrt(fan_in) instead of the presets' 0.3, so that
+  activations stay on one scale through the layers as in a trained model: for judging a quantization's
+  error, which the default weights amplify layer after layer.
 --external-data writes the weights to {graph}_data beside the graph (the ONNX external-data format).
 --tokenizer wordpiece-zh writes a Chinese character WordPiece vocabulary (BERT's format, 21k tokens)
   instead of GPT-2's byte-level BPE; --chat-template FILE puts a Jinja chat template in tokenizer_config.json.`;
@@ -46,6 +49,7 @@ const Args = z.object({
   'external-data': z.boolean().default(false),
   tokenizer: z.enum(TOKENIZER_KINDS as [TokenizerKind, ...TokenizerKind[]], { error: `--tokenizer must be one of ${TOKENIZER_KINDS.join(', ')}` }).default('gpt2'),
   'chat-template': z.string().min(1).optional(),
+  init: z.enum(WEIGHT_INITS as [WeightInit, ...WeightInit[]], { error: `--init must be one of ${WEIGHT_INITS.join(', ')}` }).default('fixed'),
 });
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -60,6 +64,7 @@ async function main(argv: readonly string[]): Promise<void> {
       'external-data': { type: 'boolean' },
       tokenizer: { type: 'string' },
       'chat-template': { type: 'string' },
+      init: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -81,6 +86,7 @@ async function main(argv: readonly string[]): Promise<void> {
       precision,
       externalData: args['external-data'],
       tokenizer,
+      weightInit: args.init,
       ...(chatTemplate === undefined ? {} : { chatTemplate }),
       onProgress: (progress) => {
         if (progress.stage === 'weights') {
