@@ -5,13 +5,14 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { EXPORT_LAYOUTS, GRAPH_PRECISIONS, type ExportLayout, type GraphPrecision } from './gpt2-onnx/gpt2-graph';
-import { PRESET_NAMES, type PresetName } from './gpt2-onnx/presets';
-import { TOKENIZER_KINDS, writeModelDir, type TokenizerKind } from './gpt2-onnx/write-model-dir';
+import { PRESET_NAMES, WEIGHT_INITS, type PresetName, type WeightInit } from './gpt2-onnx/presets';
+import { graphFile, TOKENIZER_KINDS, writeModelDir, type TokenizerKind } from './gpt2-onnx/write-model-dir';
 import { validateFlags } from './cli-args';
+import { addQuantizedGraph } from './onnx-quantize/quantize-model-dir';
 import { progressBar } from './progress';
 
 const USAGE = `Usage: npm run model:make -- --preset NAME --out DIR [--seed N] [--export with-past|merged]
-       [--dtype fp32|fp16|fp16-io32] [--external-data] [--tokenizer gpt2|wordpiece-zh] [--chat-template FILE]
+       [--dtype fp32|fp16|fp16-io32|q8] [--external-data] [--tokenizer gpt2|wordpiece-zh] [--chat-template FILE] [--init fixed|fan-in]
 
 Writes DIR/config.json, generation_config.json, tokenizer files and one ONNX graph: a GPT-2
 (Optimum "with past" signature) with deterministic random weights. Presets:
@@ -26,19 +27,29 @@ Writes DIR/config.json, generation_config.json, tokenizer files and one ONNX gra
 --dtype fp16 writes fp16 weights with fp16 inputs and outputs; fp16-io32 fp16 weights with fp32 inputs
   and outputs through Cast nodes (what the hub's model_fp16.onnx files are). Both are named *_fp16.onnx,
   so MODEL_DTYPE=fp16 picks them.
+--dtype q8 writes the fp32 graph and, beside it, onnx/{graph}_quantized.onnx: dynamic int8 as transformers.js'
+  scripts/quantize.py makes it (its dtype 'q8'; MODEL_DTYPE=q8 picks it). npm run model:optimize makes the
+  engine's own 8- and 4-bit graphs.
+--init fan-in draws the linear layers' weights at std 1/sqrt(fan_in) instead of the presets' 0.3, so that
+  activations stay on one scale through the layers as in a trained model: for judging a quantization's
+  error, which the default weights amplify layer after layer.
 --external-data writes the weights to {graph}_data beside the graph (the ONNX external-data format).
 --tokenizer wordpiece-zh writes a Chinese character WordPiece vocabulary (BERT's format, 21k tokens)
   instead of GPT-2's byte-level BPE; --chat-template FILE puts a Jinja chat template in tokenizer_config.json.`;
+
+/** The generator's precisions, and q8: the fp32 graph quantized afterwards, as the hub's repositories carry both. */
+const MAKE_DTYPES = [...GRAPH_PRECISIONS, 'q8'] as const;
 
 const Args = z.object({
   preset: z.enum(PRESET_NAMES as [PresetName, ...PresetName[]], { error: `--preset must be one of ${PRESET_NAMES.join(', ')}` }),
   out: z.string({ error: '--out DIR is required' }).min(1),
   seed: z.coerce.number({ error: '--seed must be an integer' }).int().nonnegative().default(42),
   export: z.enum(EXPORT_LAYOUTS as [ExportLayout, ...ExportLayout[]], { error: `--export must be one of ${EXPORT_LAYOUTS.join(', ')}` }).default('with-past'),
-  dtype: z.enum(GRAPH_PRECISIONS as [GraphPrecision, ...GraphPrecision[]], { error: `--dtype must be one of ${GRAPH_PRECISIONS.join(', ')}` }).default('fp32'),
+  dtype: z.enum(MAKE_DTYPES, { error: `--dtype must be one of ${MAKE_DTYPES.join(', ')}` }).default('fp32'),
   'external-data': z.boolean().default(false),
   tokenizer: z.enum(TOKENIZER_KINDS as [TokenizerKind, ...TokenizerKind[]], { error: `--tokenizer must be one of ${TOKENIZER_KINDS.join(', ')}` }).default('gpt2'),
   'chat-template': z.string().min(1).optional(),
+  init: z.enum(WEIGHT_INITS as [WeightInit, ...WeightInit[]], { error: `--init must be one of ${WEIGHT_INITS.join(', ')}` }).default('fixed'),
 });
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -53,12 +64,14 @@ async function main(argv: readonly string[]): Promise<void> {
       'external-data': { type: 'boolean' },
       tokenizer: { type: 'string' },
       'chat-template': { type: 'string' },
+      init: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   const args = validateFlags(Args, values, USAGE);
   if (!args) return;
-  const { preset, seed, export: layout, dtype: precision, tokenizer } = args;
+  const { preset, seed, export: layout, dtype, tokenizer } = args;
+  const precision: GraphPrecision = dtype === 'q8' ? 'fp32' : dtype;
   const chatTemplate = args['chat-template'] === undefined ? undefined : await readFile(args['chat-template'], 'utf8');
   const out = resolve(args.out);
   // Written beside the target and renamed, so a reader never sees a half-written model folder.
@@ -73,6 +86,7 @@ async function main(argv: readonly string[]): Promise<void> {
       precision,
       externalData: args['external-data'],
       tokenizer,
+      weightInit: args.init,
       ...(chatTemplate === undefined ? {} : { chatTemplate }),
       onProgress: (progress) => {
         if (progress.stage === 'weights') {
@@ -83,11 +97,12 @@ async function main(argv: readonly string[]): Promise<void> {
         process.stderr.write(`encoding and writing ${progress.graph}...\n`);
       },
     });
+    const quantized = dtype === 'q8' ? await addQuantizedGraph(staging, graphFile(layout, 'fp32'), 'q8') : undefined;
     await rm(out, { recursive: true, force: true });
     await rename(staging, out);
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
     const megabytes = (written.onnxBytes / 1e6).toFixed(1);
-    console.log(`wrote ${out} (preset ${preset}, seed ${seed}, ${written.parameters} parameters, ${written.graph}${args['external-data'] ? ' + external data' : ''} ${megabytes} MB) in ${seconds} s`);
+    console.log(`wrote ${out} (preset ${preset}, seed ${seed}, ${written.parameters} parameters, ${written.graph}${args['external-data'] ? ' + external data' : ''} ${megabytes} MB${quantized ? ` and ${quantized}` : ''}) in ${seconds} s`);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -39,16 +39,18 @@ export function buildGpt2Model(
   onWeights?: (drawn: number) => void,
 ): onnx.ModelProto {
   const { nLayer, nHead, nEmbd, nPositions, vocabSize, initStd } = shape;
+  const linearStd = (inDim: number) => (shape.weightInit === 'fan-in' ? 1 / Math.sqrt(inDim) : initStd);
   if (nEmbd % nHead !== 0) throw new Error(`n_embd (${nEmbd}) must be a multiple of n_head (${nHead})`);
   const headDim = nEmbd / nHead;
   const random = uniformGenerator(seed);
   let drawn = 0;
-  const normal = (...dims: number[]) => {
-    const values = fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), initStd, random);
+  const normalWith = (std: number, ...dims: number[]) => {
+    const values = fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), std, random);
     drawn += values.length;
     onWeights?.(drawn);
     return values;
   };
+  const normal = (...dims: number[]) => normalWith(initStd, ...dims);
   const filled = (length: number, value: number) => new Float32Array(length).fill(value);
 
   const compute: FloatType = precision === 'fp32' ? 'float32' : 'float16';
@@ -93,7 +95,7 @@ export function buildGpt2Model(
       epsilon: LAYER_NORM_EPSILON,
     });
   const linear = (x: string, prefix: string, inDim: number, outDim: number) =>
-    g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight`, normal(inDim, outDim), [inDim, outDim])]), g.weight(`${prefix}.bias`, filled(outDim, 0), [outDim])]);
+    g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight`, normalWith(linearStd(inDim), inDim, outDim), [inDim, outDim])]), g.weight(`${prefix}.bias`, filled(outDim, 0), [outDim])]);
   const toHeads = (x: string) => g.op('Transpose', [g.op('Reshape', [x, headsShape])], { perm: [0, 2, 1, 3] });
 
   for (let i = 0; i < nLayer; i++) {

@@ -10,7 +10,17 @@ export interface Gpt2Shape {
   readonly vocabSize: number;
   /** Standard deviation of the random weights; 0.3 rather than GPT-2's 0.02 so greedy output varies. */
   readonly initStd: number;
+  /** How the linear layers' weights are drawn. @default 'fixed' */
+  readonly weightInit?: WeightInit;
 }
+
+/**
+ * `fixed`: every weight at `initStd`. `fan-in`: the linear layers at 1/sqrt(fan_in), so that, as in a
+ * trained model, a layer's output is on its input's scale and an error made early is not amplified by
+ * every later layer (the embeddings stay at `initStd`, which keeps the next-token distributions peaked).
+ */
+export type WeightInit = 'fixed' | 'fan-in';
+export const WEIGHT_INITS: readonly WeightInit[] = ['fixed', 'fan-in'];
 
 const INIT_STD = 0.3;
 

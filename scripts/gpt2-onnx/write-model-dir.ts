@@ -10,7 +10,7 @@ import type { ModelDtype } from '../../service/models/footprint';
 import { generationConfigJson, gpt2ConfigJson } from './config-files';
 import { moveToExternalData } from './external-data';
 import { buildGpt2Model, randomWeightCount, type ExportLayout, type GraphPrecision } from './gpt2-graph';
-import { PRESETS, type PresetName } from './presets';
+import { PRESETS, type PresetName, type WeightInit } from './presets';
 import { gpt2TokenizerFiles, type TokenizerFiles } from './tokenizer-files';
 import { wordpieceZhTokenizerFiles } from './wordpiece-zh-files';
 
@@ -45,6 +45,8 @@ export interface WriteModelOptions {
   readonly externalData?: boolean;
   /** @default 'gpt2' */
   readonly tokenizer?: TokenizerKind;
+  /** How the linear layers' weights are drawn (see WeightInit). @default 'fixed' */
+  readonly weightInit?: WeightInit;
   /** A Jinja chat template for tokenizer_config.json's `chat_template`. @default none */
   readonly chatTemplate?: string;
   /** Progress: the random weights drawn so far of their total, then the start of encoding and writing. */
@@ -74,7 +76,8 @@ export async function writeModelDir(dir: string, options: WriteModelOptions): Pr
   const preset = PRESETS[options.preset];
   const tokenizer = tokenizerFiles(tokenizerKind, preset.nPositions);
   // The vocabulary decides the embedding and the logits' width.
-  const shape = { ...preset, vocabSize: tokenizer.vocabSize };
+  const weightInit = options.weightInit ?? 'fixed';
+  const shape = { ...preset, vocabSize: tokenizer.vocabSize, weightInit };
   const bytesPerWeight = precision === 'fp32' ? 4 : 2;
   const parameterEstimate = randomWeightCount(shape);
   if (!options.externalData && parameterEstimate * bytesPerWeight >= PROTOBUF_LIMIT) {
@@ -111,7 +114,7 @@ export async function writeModelDir(dir: string, options: WriteModelOptions): Pr
   for (const [name, text] of Object.entries(tokenizer.files)) {
     await writeFile(join(dir, name), name === 'tokenizer_config.json' && options.chatTemplate !== undefined ? withChatTemplate(text, options.chatTemplate) : text);
   }
-  const marker = { generatorVersion: GENERATOR_VERSION, preset: options.preset, seed, layout, precision, externalData: options.externalData === true, tokenizer: tokenizerKind, chatTemplate: options.chatTemplate ?? null };
+  const marker = { generatorVersion: GENERATOR_VERSION, preset: options.preset, seed, layout, precision, externalData: options.externalData === true, tokenizer: tokenizerKind, chatTemplate: options.chatTemplate ?? null, weightInit };
   await writeFile(join(dir, MARKER_FILE), JSON.stringify(marker, null, 2));
   return { dir, graph, onnxBytes: bytes.byteLength + dataBytes, parameters };
 }
@@ -125,15 +128,16 @@ function withChatTemplate(tokenizerConfig: string, template: string): string {
 }
 
 /**
- * The benchmarks' model: `model` when given, else models/bench-gpt2 (models/bench-tiny when `quick`),
- * generated from its preset on first use. Returns the absolute folder.
+ * The benchmarks' model: `model` when given, else models/bench-gpt2 (models/bench-tiny when `quick`;
+ * with `-fan-in` after the name for that weight init), generated from its preset on first use.
+ * Returns the absolute folder.
  */
-export async function benchModelDir(model: string | undefined, quick: boolean): Promise<string> {
+export async function benchModelDir(model: string | undefined, quick: boolean, weightInit: WeightInit = 'fixed'): Promise<string> {
   if (model !== undefined) return resolve(model);
   const preset: PresetName = quick ? 'tiny' : 'gpt2';
-  const dir = resolve(__dirname, '..', '..', 'models', `bench-${preset}`);
+  const dir = resolve(__dirname, '..', '..', 'models', `bench-${preset}${weightInit === 'fixed' ? '' : `-${weightInit}`}`);
   if (existsSync(join(dir, graphFile('with-past', 'fp32')))) return dir;
-  console.error(`generating ${dir} (preset ${preset})...`);
-  await writeModelDir(dir, { preset });
+  console.error(`generating ${dir} (preset ${preset}, weights ${weightInit})...`);
+  await writeModelDir(dir, { preset, weightInit });
   return dir;
 }

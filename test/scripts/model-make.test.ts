@@ -319,6 +319,22 @@ describe('buildGpt2Model', () => {
     expect(parameterCount(PRESETS.gpt2)).toBe(124_439_808);
   });
 
+  it("weightInit fan-in draws each linear layer's weights at std 1/sqrt(fan_in) and leaves the embeddings and the random stream as they were", () => {
+    const tensors = (weightInit: 'fixed' | 'fan-in') =>
+      new Map((buildGpt2Model({ ...PRESETS.tiny, weightInit }, 3).graph?.initializer ?? []).map((t) => [t.name ?? '', new Float32Array(new Uint8Array(t.rawData as Uint8Array).slice().buffer)]));
+    const fixed = tensors('fixed');
+    const fanIn = tensors('fan-in');
+    const std = (values: Float32Array) => Math.sqrt(values.reduce((sum, v) => sum + v * v, 0) / values.length);
+    const e = PRESETS.tiny.nEmbd;
+    expect(std(fanIn.get('transformer.h.0.attn.c_attn.weight')!)).toBeCloseTo(1 / Math.sqrt(e), 2);
+    expect(std(fanIn.get('transformer.h.1.mlp.c_proj.weight')!)).toBeCloseTo(1 / Math.sqrt(4 * e), 2);
+    expect(std(fixed.get('transformer.h.0.attn.c_attn.weight')!)).toBeCloseTo(PRESETS.tiny.initStd, 2);
+    // Same draws, scaled: the embeddings are identical and each linear weight is the fixed one times a constant.
+    expect(fanIn.get('transformer.wte.weight')).toEqual(fixed.get('transformer.wte.weight'));
+    const ratio = (fanIn.get('transformer.h.0.mlp.c_fc.weight')![5] as number) / (fixed.get('transformer.h.0.mlp.c_fc.weight')![5] as number);
+    expect(ratio).toBeCloseTo(1 / Math.sqrt(e) / PRESETS.tiny.initStd, 4);
+  });
+
   it('reports a running count of random weights drawn that ends at randomWeightCount (the progress bar total)', () => {
     const reported: number[] = [];
     buildGpt2Model(PRESETS.tiny, 1, 'with-past', 'fp32', (drawn) => reported.push(drawn));

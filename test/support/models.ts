@@ -72,6 +72,7 @@ async function isCurrent(dir: string, options: WriteModelOptions): Promise<boole
       externalData: options.externalData === true,
       tokenizer: options.tokenizer ?? 'gpt2',
       chatTemplate: options.chatTemplate ?? null,
+      weightInit: options.weightInit ?? 'fixed',
     };
     return Object.entries(expected).every(([key, value]) => marker[key] === value);
   } catch {
