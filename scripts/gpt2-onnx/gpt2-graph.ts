@@ -4,6 +4,9 @@
 // decoder_model_merged.onnx: no position_ids, a bool use_cache_branch. Weights are seeded random
 // numbers, in fp32 or fp16; an fp16 graph has fp16 inputs and outputs, or fp32 ones with Cast nodes
 // around the fp16 graph (`fp16-io32`: what transformers.js' quantize.py writes with keep_io_types).
+// Or, as the `preallocated-kv` layout, our own signature for a cache the engine preallocates and
+// writes into: the past is read in place from `cache.{i}.key` (transposed) / `cache.{i}.value`
+// buffers, and only the step's new keys and values come out (`new.{i}.key` / `new.{i}.value`).
 import type { onnx } from 'onnx-proto';
 import { DATA_TYPE, GraphBuilder, LOWEST, type FloatType } from './graph-builder';
 import type { Gpt2Shape } from './presets';
@@ -15,10 +18,15 @@ const BATCH = 'batch_size';
 const SEQ = 'sequence_length';
 const PAST = 'past_sequence_length';
 const TOTAL = 'past_sequence_length + sequence_length';
+const CAPACITY = 'cache_capacity';
+const CAPACITY_TOTAL = 'cache_capacity + sequence_length';
 
-/** `with-past`: onnx/model.onnx as onnx-community exports it; `merged`: onnx/decoder_model_merged.onnx as Xenova's. */
-export type ExportLayout = 'with-past' | 'merged';
-export const EXPORT_LAYOUTS: readonly ExportLayout[] = ['with-past', 'merged'];
+/**
+ * `with-past`: onnx/model.onnx as onnx-community exports it; `merged`: onnx/decoder_model_merged.onnx
+ * as Xenova's; `preallocated-kv`: onnx/model.onnx with the preallocated-cache signature (same weights).
+ */
+export type ExportLayout = 'with-past' | 'merged' | 'preallocated-kv';
+export const EXPORT_LAYOUTS: readonly ExportLayout[] = ['with-past', 'merged', 'preallocated-kv'];
 
 /** How many random weights buildGpt2Model draws (embeddings and every matrix; norms and biases are constant). */
 export function randomWeightCount({ nLayer, nEmbd, nPositions, vocabSize }: Gpt2Shape): number {
@@ -40,6 +48,10 @@ export function buildGpt2Model(
 ): onnx.ModelProto {
   const { nLayer, nHead, nEmbd, nPositions, vocabSize, initStd } = shape;
   if (nEmbd % nHead !== 0) throw new Error(`n_embd (${nEmbd}) must be a multiple of n_head (${nHead})`);
+  if (layout === 'preallocated-kv' && precision === 'fp16-io32') {
+    // A Cast between fp32 cache buffers and the fp16 graph would copy the whole cache every step.
+    throw new Error('--export preallocated-kv needs the cache in the graph\'s own type: use --dtype fp32 or fp16, not fp16-io32');
+  }
   const headDim = nEmbd / nHead;
   const random = uniformGenerator(seed);
   let drawn = 0;
@@ -64,14 +76,20 @@ export function buildGpt2Model(
     return value;
   };
 
+  const preallocated = layout === 'preallocated-kv';
   const inputIds = g.input('input_ids', 'int64', [BATCH, SEQ]);
-  const attentionMask = g.input('attention_mask', 'int64', [BATCH, TOTAL]);
+  // In the preallocated layout the mask covers every cache slot (1 where the row has a token) and then the new tokens.
+  const attentionMask = g.input('attention_mask', 'int64', [BATCH, preallocated ? CAPACITY_TOTAL : TOTAL]);
   const lengths = sequenceLengths(g, inputIds, attentionMask);
-  const positionIds = layout === 'with-past' ? g.input('position_ids', 'int64', [BATCH, SEQ]) : positionsFromMask(g, attentionMask, lengths);
-  const past = Array.from({ length: nLayer }, (_, i) => ({
-    key: toCompute(g.input(`past_key_values.${i}.key`, io, [BATCH, nHead, PAST, headDim])),
-    value: toCompute(g.input(`past_key_values.${i}.value`, io, [BATCH, nHead, PAST, headDim])),
-  }));
+  const positionIds = layout === 'merged' ? positionsFromMask(g, attentionMask, lengths) : g.input('position_ids', 'int64', [BATCH, SEQ]);
+  const past = Array.from({ length: nLayer }, (_, i) =>
+    preallocated
+      ? { key: g.input(`cache.${i}.key`, io, [BATCH, nHead, headDim, CAPACITY]), value: g.input(`cache.${i}.value`, io, [BATCH, nHead, CAPACITY, headDim]) }
+      : {
+          key: toCompute(g.input(`past_key_values.${i}.key`, io, [BATCH, nHead, PAST, headDim])),
+          value: toCompute(g.input(`past_key_values.${i}.value`, io, [BATCH, nHead, PAST, headDim])),
+        },
+  );
   // The merged export switches between a no-past and a with-past subgraph; with an empty past both
   // compute the same thing, so this graph takes the flag and always uses the past.
   if (layout === 'merged') g.input('use_cache_branch', 'bool', [1]);
@@ -101,13 +119,26 @@ export function buildGpt2Model(
     const layerPast = past[i] as { key: string; value: string };
     const qkv = linear(layerNorm(hidden, `${prefix}.ln_1`), `${prefix}.attn.c_attn`, nEmbd, 3 * nEmbd);
     const [q, k, v] = g.node('Split', [qkv, g.int64([nEmbd, nEmbd, nEmbd])], { axis: 2 }, 3) as [string, string, string];
-    const keys = withOutput('Concat', [layerPast.key, toHeads(k)], { axis: 2 }, `present.${i}.key`);
-    const values = withOutput('Concat', [layerPast.value, toHeads(v)], { axis: 2 }, `present.${i}.value`);
-    const scores = g.op('Mul', [g.op('MatMul', [toHeads(q), g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]), scale]);
     // Masked scores are replaced (not offset) by the lowest finite value, so that in fp16 a padded
     // query row, whose keys are all masked, stays finite instead of overflowing to -inf and NaN.
-    const probs = g.op('Softmax', [g.op('Where', [allowed, scores, masked])], { axis: -1 });
-    const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, values])], { perm: [0, 2, 1, 3] }), mergedShape]);
+    const softmax = (scores: string) => g.op('Softmax', [g.op('Where', [allowed, g.op('Mul', [scores, scale]), masked])], { axis: -1 });
+    let attended: string;
+    if (preallocated) {
+      // Scores against the cache (read in place, no Concat of the past) and against the new tokens,
+      // side by side under one softmax; each half of the weights then multiplies its own values.
+      const query = toHeads(q);
+      const newKeys = g.op('Transpose', [toHeads(k)], { perm: [0, 1, 3, 2] }, `new.${i}.key`);
+      const newValues = g.op('Transpose', [g.op('Reshape', [v, headsShape])], { perm: [0, 2, 1, 3] }, `new.${i}.value`);
+      const probs = softmax(g.op('Concat', [g.op('MatMul', [query, layerPast.key]), g.op('MatMul', [query, newKeys])], { axis: 3 }));
+      const split = g.op('Concat', [g.op('Shape', [layerPast.value], { start: 2, end: 3 }), g.op('Shape', [newValues], { start: 2, end: 3 })], { axis: 0 });
+      const [cacheProbs, newProbs] = g.node('Split', [probs, split], { axis: 3 }, 2) as [string, string];
+      attended = g.op('Add', [g.op('MatMul', [cacheProbs, layerPast.value]), g.op('MatMul', [newProbs, newValues])]);
+    } else {
+      const keys = withOutput('Concat', [layerPast.key, toHeads(k)], { axis: 2 }, `present.${i}.key`);
+      const values = withOutput('Concat', [layerPast.value, toHeads(v)], { axis: 2 }, `present.${i}.value`);
+      attended = g.op('MatMul', [softmax(g.op('MatMul', [toHeads(q), g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })])), values]);
+    }
+    const context = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), mergedShape]);
     hidden = g.op('Add', [hidden, linear(context, `${prefix}.attn.c_proj`, nEmbd, nEmbd)]);
 
     const up = linear(layerNorm(hidden, `${prefix}.ln_2`), `${prefix}.mlp.c_fc`, nEmbd, 4 * nEmbd);
@@ -122,8 +153,13 @@ export function buildGpt2Model(
 
   g.output('logits', io, [BATCH, SEQ, vocabSize]);
   for (let i = 0; i < nLayer; i++) {
-    g.output(`present.${i}.key`, io, [BATCH, nHead, TOTAL, headDim]);
-    g.output(`present.${i}.value`, io, [BATCH, nHead, TOTAL, headDim]);
+    if (preallocated) {
+      g.output(`new.${i}.key`, io, [BATCH, nHead, headDim, SEQ]);
+      g.output(`new.${i}.value`, io, [BATCH, nHead, SEQ, headDim]);
+    } else {
+      g.output(`present.${i}.key`, io, [BATCH, nHead, TOTAL, headDim]);
+      g.output(`present.${i}.value`, io, [BATCH, nHead, TOTAL, headDim]);
+    }
   }
   return g.toModel('gpt2_with_past', OPSET, 'gpt2-openai-toolkit model:make');
 }

@@ -28,7 +28,7 @@ export const TOKENIZER_KINDS: readonly TokenizerKind[] = ['gpt2', 'wordpiece-zh'
 /** The dtype each precision is served as: both fp16 graphs are `_fp16` files, as on the hub. */
 const SERVED_DTYPE: Readonly<Record<GraphPrecision, ModelDtype>> = { fp32: 'fp32', fp16: 'fp16', 'fp16-io32': 'fp16' };
 
-const BASENAME: Readonly<Record<ExportLayout, string>> = { 'with-past': 'model', merged: 'decoder_model_merged' };
+const BASENAME: Readonly<Record<ExportLayout, string>> = { 'with-past': 'model', merged: 'decoder_model_merged', 'preallocated-kv': 'model' };
 
 /** protobuf cannot encode a message of 2 GiB or more: larger weights must go to external data. */
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
