@@ -11,10 +11,10 @@ import { createEngine } from '../service/engine/engine';
 import type { Engine } from '../service/engine/types';
 import { createWorkerEngine } from '../service/engine/worker/client';
 import { createSamplingParams } from '../service/engine/params';
-import { benchModelDir } from './gpt2-onnx/write-model-dir';
+import { benchModelDir, benchPreallocatedModelDir } from './gpt2-onnx/write-model-dir';
 import { progressBar } from './progress';
 
-const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
+const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--preallocated-model DIR] [--modes LIST] [--reps N] [--threads N]
 
 Measures, side by side and interleaved (a b c d e, b c d e a, ...), each run in a fresh child process:
   (a) a minimal raw onnxruntime-node greedy loop
@@ -23,18 +23,29 @@ Measures, side by side and interleaved (a b c d e, b c d e a, ...), each run in 
   (d) our engine, 8 concurrent requests
   (e) the raw loop of (a) over a batch of 8 prompts: what batching can give on this machine
   (f) our engine in its worker process (as the service runs it), 8 concurrent requests
-32-token prompts, 64 new tokens (EOS ignored), 2 intra-op threads by default.
+  (i) our engine, one request with a 900-token prompt (the Concat KV cache at long context)
+  (j) our engine on the preallocated-kv graph of the same weights, one 900-token prompt
+  (j32) the same graph with a 32-token prompt: j/j32 is its long-context slowdown, i/b the Concat one's
+32-token prompts (but i, j), 64 new tokens (EOS ignored), 2 intra-op threads by default.
   --quick      the tiny model (models/bench-tiny), 2 repetitions: for development
   --model DIR  model folder (default: models/bench-gpt2, generated with the gpt2 preset if missing)
-  --reps N     repetitions of each measurement (default 6, one per position; --quick: 2)
+  --preallocated-model DIR  the same weights with model:make --export preallocated-kv (default:
+               models/bench-gpt2-preallocated-kv, generated when missing; with --model but without it,
+               j and j32 are skipped, since other weights would not compare)
+  --modes LIST which runs, comma-separated (default all), e.g. --modes b,i,j,j32 for the KV cache
+  --reps N     repetitions of each measurement (default one per run, so each runs once per position; --quick: 2)
 Writes bench/results/engine.json and bench/results/engine.md (not with --quick unless --write).`;
 
 const REPO_ROOT = resolve(__dirname, '..');
 const PROMPT_TOKENS = 32;
+/** The long-context runs' prompt: decode then runs at 900-964 tokens of context. */
+const LONG_PROMPT_TOKENS = 900;
 const NEW_TOKENS = 64;
 const CONCURRENT = 8;
-const MODES = ['a', 'b', 'c', 'd', 'e', 'f'] as const;
+const MODES = ['a', 'b', 'c', 'd', 'e', 'f', 'i', 'j', 'j32'] as const;
 type Mode = (typeof MODES)[number];
+/** Runs on the preallocated-kv graph. */
+const PREALLOCATED_MODES: readonly Mode[] = ['j', 'j32'];
 const MODE_NAMES: Record<Mode, string> = {
   a: '(a) raw onnxruntime greedy loop',
   b: '(b) engine, 1 request',
@@ -42,6 +53,9 @@ const MODE_NAMES: Record<Mode, string> = {
   d: `(d) engine, ${CONCURRENT} concurrent`,
   e: `(e) raw onnxruntime greedy loop, batch of ${CONCURRENT}`,
   f: `(f) engine in its worker process, ${CONCURRENT} concurrent`,
+  i: `(i) engine, 1 request, ${LONG_PROMPT_TOKENS}-token context (Concat KV cache)`,
+  j: `(j) engine, 1 request, ${LONG_PROMPT_TOKENS}-token context (preallocated KV cache)`,
+  j32: `(j32) engine, 1 request, ${PROMPT_TOKENS}-token context (preallocated KV cache)`,
 };
 
 /** What one child measures. Token rates count generated tokens of all requests. */
@@ -58,8 +72,8 @@ const Measurement = z.object({
 type Measurement = z.infer<typeof Measurement>;
 
 /** Deterministic prompt ids; row `r` differs from the others so the batch is not one prompt repeated. */
-function promptIds(row: number): number[] {
-  return Array.from({ length: PROMPT_TOKENS }, (_, i) => (1000 + 7919 * (i + 1) * (row + 1)) % 50000);
+function promptIds(row: number, length = PROMPT_TOKENS): number[] {
+  return Array.from({ length }, (_, i) => (1000 + 7919 * (i + 1) * (row + 1)) % 50000);
 }
 
 interface Timing {
@@ -143,7 +157,7 @@ async function rawLoop(modelDir: string, threads: number, rows: number): Promise
 }
 
 /** `worker`: the engine in its worker process, driven from this one as the service drives it. */
-async function engineRun(modelDir: string, threads: number, requests: number, worker = false): Promise<Timing[]> {
+async function engineRun(modelDir: string, threads: number, requests: number, worker = false, promptTokens = PROMPT_TOKENS): Promise<Timing[]> {
   const settings = { modelDir, intraOpThreads: threads, maxBatchSize: CONCURRENT, maxQueue: CONCURRENT };
   const engine: Engine = worker ? await createWorkerEngine({ ...settings, logLevel: 'warn' }) : await createEngine(settings);
   const params = createSamplingParams(
@@ -156,7 +170,7 @@ async function engineRun(modelDir: string, threads: number, requests: number, wo
         const started = performance.now();
         let firstToken = 0;
         let tokens = 0;
-        for await (const event of engine.generate({ promptIds: promptIds(row), params })) {
+        for await (const event of engine.generate({ promptIds: promptIds(row, promptTokens), params })) {
           if (event.type === 'delta' && firstToken === 0) firstToken = performance.now();
           if (event.type === 'finish') tokens = event.completionTokens;
         }
@@ -203,7 +217,11 @@ async function transformersRun(modelDir: string, threads: number): Promise<Timin
 
 async function child(mode: Mode, modelDir: string, threads: number): Promise<void> {
   const timings =
-    mode === 'a'
+    mode === 'i' || mode === 'j'
+      ? await engineRun(modelDir, threads, 1, false, LONG_PROMPT_TOKENS)
+      : mode === 'j32'
+        ? await engineRun(modelDir, threads, 1)
+        : mode === 'a'
       ? await rawLoop(modelDir, threads, 1)
       : mode === 'b'
         ? await engineRun(modelDir, threads, 1)
@@ -241,6 +259,8 @@ async function main(argv: readonly string[]): Promise<void> {
       quick: { type: 'boolean' },
       write: { type: 'boolean' },
       model: { type: 'string' },
+      'preallocated-model': { type: 'string' },
+      modes: { type: 'string' },
       reps: { type: 'string' },
       threads: { type: 'string' },
       child: { type: 'string' },
@@ -258,18 +278,23 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   const quick = values.quick === true;
   const modelDir = await benchModelDir(values.model, quick);
-  const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : String(MODES.length)));
+  const preallocatedDir = await benchPreallocatedModelDir(values['preallocated-model'], values.model, quick);
+  const chosen = values.modes === undefined ? MODES : z.array(z.enum(MODES)).parse(values.modes.split(','));
+  if (!preallocatedDir) console.error('--model without --preallocated-model: skipping j and j32 (they need the same weights as a preallocated-kv graph)');
+  const modes = chosen.filter((mode) => preallocatedDir !== undefined || !PREALLOCATED_MODES.includes(mode));
+  const dirFor = (mode: Mode): string => (PREALLOCATED_MODES.includes(mode) ? (preallocatedDir as string) : modelDir);
+  const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : String(modes.length)));
 
   const runs: Measurement[] = [];
-  const progress = progressBar(process.stderr, { label: 'runs', total: reps * MODES.length });
+  const progress = progressBar(process.stderr, { label: 'runs', total: reps * modes.length });
   progress.update(0);
   for (let rep = 0; rep < reps; rep++) {
     // Each repetition starts one mode later (a b c d e, b c d e a, ...): over len(MODES) repetitions
     // every mode runs once in every position, so whatever the previous run leaves behind (a hot or
     // throttled CPU, a page cache just filled or evicted) does not always favour the same mode.
-    const order = MODES.map((_, i) => MODES[(i + rep) % MODES.length]!);
+    const order = modes.map((_, i) => modes[(i + rep) % modes.length]!);
     for (const mode of order) {
-      const m = runChild(mode, modelDir, threads);
+      const m = runChild(mode, dirFor(mode), threads);
       runs.push(m);
       progress.log(
         `rep ${rep + 1}/${reps} ${MODE_NAMES[mode]}: decode ${m.decodeTokPerSec.toFixed(1)} tok/s, e2e ${m.e2eTokPerSec.toFixed(1)} tok/s, ` +
@@ -280,7 +305,7 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   progress.finish();
   const summary = Object.fromEntries(
-    MODES.map((mode) => {
+    modes.map((mode) => {
       const mine = runs.filter((r) => r.mode === mode);
       return [
         mode,
@@ -293,9 +318,9 @@ async function main(argv: readonly string[]): Promise<void> {
         },
       ];
     }),
-  ) as Record<Mode, { name: string; decodeTokPerSec: number; e2eTokPerSec: number; timeToFirstTokenMs: number; peakRssMb: number }>;
-  const ratio = (x: Mode, y: Mode, key: 'decodeTokPerSec' | 'e2eTokPerSec'): number => summary[x][key] / summary[y][key];
-  const ratios = {
+  ) as Partial<Record<Mode, { name: string; decodeTokPerSec: number; e2eTokPerSec: number; timeToFirstTokenMs: number; peakRssMb: number }>>;
+  const ratio = (x: Mode, y: Mode, key: 'decodeTokPerSec' | 'e2eTokPerSec'): number => (summary[x]?.[key] ?? NaN) / (summary[y]?.[key] ?? NaN);
+  const allRatios = {
     'b/a': { decode: ratio('b', 'a', 'decodeTokPerSec'), e2e: ratio('b', 'a', 'e2eTokPerSec') },
     'b/c': { decode: ratio('b', 'c', 'decodeTokPerSec'), e2e: ratio('b', 'c', 'e2eTokPerSec') },
     'd/b': { decode: ratio('d', 'b', 'decodeTokPerSec'), e2e: ratio('d', 'b', 'e2eTokPerSec') },
@@ -304,12 +329,21 @@ async function main(argv: readonly string[]): Promise<void> {
     'd/e': { decode: ratio('d', 'e', 'decodeTokPerSec'), e2e: ratio('d', 'e', 'e2eTokPerSec') },
     // What running the engine in its worker process costs.
     'f/d': { decode: ratio('f', 'd', 'decodeTokPerSec'), e2e: ratio('f', 'd', 'e2eTokPerSec') },
+    // Long context against short, per KV cache strategy (target for the preallocated one: j/j32 >= 0.75).
+    'i/b': { decode: ratio('i', 'b', 'decodeTokPerSec'), e2e: ratio('i', 'b', 'e2eTokPerSec') },
+    'j/j32': { decode: ratio('j', 'j32', 'decodeTokPerSec'), e2e: ratio('j', 'j32', 'e2eTokPerSec') },
+    'j/i': { decode: ratio('j', 'i', 'decodeTokPerSec'), e2e: ratio('j', 'i', 'e2eTokPerSec') },
+    'j32/b': { decode: ratio('j32', 'b', 'decodeTokPerSec'), e2e: ratio('j32', 'b', 'e2eTokPerSec') },
   };
+  // Ratios of runs that were not chosen are left out.
+  const ratios = Object.fromEntries(Object.entries(allRatios).filter(([, r]) => Number.isFinite(r.decode)));
   const loads = runs.map((r) => r.loadAvg1m);
   const report = {
     date: new Date().toISOString(),
     model: modelDir,
+    preallocatedModel: preallocatedDir ?? null,
     promptTokens: PROMPT_TOKENS,
+    longPromptTokens: LONG_PROMPT_TOKENS,
     newTokens: NEW_TOKENS,
     intraOpThreads: threads,
     repetitions: reps,
@@ -321,8 +355,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const table = [
     `| run | decode tok/s | end-to-end tok/s | time to first token (ms) | peak RSS (MB) |`,
     `|---|---:|---:|---:|---:|`,
-    ...MODES.map((mode) => {
-      const s = summary[mode];
+    ...modes.map((mode) => {
+      const s = summary[mode]!;
       return `| ${s.name} | ${s.decodeTokPerSec.toFixed(1)} | ${s.e2eTokPerSec.toFixed(1)} | ${s.timeToFirstTokenMs.toFixed(0)} | ${s.peakRssMb.toFixed(0)} |`;
     }),
   ].join('\n');
@@ -332,7 +366,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const markdown =
     `# Engine benchmark\n\n${report.date}; model \`${basename(modelDir)}\`; ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens ` +
     `(EOS ignored), ${threads} intra-op threads; medians of ${reps} interleaved repetitions (the order rotated each time), each run in a fresh process.\n\n` +
-    `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5, f/d >= 0.95 in total tokens/s; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps; (f)'s peak RSS is the client process's, the worker's is not in it):\n${ratioLines}\n\n` +
+    `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5, f/d >= 0.95 in total tokens/s, j/j32 >= 0.75 in decode; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps; (f)'s peak RSS is the client process's, the worker's is not in it):\n${ratioLines}\n\n` +
     `Load average (1 min) during the runs: min ${report.loadAvg1m.min.toFixed(2)}, mean ${report.loadAvg1m.mean.toFixed(2)}, ` +
     `max ${report.loadAvg1m.max.toFixed(2)} on a shared machine with ${cpus().length} cores.` +
     (report.loadAvg1m.mean > cpus().length

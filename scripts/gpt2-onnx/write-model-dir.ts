@@ -137,3 +137,19 @@ export async function benchModelDir(model: string | undefined, quick: boolean): 
   await writeModelDir(dir, { preset });
   return dir;
 }
+
+/**
+ * The preallocated-kv graph of the benchmarks' model (the same preset and seed, so the same weights):
+ * `given` when given; else models/bench-gpt2-preallocated-kv (bench-tiny-... when `quick`), generated
+ * on first use; undefined when only another `model` was given (its weights are not ours to match).
+ */
+export async function benchPreallocatedModelDir(given: string | undefined, model: string | undefined, quick: boolean): Promise<string | undefined> {
+  if (given !== undefined) return resolve(given);
+  if (model !== undefined) return undefined;
+  const preset: PresetName = quick ? 'tiny' : 'gpt2';
+  const dir = resolve(__dirname, '..', '..', 'models', `bench-${preset}-preallocated-kv`);
+  if (existsSync(join(dir, graphFile('preallocated-kv', 'fp32')))) return dir;
+  console.error(`generating ${dir} (preset ${preset}, --export preallocated-kv)...`);
+  await writeModelDir(dir, { preset, layout: 'preallocated-kv' });
+  return dir;
+}

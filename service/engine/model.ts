@@ -1,6 +1,7 @@
 // Loads a Hugging Face-layout GPT-2 ONNX export (Optimum "with past" or Xenova's merged decoder, any
-// dtype, external data beside it) into an onnxruntime-node session, after checking config.json and the
-// graph's signature (names, element types, ranks) against each other.
+// dtype, external data beside it; or model:make's preallocated-kv graph) into an onnxruntime-node
+// session, after checking config.json and the graph's signature (names, element types, ranks) against
+// each other; the signature also says which KV cache strategy the graph takes.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, posix, relative } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -125,8 +126,10 @@ type TensorInfo = { readonly type: string; readonly shape: readonly (number | st
 function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where: string): Signature {
   const inputs = tensorInfos(session.inputMetadata, where);
   const outputs = tensorInfos(session.outputMetadata, where);
+  const preallocated = inputs.has('cache.0.key');
+  const expected = preallocated ? "model:make's preallocated-kv signature" : 'the Optimum gpt2 "with past" signature';
   const fail = (what: string): never => {
-    throw new ModelLoadError(`${where} ${what} (expected the Optimum gpt2 "with past" signature for config.json's n_layer=${config.nLayer}, n_head=${config.nHead})`);
+    throw new ModelLoadError(`${where} ${what} (expected ${expected} for config.json's n_layer=${config.nLayer}, n_head=${config.nHead})`);
   };
   const expectTensor = (infos: Map<string, TensorInfo>, kind: string, name: string, types: readonly string[], rank: number): TensorInfo => {
     const info = infos.get(name) ?? fail(`has no ${kind} ${name}`);
@@ -153,7 +156,7 @@ function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where
     if (typeof dim === 'number' && dim !== headDim) fail(`input ${name} has head size ${dim}, not n_embd/n_head=${headDim}`);
   };
   const logitsDtype = logits.type as FloatType;
-  if (inputs.has('cache.0.key')) {
+  if (preallocated) {
     return { usesCacheBranch, hasPositionIds, logitsDtype, kvCache: 'preallocated', kvDtype: checkPreallocatedCache(inputs, outputs, config, expectTensor, checkHeads, fail) };
   }
 
