@@ -38,7 +38,27 @@ export function randomWeightCount({ nLayer, nEmbd, nPositions, vocabSize }: Gpt2
 export type GraphPrecision = 'fp32' | 'fp16' | 'fp16-io32';
 export const GRAPH_PRECISIONS: readonly GraphPrecision[] = ['fp32', 'fp16', 'fp16-io32'];
 
-/** `onWeights` hears the running count of random weights drawn (drawing them is most of the time). */
+/** What a parameter holds before training: GPT-2's random init for matrices and embeddings, LayerNorm's ones and zeros, zero biases. */
+export type ParameterInit = 'normal' | 'ones' | 'zeros';
+
+/** The values of the parameter GPT-2 (PyTorch) names `name`, of `dims`, row-major. */
+export type ParameterSource = (name: string, dims: readonly number[], init: ParameterInit) => Float32Array;
+
+/** Seeded random parameters; `onWeights` hears the running count of random weights drawn (drawing them is most of the time). */
+export function randomParameters(initStd: number, seed: number, onWeights?: (drawn: number) => void): ParameterSource {
+  const random = uniformGenerator(seed);
+  let drawn = 0;
+  return (_name, dims, init) => {
+    const length = dims.reduce((a, b) => a * b, 1);
+    if (init !== 'normal') return new Float32Array(length).fill(init === 'ones' ? 1 : 0);
+    const values = fillNormal(new Float32Array(length), initStd, random);
+    drawn += values.length;
+    onWeights?.(drawn);
+    return values;
+  };
+}
+
+/** A GPT-2 with seeded random weights (see randomParameters). */
 export function buildGpt2Model(
   shape: Gpt2Shape,
   seed: number,
@@ -46,26 +66,23 @@ export function buildGpt2Model(
   precision: GraphPrecision = 'fp32',
   onWeights?: (drawn: number) => void,
 ): onnx.ModelProto {
-  const { nLayer, nHead, nEmbd, nPositions, vocabSize, initStd } = shape;
+  return buildGpt2Graph(shape, randomParameters(shape.initStd, seed, onWeights), layout, precision);
+}
+
+/** A GPT-2 of `shape` whose parameters come from `parameters` (random ones, or another graph's: model:preallocate-kv). */
+export function buildGpt2Graph(shape: Omit<Gpt2Shape, 'initStd'>, parameters: ParameterSource, layout: ExportLayout = 'with-past', precision: GraphPrecision = 'fp32'): onnx.ModelProto {
+  const { nLayer, nHead, nEmbd, nPositions, vocabSize } = shape;
   if (nEmbd % nHead !== 0) throw new Error(`n_embd (${nEmbd}) must be a multiple of n_head (${nHead})`);
   if (layout === 'preallocated-kv' && precision === 'fp16-io32') {
     // A Cast between fp32 cache buffers and the fp16 graph would copy the whole cache every step.
     throw new Error('--export preallocated-kv needs the cache in the graph\'s own type: use --dtype fp32 or fp16, not fp16-io32');
   }
   const headDim = nEmbd / nHead;
-  const random = uniformGenerator(seed);
-  let drawn = 0;
-  const normal = (...dims: number[]) => {
-    const values = fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), initStd, random);
-    drawn += values.length;
-    onWeights?.(drawn);
-    return values;
-  };
-  const filled = (length: number, value: number) => new Float32Array(length).fill(value);
 
   const compute: FloatType = precision === 'fp32' ? 'float32' : 'float16';
   const io: FloatType = precision === 'fp16' ? 'float16' : 'float32';
   const g = new GraphBuilder(compute);
+  const parameter = (name: string, dims: readonly number[], init: ParameterInit) => g.weight(name, parameters(name, dims, init), dims);
   // Between an fp32 input or output and the fp16 graph: a Cast, as keep_io_types inserts it.
   const toCompute = (x: string) => (io === compute ? x : g.op('Cast', [x], { to: DATA_TYPE[compute] }));
   /** A node whose result is also graph output `name` (through a Cast when the output type differs); returns the result. */
@@ -94,8 +111,8 @@ export function buildGpt2Model(
   // compute the same thing, so this graph takes the flag and always uses the past.
   if (layout === 'merged') g.input('use_cache_branch', 'bool', [1]);
 
-  const wte = g.weight('transformer.wte.weight', normal(vocabSize, nEmbd), [vocabSize, nEmbd]);
-  const wpe = g.weight('transformer.wpe.weight', normal(nPositions, nEmbd), [nPositions, nEmbd]);
+  const wte = parameter('transformer.wte.weight', [vocabSize, nEmbd], 'normal');
+  const wpe = parameter('transformer.wpe.weight', [nPositions, nEmbd], 'normal');
   let hidden = g.op('Add', [g.op('Gather', [wte, inputIds]), g.op('Gather', [wpe, positionIds])]);
 
   const allowed = attentionAllowed(g, attentionMask, lengths);
@@ -106,12 +123,12 @@ export function buildGpt2Model(
   const gelu = geluConstants(g);
 
   const layerNorm = (x: string, prefix: string) =>
-    g.op('LayerNormalization', [x, g.weight(`${prefix}.weight`, filled(nEmbd, 1), [nEmbd]), g.weight(`${prefix}.bias`, filled(nEmbd, 0), [nEmbd])], {
+    g.op('LayerNormalization', [x, parameter(`${prefix}.weight`, [nEmbd], 'ones'), parameter(`${prefix}.bias`, [nEmbd], 'zeros')], {
       axis: -1,
       epsilon: LAYER_NORM_EPSILON,
     });
   const linear = (x: string, prefix: string, inDim: number, outDim: number) =>
-    g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight`, normal(inDim, outDim), [inDim, outDim])]), g.weight(`${prefix}.bias`, filled(outDim, 0), [outDim])]);
+    g.op('Add', [g.op('MatMul', [x, parameter(`${prefix}.weight`, [inDim, outDim], 'normal')]), parameter(`${prefix}.bias`, [outDim], 'zeros')]);
   const toHeads = (x: string) => g.op('Transpose', [g.op('Reshape', [x, headsShape])], { perm: [0, 2, 1, 3] });
 
   for (let i = 0; i < nLayer; i++) {
