@@ -78,11 +78,6 @@ export class PreallocatedCache implements BatchCache {
     return new PreallocatedCache(shape, keys, values, batchSize, capacity, lengths);
   }
 
-  /** Bytes of the key and value buffers of every layer. */
-  get bytes(): number {
-    return this.keys.reduce((sum, k) => sum + k.byteLength, 0) * 2;
-  }
-
   /** Layer `layer`'s buffers as graph inputs (views, not copies). */
   inputs(layer: number): readonly [ort.Tensor, ort.Tensor] {
     const { nHead, headDim, dtype } = this.shape;

@@ -114,7 +114,7 @@ export class PreallocatedKvRunner implements BatchModel {
   }
 
   /** Slots for `tokens`: whole blocks, but never more than the context (unless a row already needs more). */
-  capacityFor(tokens: number): number {
+  private capacityFor(tokens: number): number {
     if (tokens === 0) return 0;
     const blocks = Math.ceil(tokens / this.blockTokens) * this.blockTokens;
     return Math.max(tokens, Math.min(blocks, this.contextLength));

