@@ -70,8 +70,9 @@ export interface KvCacheDescription {
   readonly bytesPerToken: number;
   /**
    * The cache at full context for a full batch (maxBatchSize x n_positions x bytesPerToken): the most
-   * it holds between steps. During a step a concat cache holds the past and the present (about
-   * twice this); a preallocated one holds its buffers only, and twice them while growing a block.
+   * it holds between steps. During a step a concat cache holds the past, onnxruntime's present and
+   * the binding's copy of it (up to three times this); a preallocated one holds its buffers and the
+   * step's new tokens, and twice its buffers only while rows are gathered or grow by a block.
    */
   readonly maxBytes: number;
   /** Slots a preallocated cache grows by. */
