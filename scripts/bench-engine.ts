@@ -15,7 +15,7 @@ import type { Engine } from '../service/engine/types';
 import { createWorkerEngine } from '../service/engine/worker/client';
 import { createSamplingParams } from '../service/engine/params';
 import { nextTokenQuality, type GraphQuality, type QualityReport } from './bench/next-token-quality';
-import { benchModelDir } from './gpt2-onnx/write-model-dir';
+import { benchModelDir, benchPreallocatedModelDir } from './gpt2-onnx/write-model-dir';
 import { progressBar } from './progress';
 import { OPTIMIZER_VERSION, quantizedGraphName, quantizeModelDir, RECORD_FILE, serveChoice, type WeightScheme } from './onnx-quantize/quantize-model-dir';
 
@@ -25,9 +25,9 @@ const PROMPT_TOKENS = 32;
 const LONG_PROMPT_TOKENS = 900;
 const NEW_TOKENS = 64;
 const CONCURRENT = 8;
-const MODES = ['a', 'b', 'c', 'd', 'e', 'w', 'f', 'g', 'h', 'i', 'k'] as const;
+const MODES = ['a', 'b', 'c', 'd', 'e', 'w', 'f', 'g', 'h', 'i', 'j', 'j32', 'k'] as const;
 
-const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--reps N] [--threads N]
+const USAGE = `Usage: npm run bench:engine [-- --quick] [--model DIR] [--preallocated-model DIR] [--modes LIST] [--reps N] [--threads N]
 
 Measures, side by side and interleaved (a b c ... k, b c ... k a, ...), each run in a fresh child process:
   (a) a minimal raw onnxruntime-node greedy loop
@@ -39,7 +39,9 @@ Measures, side by side and interleaved (a b c ... k, b c ... k a, ...), each run
   (f) the engine on the int8 MatMulNBits graph (model:optimize --weights int8), one request
   (g) the engine on the int4 MatMulNBits graph (model:optimize --weights int4), one request
   (h) transformers.js with dtype 'q8' on the dynamic int8 export of the same weights (model_quantized.onnx)
-  (i) the engine on the fp32 graph with a ${LONG_PROMPT_TOKENS}-token prompt
+  (i) the engine on the fp32 graph with a ${LONG_PROMPT_TOKENS}-token prompt (the Concat KV cache at long context)
+  (j) the engine on the preallocated-kv graph of the same weights, a ${LONG_PROMPT_TOKENS}-token prompt
+  (j32) the same graph with a ${PROMPT_TOKENS}-token prompt: j/j32 is its long-context slowdown, i/b the Concat one's
   (k) the engine on the int8 graph, ${CONCURRENT} concurrent requests
 then, for each quantized graph, the mean KL divergence of its next-token distributions from fp32's
 and its greedy-token agreement with fp32, teacher-forced over the ${CONCURRENT} prompts' fp32 greedy tokens:
@@ -49,7 +51,12 @@ The quantized folders are made from the model folder on first use (models/NAME-i
 ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens (EOS ignored), 2 intra-op threads by default.
   --quick      the tiny model (models/bench-tiny), 2 repetitions: for development
   --model DIR  model folder (default: models/bench-gpt2, generated with the gpt2 preset if missing)
-  --reps N     repetitions of each measurement (default ${MODES.length}, one per position; --quick: 2)
+  --preallocated-model DIR  the same weights with model:make --export preallocated-kv (default:
+               models/bench-gpt2-preallocated-kv, generated when missing; with --model but without it,
+               j and j32 are skipped, since other weights would not compare)
+  --modes LIST which runs, comma-separated (default all), e.g. --modes b,i,j,j32 for the KV cache; the
+               quality section runs when a quantized run (f, g, h, k) is chosen
+  --reps N     repetitions of each measurement (default one per chosen run, so each runs once per position; --quick: 2)
 Writes bench/results/engine.json and bench/results/engine.md (not with --quick unless --write).`;
 
 type Mode = (typeof MODES)[number];
@@ -63,6 +70,8 @@ interface ModeSpec {
   readonly graph: Graph;
   readonly requests: number;
   readonly promptTokens: number;
+  /** Runs on the preallocated-kv graph of the same weights (--preallocated-model). */
+  readonly preallocated?: true;
 }
 
 const MODE_SPECS: Record<Mode, ModeSpec> = {
@@ -76,6 +85,8 @@ const MODE_SPECS: Record<Mode, ModeSpec> = {
   g: { name: '(g) engine, int4 graph, 1 request', runner: 'engine', graph: 'int4', requests: 1, promptTokens: PROMPT_TOKENS },
   h: { name: "(h) transformers.js, dtype 'q8'", runner: 'transformers', graph: 'q8', requests: 1, promptTokens: PROMPT_TOKENS },
   i: { name: `(i) engine, fp32, ${LONG_PROMPT_TOKENS}-token prompt`, runner: 'engine', graph: 'fp32', requests: 1, promptTokens: LONG_PROMPT_TOKENS },
+  j: { name: `(j) engine, preallocated KV cache, ${LONG_PROMPT_TOKENS}-token prompt`, runner: 'engine', graph: 'fp32', requests: 1, promptTokens: LONG_PROMPT_TOKENS, preallocated: true },
+  j32: { name: `(j32) engine, preallocated KV cache, ${PROMPT_TOKENS}-token prompt`, runner: 'engine', graph: 'fp32', requests: 1, promptTokens: PROMPT_TOKENS, preallocated: true },
   k: { name: `(k) engine, int8 graph, ${CONCURRENT} concurrent`, runner: 'engine', graph: 'int8', requests: CONCURRENT, promptTokens: PROMPT_TOKENS },
 };
 
@@ -321,6 +332,8 @@ async function main(argv: readonly string[]): Promise<void> {
       write: { type: 'boolean' },
       model: { type: 'string' },
       reps: { type: 'string' },
+      'preallocated-model': { type: 'string' },
+      modes: { type: 'string' },
       threads: { type: 'string' },
       child: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -337,19 +350,25 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   const quick = values.quick === true;
   const modelDir = await benchModelDir(values.model, quick);
-  const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : String(MODES.length)));
-  await ensureQuantizedDirs(modelDir);
+  const preallocatedDir = await benchPreallocatedModelDir(values['preallocated-model'], values.model, quick);
+  const chosen = values.modes === undefined ? MODES : z.array(z.enum(MODES)).parse(values.modes.split(','));
+  if (!preallocatedDir) console.error('--model without --preallocated-model: skipping j and j32 (they need the same weights as a preallocated-kv graph)');
+  const modes = chosen.filter((mode) => preallocatedDir !== undefined || MODE_SPECS[mode].preallocated !== true);
+  const dirFor = (mode: Mode): string => (MODE_SPECS[mode].preallocated ? (preallocatedDir as string) : modelDir);
+  const quantized = modes.some((mode) => MODE_SPECS[mode].graph !== 'fp32');
+  const reps = z.coerce.number().int().positive().parse(values.reps ?? (quick ? '2' : String(modes.length)));
+  if (quantized) await ensureQuantizedDirs(modelDir);
 
   const runs: Measurement[] = [];
-  const progress = progressBar(process.stderr, { label: 'runs', total: reps * MODES.length });
+  const progress = progressBar(process.stderr, { label: 'runs', total: reps * modes.length });
   progress.update(0);
   for (let rep = 0; rep < reps; rep++) {
     // Each repetition starts one mode later (a b c d e, b c d e a, ...): over len(MODES) repetitions
     // every mode runs once in every position, so whatever the previous run leaves behind (a hot or
     // throttled CPU, a page cache just filled or evicted) does not always favour the same mode.
-    const order = MODES.map((_, i) => MODES[(i + rep) % MODES.length]!);
+    const order = modes.map((_, i) => modes[(i + rep) % modes.length]!);
     for (const mode of order) {
-      const m = runChild(mode, modelDir, threads);
+      const m = runChild(mode, dirFor(mode), threads);
       runs.push(m);
       progress.log(
         `rep ${rep + 1}/${reps} ${MODE_SPECS[mode].name}: decode ${m.decodeTokPerSec.toFixed(1)} tok/s, e2e ${m.e2eTokPerSec.toFixed(1)} tok/s, ` +
@@ -360,7 +379,7 @@ async function main(argv: readonly string[]): Promise<void> {
   }
   progress.finish();
   const summary = Object.fromEntries(
-    MODES.map((mode) => {
+    modes.map((mode) => {
       const mine = runs.filter((r) => r.mode === mode);
       return [
         mode,
@@ -374,8 +393,8 @@ async function main(argv: readonly string[]): Promise<void> {
       ];
     }),
   ) as Summary;
-  const ratio = (x: Mode, y: Mode, key: 'decodeTokPerSec' | 'e2eTokPerSec'): number => summary[x][key] / summary[y][key];
-  const ratios = {
+  const ratio = (x: Mode, y: Mode, key: 'decodeTokPerSec' | 'e2eTokPerSec'): number => (summary[x]?.[key] ?? NaN) / (summary[y]?.[key] ?? NaN);
+  const allRatios = {
     'b/a': { decode: ratio('b', 'a', 'decodeTokPerSec'), e2e: ratio('b', 'a', 'e2eTokPerSec') },
     'b/c': { decode: ratio('b', 'c', 'decodeTokPerSec'), e2e: ratio('b', 'c', 'e2eTokPerSec') },
     'd/b': { decode: ratio('d', 'b', 'decodeTokPerSec'), e2e: ratio('d', 'b', 'e2eTokPerSec') },
@@ -391,8 +410,14 @@ async function main(argv: readonly string[]): Promise<void> {
     'k/f': { decode: ratio('k', 'f', 'decodeTokPerSec'), e2e: ratio('k', 'f', 'e2eTokPerSec') },
     // Decode at long context against the same graph at 32 tokens: what copying the past costs.
     'i/b': { decode: ratio('i', 'b', 'decodeTokPerSec'), e2e: ratio('i', 'b', 'e2eTokPerSec') },
+    // The same for the preallocated cache (target j/j32 >= 0.75), and the two caches against each other.
+    'j/j32': { decode: ratio('j', 'j32', 'decodeTokPerSec'), e2e: ratio('j', 'j32', 'e2eTokPerSec') },
+    'j/i': { decode: ratio('j', 'i', 'decodeTokPerSec'), e2e: ratio('j', 'i', 'e2eTokPerSec') },
+    'j32/b': { decode: ratio('j32', 'b', 'decodeTokPerSec'), e2e: ratio('j32', 'b', 'e2eTokPerSec') },
   };
-  const qualityDirs = [modelDir, ...(values.model === undefined ? [await benchModelDir(undefined, quick, 'fan-in')] : [])];
+  // Ratios of runs that were not chosen are left out.
+  const ratios = Object.fromEntries(Object.entries(allRatios).filter(([, r]) => Number.isFinite(r.decode)));
+  const qualityDirs = quantized ? [modelDir, ...(values.model === undefined ? [await benchModelDir(undefined, quick, 'fan-in')] : [])] : [];
   const quality: QualityOf[] = [];
   for (const dir of qualityDirs) {
     await ensureQuantizedDirs(dir);
@@ -411,7 +436,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const report = {
     date: new Date().toISOString(),
     model: modelDir,
+    preallocatedModel: preallocatedDir ?? null,
     promptTokens: PROMPT_TOKENS,
+    longPromptTokens: LONG_PROMPT_TOKENS,
     newTokens: NEW_TOKENS,
     intraOpThreads: threads,
     repetitions: reps,
@@ -425,8 +452,8 @@ async function main(argv: readonly string[]): Promise<void> {
   const table = [
     `| run | decode tok/s | end-to-end tok/s | time to first token (ms) | peak RSS (MB) |`,
     `|---|---:|---:|---:|---:|`,
-    ...MODES.map((mode) => {
-      const s = summary[mode];
+    ...modes.map((mode) => {
+      const s = summary[mode]!;
       return `| ${s.name} | ${s.decodeTokPerSec.toFixed(1)} | ${s.e2eTokPerSec.toFixed(1)} | ${s.timeToFirstTokenMs.toFixed(0)} | ${s.peakRssMb.toFixed(0)} |`;
     }),
   ].join('\n');
@@ -455,9 +482,9 @@ async function main(argv: readonly string[]): Promise<void> {
   const markdown =
     `# Engine benchmark\n\n${report.date}; model \`${basename(modelDir)}\`; ${PROMPT_TOKENS}-token prompts, ${NEW_TOKENS} new tokens ` +
     `(EOS ignored), ${threads} intra-op threads; medians of ${reps} interleaved repetitions (the order rotated each time), each run in a fresh process.\n\n` +
-    `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5, w/d >= 0.95 in total tokens/s; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps; (w)'s peak RSS is the client process's, the worker's is not in it):\n${ratioLines}\n\n` +
-    `Next-token quality against fp32, teacher-forced over the ${CONCURRENT} prompts' ${NEW_TOKENS} fp32 greedy tokens each` +
-    `${isRandomModel(modelDir) ? ' (random weights: the benchmark\'s at std 0.3, whose layers amplify an early error, and the -fan-in model\'s at 1/sqrt(fan_in), closer to how a trained model carries one; neither is GPT-2\'s quality, measure that on its real weights)' : ''}:\n\n${qualityTable}\n\n${spreadLine}\n\n` +
+    `${table}\n\nRatios (targets: b/a >= 0.95, b/c >= 1.1, d/b >= 3.5, w/d >= 0.95 in total tokens/s, j/j32 >= 0.75 in decode; e/a is the batching ceiling of this machine and model, d/e the share of it the engine keeps; (w)'s peak RSS is the client process's, the worker's is not in it):\n${ratioLines}\n\n` +
+    (quality.length === 0 ? '' : `Next-token quality against fp32, teacher-forced over the ${CONCURRENT} prompts' ${NEW_TOKENS} fp32 greedy tokens each` +
+    `${isRandomModel(modelDir) ? ' (random weights: the benchmark\'s at std 0.3, whose layers amplify an early error, and the -fan-in model\'s at 1/sqrt(fan_in), closer to how a trained model carries one; neither is GPT-2\'s quality, measure that on its real weights)' : ''}:\n\n${qualityTable}\n\n${spreadLine}\n\n`) +
     `Targets (batch-1 decode medians of this run unless said):\n${targetList}\n\n` +
     `Load average (1 min) during the runs: min ${report.loadAvg1m.min.toFixed(2)}, mean ${report.loadAvg1m.mean.toFixed(2)}, ` +
     `max ${report.loadAvg1m.max.toFixed(2)} on a shared machine with ${cpus().length} cores.` +
@@ -483,22 +510,25 @@ const RSS_LIMIT_MB = 600;
 
 type QualityOf = QualityReport & { readonly model: string };
 
-type Summary = Record<Mode, { name: string; decodeTokPerSec: number; e2eTokPerSec: number; timeToFirstTokenMs: number; peakRssMb: number }>;
+type Summary = Partial<Record<Mode, { name: string; decodeTokPerSec: number; e2eTokPerSec: number; timeToFirstTokenMs: number; peakRssMb: number }>>;
 
 /** The issue's targets, each with whether this run met it. */
 function targetLines(summary: Summary, quality: readonly QualityOf[]): { text: string; met: boolean }[] {
-  const decode = (mode: Mode) => summary[mode].decodeTokPerSec;
   const at = (x: Mode, y: Mode, target: number, what: string) => {
-    const value = decode(x) / decode(y);
-    return { text: `${what}: ${x}/${y} = ${value.toFixed(2)} (target >= ${target})`, met: value >= target };
+    const [sx, sy] = [summary[x], summary[y]];
+    if (!sx || !sy) return [];
+    const value = sx.decodeTokPerSec / sy.decodeTokPerSec;
+    return [{ text: `${what}: ${x}/${y} = ${value.toFixed(2)} (target >= ${target})`, met: value >= target }];
   };
+  const int4 = summary.g;
   return [
-    at('g', 'b', 3.5, 'int4 vs engine fp32'),
-    at('g', 'h', 1.5, "int4 vs transformers.js q8"),
-    at('f', 'b', 2.5, 'int8 vs engine fp32'),
-    at('f', 'h', 1.0, "int8 vs transformers.js q8"),
-    at('k', 'f', 3, `int8 at batch ${CONCURRENT} vs int8 at batch 1 (total tokens/s)`),
-    { text: `peak RSS with the int4 graph: ${summary.g.peakRssMb.toFixed(0)} MB (target < ${RSS_LIMIT_MB} MB)`, met: summary.g.peakRssMb < RSS_LIMIT_MB },
+    ...at('g', 'b', 3.5, 'int4 vs engine fp32'),
+    ...at('g', 'h', 1.5, "int4 vs transformers.js q8"),
+    ...at('f', 'b', 2.5, 'int8 vs engine fp32'),
+    ...at('f', 'h', 1.0, "int8 vs transformers.js q8"),
+    ...at('k', 'f', 3, `int8 at batch ${CONCURRENT} vs int8 at batch 1 (total tokens/s)`),
+    ...at('j', 'j32', 0.75, `decode at ${LONG_PROMPT_TOKENS} tokens of context vs ${PROMPT_TOKENS} with the preallocated KV cache`),
+    ...(int4 ? [{ text: `peak RSS with the int4 graph: ${int4.peakRssMb.toFixed(0)} MB (target < ${RSS_LIMIT_MB} MB)`, met: int4.peakRssMb < RSS_LIMIT_MB }] : []),
     ...quality.map(({ model, graphs }) => {
       const agreement = (graphs.int8 as GraphQuality).agreement;
       return { text: `greedy agreement of int8 with fp32 on \`${model}\`: ${(agreement * 100).toFixed(1)}% (target >= 95%)`, met: agreement >= 0.95 };

@@ -11,7 +11,7 @@ import { validateFlags } from './cli-args';
 import { addQuantizedGraph } from './onnx-quantize/quantize-model-dir';
 import { progressBar } from './progress';
 
-const USAGE = `Usage: npm run model:make -- --preset NAME --out DIR [--seed N] [--export with-past|merged]
+const USAGE = `Usage: npm run model:make -- --preset NAME --out DIR [--seed N] [--export with-past|merged|preallocated-kv]
        [--dtype fp32|fp16|fp16-io32|q8] [--external-data] [--tokenizer gpt2|wordpiece-zh] [--chat-template FILE] [--init fixed|fan-in]
 
 Writes DIR/config.json, generation_config.json, tokenizer files and one ONNX graph: a GPT-2
@@ -24,6 +24,10 @@ Writes DIR/config.json, generation_config.json, tokenizer files and one ONNX gra
   gpt2-xl      48 layers, 1600 dims, 25 heads (1.56B; needs --external-data)
 --seed defaults to 42; the same options give byte-identical files.
 --export merged writes Xenova's signature (onnx/decoder_model_merged*.onnx: use_cache_branch, no position_ids).
+--export preallocated-kv writes the same weights as onnx/model*.onnx with the preallocated-cache signature
+  (cache.{i}.key/value buffers read in place, new.{i}.key/value out): the engine then keeps the cache in
+  buffers it writes each step's keys and values into instead of copying the past every step (README
+  "KV cache strategies"). fp32 or fp16 only.
 --dtype fp16 writes fp16 weights with fp16 inputs and outputs; fp16-io32 fp16 weights with fp32 inputs
   and outputs through Cast nodes (what the hub's model_fp16.onnx files are). Both are named *_fp16.onnx,
   so MODEL_DTYPE=fp16 picks them.

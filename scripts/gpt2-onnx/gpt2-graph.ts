@@ -4,6 +4,9 @@
 // decoder_model_merged.onnx: no position_ids, a bool use_cache_branch. Weights are seeded random
 // numbers, in fp32 or fp16; an fp16 graph has fp16 inputs and outputs, or fp32 ones with Cast nodes
 // around the fp16 graph (`fp16-io32`: what transformers.js' quantize.py writes with keep_io_types).
+// Or, as the `preallocated-kv` layout, our own signature for a cache the engine preallocates and
+// writes into: the past is read in place from `cache.{i}.key` (transposed) / `cache.{i}.value`
+// buffers, and only the step's new keys and values come out (`new.{i}.key` / `new.{i}.value`).
 import type { onnx } from 'onnx-proto';
 import { DATA_TYPE, GraphBuilder, LOWEST, type FloatType } from './graph-builder';
 import type { Gpt2Shape } from './presets';
@@ -15,10 +18,15 @@ const BATCH = 'batch_size';
 const SEQ = 'sequence_length';
 const PAST = 'past_sequence_length';
 const TOTAL = 'past_sequence_length + sequence_length';
+const CAPACITY = 'cache_capacity';
+const CAPACITY_TOTAL = 'cache_capacity + sequence_length';
 
-/** `with-past`: onnx/model.onnx as onnx-community exports it; `merged`: onnx/decoder_model_merged.onnx as Xenova's. */
-export type ExportLayout = 'with-past' | 'merged';
-export const EXPORT_LAYOUTS: readonly ExportLayout[] = ['with-past', 'merged'];
+/**
+ * `with-past`: onnx/model.onnx as onnx-community exports it; `merged`: onnx/decoder_model_merged.onnx
+ * as Xenova's; `preallocated-kv`: onnx/model.onnx with the preallocated-cache signature (same weights).
+ */
+export type ExportLayout = 'with-past' | 'merged' | 'preallocated-kv';
+export const EXPORT_LAYOUTS: readonly ExportLayout[] = ['with-past', 'merged', 'preallocated-kv'];
 
 /** How many random weights buildGpt2Model draws (embeddings and every matrix; norms and biases are constant). */
 export function randomWeightCount({ nLayer, nEmbd, nPositions, vocabSize }: Gpt2Shape): number {
@@ -30,7 +38,37 @@ export function randomWeightCount({ nLayer, nEmbd, nPositions, vocabSize }: Gpt2
 export type GraphPrecision = 'fp32' | 'fp16' | 'fp16-io32';
 export const GRAPH_PRECISIONS: readonly GraphPrecision[] = ['fp32', 'fp16', 'fp16-io32'];
 
-/** `onWeights` hears the running count of random weights drawn (drawing them is most of the time). */
+/**
+ * What a parameter holds before training: GPT-2's random init for embeddings (`normal`) and for the
+ * `[in, out]` weight of a linear layer (`linear`: the same, or 1/sqrt(in) with `--init fan-in`),
+ * LayerNorm's ones and zeros, zero biases.
+ */
+export type ParameterInit = 'normal' | 'linear' | 'ones' | 'zeros';
+
+/** The values of the parameter GPT-2 (PyTorch) names `name`, of `dims`, row-major. */
+export type ParameterSource = (name: string, dims: readonly number[], init: ParameterInit) => Float32Array;
+
+/** Seeded random parameters; `onWeights` hears the running count of random weights drawn (drawing them is most of the time). */
+export function randomParameters(
+  { initStd, weightInit }: Pick<Gpt2Shape, 'initStd' | 'weightInit'>,
+  seed: number,
+  onWeights?: (drawn: number) => void,
+): ParameterSource {
+  const random = uniformGenerator(seed);
+  let drawn = 0;
+  return (_name, dims, init) => {
+    const length = dims.reduce((a, b) => a * b, 1);
+    if (init === 'ones' || init === 'zeros') return new Float32Array(length).fill(init === 'ones' ? 1 : 0);
+    // Fan-in scaling keeps the same random stream, only scaled, so `fixed` models stay as they were.
+    const std = init === 'linear' && weightInit === 'fan-in' ? 1 / Math.sqrt(dims[0] ?? 1) : initStd;
+    const values = fillNormal(new Float32Array(length), std, random);
+    drawn += values.length;
+    onWeights?.(drawn);
+    return values;
+  };
+}
+
+/** A GPT-2 with seeded random weights (see randomParameters). */
 export function buildGpt2Model(
   shape: Gpt2Shape,
   seed: number,
@@ -38,24 +76,23 @@ export function buildGpt2Model(
   precision: GraphPrecision = 'fp32',
   onWeights?: (drawn: number) => void,
 ): onnx.ModelProto {
-  const { nLayer, nHead, nEmbd, nPositions, vocabSize, initStd } = shape;
-  const linearStd = (inDim: number) => (shape.weightInit === 'fan-in' ? 1 / Math.sqrt(inDim) : initStd);
+  return buildGpt2Graph(shape, randomParameters(shape, seed, onWeights), layout, precision);
+}
+
+/** A GPT-2 of `shape` whose parameters come from `parameters` (random ones, or another graph's: model:preallocate-kv). */
+export function buildGpt2Graph(shape: Omit<Gpt2Shape, 'initStd'>, parameters: ParameterSource, layout: ExportLayout = 'with-past', precision: GraphPrecision = 'fp32'): onnx.ModelProto {
+  const { nLayer, nHead, nEmbd, nPositions, vocabSize } = shape;
   if (nEmbd % nHead !== 0) throw new Error(`n_embd (${nEmbd}) must be a multiple of n_head (${nHead})`);
+  if (layout === 'preallocated-kv' && precision === 'fp16-io32') {
+    // A Cast between fp32 cache buffers and the fp16 graph would copy the whole cache every step.
+    throw new Error('--export preallocated-kv needs the cache in the graph\'s own type: use --dtype fp32 or fp16, not fp16-io32');
+  }
   const headDim = nEmbd / nHead;
-  const random = uniformGenerator(seed);
-  let drawn = 0;
-  const normalWith = (std: number, ...dims: number[]) => {
-    const values = fillNormal(new Float32Array(dims.reduce((a, b) => a * b, 1)), std, random);
-    drawn += values.length;
-    onWeights?.(drawn);
-    return values;
-  };
-  const normal = (...dims: number[]) => normalWith(initStd, ...dims);
-  const filled = (length: number, value: number) => new Float32Array(length).fill(value);
 
   const compute: FloatType = precision === 'fp32' ? 'float32' : 'float16';
   const io: FloatType = precision === 'fp16' ? 'float16' : 'float32';
   const g = new GraphBuilder(compute);
+  const parameter = (name: string, dims: readonly number[], init: ParameterInit) => g.weight(name, parameters(name, dims, init), dims);
   // Between an fp32 input or output and the fp16 graph: a Cast, as keep_io_types inserts it.
   const toCompute = (x: string) => (io === compute ? x : g.op('Cast', [x], { to: DATA_TYPE[compute] }));
   /** A node whose result is also graph output `name` (through a Cast when the output type differs); returns the result. */
@@ -66,20 +103,26 @@ export function buildGpt2Model(
     return value;
   };
 
+  const preallocated = layout === 'preallocated-kv';
   const inputIds = g.input('input_ids', 'int64', [BATCH, SEQ]);
-  const attentionMask = g.input('attention_mask', 'int64', [BATCH, TOTAL]);
+  // In the preallocated layout the mask covers every cache slot (1 where the row has a token) and then the new tokens.
+  const attentionMask = g.input('attention_mask', 'int64', [BATCH, preallocated ? CAPACITY_TOTAL : TOTAL]);
   const lengths = sequenceLengths(g, inputIds, attentionMask);
-  const positionIds = layout === 'with-past' ? g.input('position_ids', 'int64', [BATCH, SEQ]) : positionsFromMask(g, attentionMask, lengths);
-  const past = Array.from({ length: nLayer }, (_, i) => ({
-    key: toCompute(g.input(`past_key_values.${i}.key`, io, [BATCH, nHead, PAST, headDim])),
-    value: toCompute(g.input(`past_key_values.${i}.value`, io, [BATCH, nHead, PAST, headDim])),
-  }));
+  const positionIds = layout === 'merged' ? positionsFromMask(g, attentionMask, lengths) : g.input('position_ids', 'int64', [BATCH, SEQ]);
+  const past = Array.from({ length: nLayer }, (_, i) =>
+    preallocated
+      ? { key: g.input(`cache.${i}.key`, io, [BATCH, nHead, headDim, CAPACITY]), value: g.input(`cache.${i}.value`, io, [BATCH, nHead, CAPACITY, headDim]) }
+      : {
+          key: toCompute(g.input(`past_key_values.${i}.key`, io, [BATCH, nHead, PAST, headDim])),
+          value: toCompute(g.input(`past_key_values.${i}.value`, io, [BATCH, nHead, PAST, headDim])),
+        },
+  );
   // The merged export switches between a no-past and a with-past subgraph; with an empty past both
   // compute the same thing, so this graph takes the flag and always uses the past.
   if (layout === 'merged') g.input('use_cache_branch', 'bool', [1]);
 
-  const wte = g.weight('transformer.wte.weight', normal(vocabSize, nEmbd), [vocabSize, nEmbd]);
-  const wpe = g.weight('transformer.wpe.weight', normal(nPositions, nEmbd), [nPositions, nEmbd]);
+  const wte = parameter('transformer.wte.weight', [vocabSize, nEmbd], 'normal');
+  const wpe = parameter('transformer.wpe.weight', [nPositions, nEmbd], 'normal');
   let hidden = g.op('Add', [g.op('Gather', [wte, inputIds]), g.op('Gather', [wpe, positionIds])]);
 
   const allowed = attentionAllowed(g, attentionMask, lengths);
@@ -90,12 +133,12 @@ export function buildGpt2Model(
   const gelu = geluConstants(g);
 
   const layerNorm = (x: string, prefix: string) =>
-    g.op('LayerNormalization', [x, g.weight(`${prefix}.weight`, filled(nEmbd, 1), [nEmbd]), g.weight(`${prefix}.bias`, filled(nEmbd, 0), [nEmbd])], {
+    g.op('LayerNormalization', [x, parameter(`${prefix}.weight`, [nEmbd], 'ones'), parameter(`${prefix}.bias`, [nEmbd], 'zeros')], {
       axis: -1,
       epsilon: LAYER_NORM_EPSILON,
     });
   const linear = (x: string, prefix: string, inDim: number, outDim: number) =>
-    g.op('Add', [g.op('MatMul', [x, g.weight(`${prefix}.weight`, normalWith(linearStd(inDim), inDim, outDim), [inDim, outDim])]), g.weight(`${prefix}.bias`, filled(outDim, 0), [outDim])]);
+    g.op('Add', [g.op('MatMul', [x, parameter(`${prefix}.weight`, [inDim, outDim], 'linear')]), parameter(`${prefix}.bias`, [outDim], 'zeros')]);
   const toHeads = (x: string) => g.op('Transpose', [g.op('Reshape', [x, headsShape])], { perm: [0, 2, 1, 3] });
 
   for (let i = 0; i < nLayer; i++) {
@@ -103,13 +146,26 @@ export function buildGpt2Model(
     const layerPast = past[i] as { key: string; value: string };
     const qkv = linear(layerNorm(hidden, `${prefix}.ln_1`), `${prefix}.attn.c_attn`, nEmbd, 3 * nEmbd);
     const [q, k, v] = g.node('Split', [qkv, g.int64([nEmbd, nEmbd, nEmbd])], { axis: 2 }, 3) as [string, string, string];
-    const keys = withOutput('Concat', [layerPast.key, toHeads(k)], { axis: 2 }, `present.${i}.key`);
-    const values = withOutput('Concat', [layerPast.value, toHeads(v)], { axis: 2 }, `present.${i}.value`);
-    const scores = g.op('Mul', [g.op('MatMul', [toHeads(q), g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]), scale]);
     // Masked scores are replaced (not offset) by the lowest finite value, so that in fp16 a padded
     // query row, whose keys are all masked, stays finite instead of overflowing to -inf and NaN.
-    const probs = g.op('Softmax', [g.op('Where', [allowed, scores, masked])], { axis: -1 });
-    const context = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, values])], { perm: [0, 2, 1, 3] }), mergedShape]);
+    const softmax = (scores: string) => g.op('Softmax', [g.op('Where', [allowed, g.op('Mul', [scores, scale]), masked])], { axis: -1 });
+    let attended: string;
+    if (preallocated) {
+      // Scores against the cache (read in place, no Concat of the past) and against the new tokens,
+      // side by side under one softmax; each half of the weights then multiplies its own values.
+      const query = toHeads(q);
+      const newKeys = g.op('Transpose', [toHeads(k)], { perm: [0, 1, 3, 2] }, `new.${i}.key`);
+      const newValues = g.op('Transpose', [g.op('Reshape', [v, headsShape])], { perm: [0, 2, 1, 3] }, `new.${i}.value`);
+      const probs = softmax(g.op('Concat', [g.op('MatMul', [query, layerPast.key]), g.op('MatMul', [query, newKeys])], { axis: 3 }));
+      const split = g.op('Concat', [g.op('Shape', [layerPast.value], { start: 2, end: 3 }), g.op('Shape', [newValues], { start: 2, end: 3 })], { axis: 0 });
+      const [cacheProbs, newProbs] = g.node('Split', [probs, split], { axis: 3 }, 2) as [string, string];
+      attended = g.op('Add', [g.op('MatMul', [cacheProbs, layerPast.value]), g.op('MatMul', [newProbs, newValues])]);
+    } else {
+      const keys = withOutput('Concat', [layerPast.key, toHeads(k)], { axis: 2 }, `present.${i}.key`);
+      const values = withOutput('Concat', [layerPast.value, toHeads(v)], { axis: 2 }, `present.${i}.value`);
+      attended = g.op('MatMul', [softmax(g.op('MatMul', [toHeads(q), g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })])), values]);
+    }
+    const context = g.op('Reshape', [g.op('Transpose', [attended], { perm: [0, 2, 1, 3] }), mergedShape]);
     hidden = g.op('Add', [hidden, linear(context, `${prefix}.attn.c_proj`, nEmbd, nEmbd)]);
 
     const up = linear(layerNorm(hidden, `${prefix}.ln_2`), `${prefix}.mlp.c_fc`, nEmbd, 4 * nEmbd);
@@ -124,8 +180,13 @@ export function buildGpt2Model(
 
   g.output('logits', io, [BATCH, SEQ, vocabSize]);
   for (let i = 0; i < nLayer; i++) {
-    g.output(`present.${i}.key`, io, [BATCH, nHead, TOTAL, headDim]);
-    g.output(`present.${i}.value`, io, [BATCH, nHead, TOTAL, headDim]);
+    if (preallocated) {
+      g.output(`new.${i}.key`, io, [BATCH, nHead, headDim, SEQ]);
+      g.output(`new.${i}.value`, io, [BATCH, nHead, SEQ, headDim]);
+    } else {
+      g.output(`present.${i}.key`, io, [BATCH, nHead, TOTAL, headDim]);
+      g.output(`present.${i}.value`, io, [BATCH, nHead, TOTAL, headDim]);
+    }
   }
   return g.toModel('gpt2_with_past', OPSET, 'gpt2-openai-toolkit model:make');
 }

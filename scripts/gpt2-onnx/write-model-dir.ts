@@ -28,7 +28,7 @@ export const TOKENIZER_KINDS: readonly TokenizerKind[] = ['gpt2', 'wordpiece-zh'
 /** The dtype each precision is served as: both fp16 graphs are `_fp16` files, as on the hub. */
 const SERVED_DTYPE: Readonly<Record<GraphPrecision, ModelDtype>> = { fp32: 'fp32', fp16: 'fp16', 'fp16-io32': 'fp16' };
 
-const BASENAME: Readonly<Record<ExportLayout, string>> = { 'with-past': 'model', merged: 'decoder_model_merged' };
+const BASENAME: Readonly<Record<ExportLayout, string>> = { 'with-past': 'model', merged: 'decoder_model_merged', 'preallocated-kv': 'model' };
 
 /** protobuf cannot encode a message of 2 GiB or more: larger weights must go to external data. */
 const PROTOBUF_LIMIT = 2 ** 31 - 1;
@@ -139,5 +139,21 @@ export async function benchModelDir(model: string | undefined, quick: boolean, w
   if (existsSync(join(dir, graphFile('with-past', 'fp32')))) return dir;
   console.error(`generating ${dir} (preset ${preset}, weights ${weightInit})...`);
   await writeModelDir(dir, { preset, weightInit });
+  return dir;
+}
+
+/**
+ * The preallocated-kv graph of the benchmarks' model (the same preset and seed, so the same weights):
+ * `given` when given; else models/bench-gpt2-preallocated-kv (bench-tiny-... when `quick`), generated
+ * on first use; undefined when only another `model` was given (its weights are not ours to match).
+ */
+export async function benchPreallocatedModelDir(given: string | undefined, model: string | undefined, quick: boolean): Promise<string | undefined> {
+  if (given !== undefined) return resolve(given);
+  if (model !== undefined) return undefined;
+  const preset: PresetName = quick ? 'tiny' : 'gpt2';
+  const dir = resolve(__dirname, '..', '..', 'models', `bench-${preset}-preallocated-kv`);
+  if (existsSync(join(dir, graphFile('preallocated-kv', 'fp32')))) return dir;
+  console.error(`generating ${dir} (preset ${preset}, --export preallocated-kv)...`);
+  await writeModelDir(dir, { preset, layout: 'preallocated-kv' });
   return dir;
 }

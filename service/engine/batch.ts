@@ -1,7 +1,7 @@
 // One forward pass of the model over a batch: builds input_ids, attention_mask, position_ids and the
 // past feeds from a KvCache, runs the session, and returns the logits with the grown cache.
 import * as ort from 'onnxruntime-node';
-import { float16Bits, widenFloat16 } from './float16';
+import { float16Bits, float16Input, widenFloat16 } from './float16';
 import { KvCache, type KvShape, type RowSource } from './kv-cache';
 import type { LoadedModel } from './model';
 import type { BatchModel } from './scheduler/batch-model';
@@ -12,19 +12,6 @@ export interface ForwardResult {
   readonly seqLength: number;
   /** The cache including the tokens just run (the session's `present`, not copied). */
   readonly cache: KvCache;
-}
-
-/**
- * A float16 tensor onnxruntime-node 1.30 can read as an input. Where the runtime has Float16Array
- * (Node 23+, our Node 24 images) onnxruntime-common stores float16 data as one, and the binding
- * reads its byte length as 0 ("not enough space: expected N, got 0"; microsoft/onnxruntime#32323,
- * open), while it reads a Uint16Array right: the tensor's data is shadowed by a Uint16Array view.
- */
-function float16Input(tensor: ort.Tensor): ort.Tensor {
-  const data = tensor.data as Uint16Array;
-  if (data instanceof Uint16Array) return tensor;
-  Object.defineProperty(tensor, 'data', { value: float16Bits(data), configurable: true });
-  return tensor;
 }
 
 export class ModelRunner implements BatchModel {

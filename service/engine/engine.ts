@@ -7,8 +7,10 @@ import { ModelRunner } from './batch';
 import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE } from './defaults';
 import { EventChannel } from './event-channel';
 import { loadTokenizer } from './load-tokenizer';
-import { loadModel, type FloatType, type LoadedModel } from './model';
+import { loadModel, type FloatType, type KvCacheLayout, type LoadedModel } from './model';
 import { createSamplingParams } from './params';
+import { PreallocatedKvRunner } from './preallocated-kv/runner';
+import type { BatchModel } from './scheduler/batch-model';
 import type { PrefillChunking } from './scheduler/chunk-budget';
 import { Scheduler, type StepReport } from './scheduler/scheduler';
 import type { Engine, EngineStats, GenerationEvent, GenerationRequest, Tokenizer } from './types';
@@ -53,10 +55,37 @@ export interface EngineDescription {
   readonly externalData: readonly string[];
   readonly kvDtype: FloatType;
   readonly logitsDtype: FloatType;
+  /** The KV cache strategy the graph's signature chose, and what it costs. */
+  readonly kvCache: KvCacheDescription;
   /** The tokenizer's kind (`gpt2-bpe`, `WordPiece`, ...). */
   readonly tokenizer: string;
   /** The model brought its own chat template. */
   readonly chatTemplate: boolean;
+}
+
+export interface KvCacheDescription {
+  /** `concat`: the graph concatenates past and new every step; `preallocated`: the engine's buffers, written in place. */
+  readonly strategy: KvCacheLayout;
+  /** Key and value of every layer for one token of one sequence. */
+  readonly bytesPerToken: number;
+  /**
+   * The cache at full context for a full batch (maxBatchSize x n_positions x bytesPerToken): the most
+   * it holds between steps. During a step a concat cache holds the past, onnxruntime's present and
+   * the binding's copy of it (up to three times this); a preallocated one holds its buffers and the
+   * step's new tokens, and twice its buffers only while rows are gathered or grow by a block.
+   */
+  readonly maxBytes: number;
+  /** Slots a preallocated cache grows by. */
+  readonly blockTokens?: number;
+}
+
+/** The model's BatchModel: the cache strategy its graph's signature asks for. */
+function batchModelFor(model: LoadedModel): { runner: BatchModel; kvCache: Omit<KvCacheDescription, 'maxBytes'> } {
+  const { nLayer, nEmbd } = model.config;
+  const bytesPerToken = 2 * nLayer * nEmbd * (model.kvDtype === 'float32' ? 4 : 2);
+  if (model.kvCache === 'concat') return { runner: new ModelRunner(model), kvCache: { strategy: 'concat', bytesPerToken } };
+  const runner = new PreallocatedKvRunner(model);
+  return { runner, kvCache: { strategy: 'preallocated', bytesPerToken, blockTokens: runner.blockTokens } };
 }
 
 /** A loaded, warmed-up model with its scheduler: what both the in-process engine and the worker serve from. */
@@ -88,8 +117,9 @@ export async function startEngineCore(options: EngineOptions): Promise<EngineCor
       'the graph has no position_ids input: if it numbers positions without the attention mask (Optimum exports before 1.14 do), a request batched with longer ones sees shifted positions; use an export with position_ids, or MAX_BATCH_SIZE=1 for results independent of batch neighbours',
     );
   }
+  const { runner, kvCache } = batchModelFor(model);
   const scheduler = new Scheduler({
-    runner: new ModelRunner(model),
+    runner,
     maxBatchSize,
     maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
     contextLength: model.config.nPositions,
@@ -110,6 +140,7 @@ export async function startEngineCore(options: EngineOptions): Promise<EngineCor
     externalData: model.externalData,
     kvDtype: model.kvDtype,
     logitsDtype: model.logitsDtype,
+    kvCache: { ...kvCache, maxBytes: maxBatchSize * model.config.nPositions * kvCache.bytesPerToken },
     tokenizer: tokenizer.kind,
     chatTemplate: tokenizer.chatTemplate !== undefined,
   };

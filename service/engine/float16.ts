@@ -1,5 +1,7 @@
 // IEEE half-precision support for fp16 graphs: the raw 16-bit view of a float16 tensor's data
-// (Uint16Array on Node 20, Float16Array where the runtime has it) and widening to float32.
+// (Uint16Array on Node 20, Float16Array where the runtime has it), widening to float32, and float16
+// inputs onnxruntime-node can read.
+import type * as ort from 'onnxruntime-node';
 
 /** A float16 tensor's data as raw bits, without copying. */
 export function float16Bits(data: ArrayBufferView & { readonly length: number }): Uint16Array {
@@ -31,4 +33,17 @@ export function widenFloat16(bits: Uint16Array): Float32Array {
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = values[bits[i]!]!;
   return out;
+}
+
+/**
+ * A float16 tensor onnxruntime-node 1.30 can read as an input. Where the runtime has Float16Array
+ * (Node 23+, our Node 24 images) onnxruntime-common stores float16 data as one, and the binding
+ * reads its byte length as 0 ("not enough space: expected N, got 0"; microsoft/onnxruntime#32323,
+ * open), while it reads a Uint16Array right: the tensor's data is shadowed by a Uint16Array view.
+ */
+export function float16Input(tensor: ort.Tensor): ort.Tensor {
+  const data = tensor.data as Uint16Array;
+  if (data instanceof Uint16Array) return tensor;
+  Object.defineProperty(tensor, 'data', { value: float16Bits(data), configurable: true });
+  return tensor;
 }

@@ -1,6 +1,7 @@
 // Loads a Hugging Face-layout GPT-2 ONNX export (Optimum "with past" or Xenova's merged decoder, any
-// dtype, external data beside it) into an onnxruntime-node session, after checking config.json and the
-// graph's signature (names, element types, ranks) against each other.
+// dtype, external data beside it; or model:make's preallocated-kv graph) into an onnxruntime-node
+// session, after checking config.json and the graph's signature (names, element types, ranks) against
+// each other; the signature also says which KV cache strategy the graph takes.
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join, posix, relative } from 'node:path';
 import * as ort from 'onnxruntime-node';
@@ -23,6 +24,13 @@ export interface LoadModelOptions {
 /** Element types of the graph's float inputs and outputs, as read from it at load. */
 export type FloatType = 'float32' | 'float16';
 
+/**
+ * How the graph takes its KV cache, read from its signature: `concat` (past_key_values in, present
+ * out: the public exports) or `preallocated` (cache.{i} buffers read in place, new.{i} out: model:make
+ * --export preallocated-kv). The engine picks its cache strategy from it.
+ */
+export type KvCacheLayout = 'concat' | 'preallocated';
+
 export interface LoadedModel {
   readonly dir: string;
   readonly onnxPath: string;
@@ -33,7 +41,8 @@ export interface LoadedModel {
   /** merged decoder export (decoder_model_merged.onnx) takes a bool `use_cache_branch` input */
   readonly usesCacheBranch: boolean;
   readonly hasPositionIds: boolean;
-  /** past_key_values inputs and present outputs. */
+  readonly kvCache: KvCacheLayout;
+  /** The cache's inputs and outputs (past_key_values/present, or cache/new). */
   readonly kvDtype: FloatType;
   /** logits output; float16 logits are widened to float32 for sampling. */
   readonly logitsDtype: FloatType;
@@ -105,7 +114,7 @@ async function createSession(dir: string, onnxPath: string, externalData: readon
   }
 }
 
-type Signature = Pick<LoadedModel, 'usesCacheBranch' | 'hasPositionIds' | 'kvDtype' | 'logitsDtype'>;
+type Signature = Pick<LoadedModel, 'usesCacheBranch' | 'hasPositionIds' | 'kvCache' | 'kvDtype' | 'logitsDtype'>;
 type TensorInfo = { readonly type: string; readonly shape: readonly (number | string)[] };
 
 /**
@@ -117,8 +126,10 @@ type TensorInfo = { readonly type: string; readonly shape: readonly (number | st
 function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where: string): Signature {
   const inputs = tensorInfos(session.inputMetadata, where);
   const outputs = tensorInfos(session.outputMetadata, where);
+  const preallocated = inputs.has('cache.0.key');
+  const expected = preallocated ? "model:make's preallocated-kv signature" : 'the Optimum gpt2 "with past" signature';
   const fail = (what: string): never => {
-    throw new ModelLoadError(`${where} ${what} (expected the Optimum gpt2 "with past" signature for config.json's n_layer=${config.nLayer}, n_head=${config.nHead})`);
+    throw new ModelLoadError(`${where} ${what} (expected ${expected} for config.json's n_layer=${config.nLayer}, n_head=${config.nHead})`);
   };
   const expectTensor = (infos: Map<string, TensorInfo>, kind: string, name: string, types: readonly string[], rank: number): TensorInfo => {
     const info = infos.get(name) ?? fail(`has no ${kind} ${name}`);
@@ -137,28 +148,73 @@ function checkSignature(session: ort.InferenceSession, config: Gpt2Config, where
   const vocab = logits.shape[2];
   if (typeof vocab === 'number' && vocab !== config.vocabSize) fail(`output logits has vocab dimension ${vocab} but config.json says vocab_size=${config.vocabSize}`);
 
+  const headDim = config.nEmbd / config.nHead;
+  const checkHeads = (name: string, info: TensorInfo, headsAt: number, dimAt: number) => {
+    const heads = info.shape[headsAt];
+    const dim = info.shape[dimAt];
+    if (typeof heads === 'number' && heads !== config.nHead) fail(`input ${name} has ${heads} heads but config.json says n_head=${config.nHead}`);
+    if (typeof dim === 'number' && dim !== headDim) fail(`input ${name} has head size ${dim}, not n_embd/n_head=${headDim}`);
+  };
+  const logitsDtype = logits.type as FloatType;
+  if (preallocated) {
+    return { usesCacheBranch, hasPositionIds, logitsDtype, kvCache: 'preallocated', kvDtype: checkPreallocatedCache(inputs, outputs, config, expectTensor, checkHeads, fail) };
+  }
+
   const pastLayers = countLayers([...inputs.keys()], /^past_key_values\.(\d+)\.(key|value)$/) ?? fail('has past_key_values inputs that are not one key and one value per layer 0..n-1');
   if (pastLayers !== config.nLayer) fail(`has past_key_values inputs for ${pastLayers} layers but config.json says n_layer=${config.nLayer}`);
   const presentLayers = countLayers([...outputs.keys()], /^present\.(\d+)\.(key|value)$/) ?? fail('has present outputs that are not one key and one value per layer 0..n-1');
   if (presentLayers !== config.nLayer) fail(`has present outputs for ${presentLayers} layers but config.json says n_layer=${config.nLayer}`);
 
-  const headDim = config.nEmbd / config.nHead;
   // The cache's type is the first past input's; every past and present must share it, since a
   // step's present becomes the next step's past as it is.
   const kvDtype = expectTensor(inputs, 'input', 'past_key_values.0.key', FLOAT_TYPES, 4).type as FloatType;
   for (let i = 0; i < config.nLayer; i++) {
     for (const kind of ['key', 'value']) {
-      const past = expectTensor(inputs, 'input', `past_key_values.${i}.${kind}`, [kvDtype], 4);
+      const name = `past_key_values.${i}.${kind}`;
+      checkHeads(name, expectTensor(inputs, 'input', name, [kvDtype], 4), 1, 3);
       expectTensor(outputs, 'output', `present.${i}.${kind}`, [kvDtype], 4);
-      const [, heads, , dim] = past.shape;
-      if (typeof heads === 'number' && heads !== config.nHead) fail(`input past_key_values.${i}.${kind} has ${heads} heads but config.json says n_head=${config.nHead}`);
-      if (typeof dim === 'number' && dim !== headDim) fail(`input past_key_values.${i}.${kind} has head size ${dim}, not n_embd/n_head=${headDim}`);
     }
   }
+  checkNoUnknownInputs(inputs, 'past_key_values.', fail);
+  return { usesCacheBranch, hasPositionIds, kvCache: 'concat', kvDtype, logitsDtype };
+}
+
+type ExpectTensor = (infos: Map<string, TensorInfo>, kind: string, name: string, types: readonly string[], rank: number) => TensorInfo;
+type CheckHeads = (name: string, info: TensorInfo, headsAt: number, dimAt: number) => void;
+
+/**
+ * The preallocated-cache signature: position_ids, no use_cache_branch, and per layer `cache.{i}.key`
+ * `[batch, heads, head_dim, capacity]` (keys stored transposed, so attention reads them in place),
+ * `cache.{i}.value` `[batch, heads, capacity, head_dim]` in, `new.{i}.key` `[batch, heads, head_dim, seq]`
+ * and `new.{i}.value` `[batch, heads, seq, head_dim]` out. Returns the cache's element type.
+ */
+function checkPreallocatedCache(
+  inputs: Map<string, TensorInfo>,
+  outputs: Map<string, TensorInfo>,
+  config: Gpt2Config,
+  expectTensor: ExpectTensor,
+  checkHeads: CheckHeads,
+  fail: (what: string) => never,
+): FloatType {
+  if (!inputs.has('position_ids')) fail('has cache.* inputs but no position_ids input (the preallocated-cache signature needs it)');
+  if (inputs.has('use_cache_branch')) fail('has cache.* inputs and a use_cache_branch input (the preallocated-cache signature has no branch)');
+  const layers = countLayers([...inputs.keys()], /^cache\.(\d+)\.(key|value)$/) ?? fail('has cache inputs that are not one key and one value per layer 0..n-1');
+  if (layers !== config.nLayer) fail(`has cache inputs for ${layers} layers but config.json says n_layer=${config.nLayer}`);
+  const kvDtype = expectTensor(inputs, 'input', 'cache.0.key', FLOAT_TYPES, 4).type as FloatType;
+  for (let i = 0; i < config.nLayer; i++) {
+    checkHeads(`cache.${i}.key`, expectTensor(inputs, 'input', `cache.${i}.key`, [kvDtype], 4), 1, 2);
+    checkHeads(`cache.${i}.value`, expectTensor(inputs, 'input', `cache.${i}.value`, [kvDtype], 4), 1, 3);
+    expectTensor(outputs, 'output', `new.${i}.key`, [kvDtype], 4);
+    expectTensor(outputs, 'output', `new.${i}.value`, [kvDtype], 4);
+  }
+  checkNoUnknownInputs(inputs, 'cache.', fail);
+  return kvDtype;
+}
+
+function checkNoUnknownInputs(inputs: Map<string, TensorInfo>, cachePrefix: string, fail: (what: string) => never): void {
   const known = new Set(['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch']);
-  const unknown = [...inputs.keys()].filter((name) => !known.has(name) && !name.startsWith('past_key_values.'));
+  const unknown = [...inputs.keys()].filter((name) => !known.has(name) && !name.startsWith(cachePrefix));
   if (unknown.length > 0) fail(`has inputs the engine does not feed: ${unknown.join(', ')}`);
-  return { usesCacheBranch, hasPositionIds, kvDtype, logitsDtype: logits.type as FloatType };
 }
 
 function tensorInfos(metadata: readonly ort.InferenceSession.ValueMetadata[], where: string): Map<string, TensorInfo> {

@@ -216,6 +216,39 @@ describe('model:make --export merged', () => {
   });
 });
 
+describe('model:make --export preallocated-kv', () => {
+  const tinyShape = { ...PRESETS.tiny };
+  const initializers = (model: onnx.ModelProto) => new Map((model.graph?.initializer ?? []).filter((t) => t.name?.startsWith('transformer.')).map((t) => [t.name, Buffer.from(t.rawData ?? [])]));
+
+  it('has the same weights as the with-past graph of the seed, and the preallocated-cache signature', async () => {
+    const concat = initializers(buildGpt2Model(tinyShape, 42));
+    const preallocated = initializers(buildGpt2Model(tinyShape, 42, 'preallocated-kv'));
+    expect([...preallocated.keys()]).toEqual([...concat.keys()]);
+    for (const [name, bytes] of concat) expect(preallocated.get(name)?.equals(bytes)).toBe(true);
+    const session = await ort.InferenceSession.create(join(await tinyVariantDir('tiny-preallocated-kv', { layout: 'preallocated-kv' }), 'onnx', 'model.onnx'));
+    try {
+      const shapes = (metadata: readonly ort.InferenceSession.ValueMetadata[]) => Object.fromEntries(metadata.map((m) => [m.name, m.isTensor ? m.shape : []]));
+      expect(shapes(session.inputMetadata)).toMatchObject({
+        attention_mask: ['batch_size', 'cache_capacity + sequence_length'],
+        position_ids: ['batch_size', 'sequence_length'],
+        'cache.0.key': ['batch_size', nHead, HEAD_DIM, 'cache_capacity'],
+        'cache.0.value': ['batch_size', nHead, 'cache_capacity', HEAD_DIM],
+      });
+      expect(shapes(session.outputMetadata)).toMatchObject({
+        'new.1.key': ['batch_size', nHead, HEAD_DIM, 'sequence_length'],
+        'new.1.value': ['batch_size', nHead, 'sequence_length', HEAD_DIM],
+      });
+      expect(session.outputNames.filter((name) => name.startsWith('present'))).toEqual([]);
+    } finally {
+      await session.release();
+    }
+  });
+
+  it('refuses fp16-io32, whose Cast nodes would copy the whole cache every step', () => {
+    expect(() => buildGpt2Model(tinyShape, 42, 'preallocated-kv', 'fp16-io32')).toThrow(/use --dtype fp32 or fp16, not fp16-io32/);
+  });
+});
+
 describe('model:make --dtype and --external-data', () => {
   const feeds = (io: 'float32' | 'float16') => {
     const empty = new ort.Tensor(io, io === 'float32' ? new Float32Array(0) : new Uint16Array(0), [1, nHead, 0, HEAD_DIM]);

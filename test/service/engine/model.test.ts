@@ -179,6 +179,15 @@ describe('loadModel', () => {
     );
   });
 
+  it('rejects a preallocated-kv graph whose cache does not match config.json, naming that signature', async () => {
+    const dir = join(scratch, 'preallocated-wrong-heads');
+    await cp(await tinyVariantDir('tiny-preallocated-kv', { layout: 'preallocated-kv' }), dir, { recursive: true });
+    await editConfig(dir, (c) => (c.n_head = 8));
+    expect((await loadError(dir)).message).toBe(
+      `MODEL_DIR=${dir}: onnx/model.onnx input cache.0.key has 4 heads but config.json says n_head=8 (expected model:make's preallocated-kv signature for config.json's n_layer=2, n_head=8)`,
+    );
+  });
+
   it('rejects a config.json whose n_head does not match the graph', async () => {
     const dir = await brokenCopy('wrong-heads', (d) => editConfig(d, (c) => (c.n_head = 8)));
     expect((await loadError(dir)).message).toContain('onnx/model.onnx input past_key_values.0.key has 4 heads but config.json says n_head=8');

@@ -59,11 +59,11 @@ async function streamedText(stream: AsyncIterable<OpenAI.Completions.Completion>
 const variant = (name: string, options: Omit<WriteModelOptions, 'preset' | 'seed'>) => () => tinyVariantDir(name, options);
 
 describe.each([
-  { name: 'fp32, onnx-community layout (onnx/model.onnx)', dir: () => tinyModelDir(), dtype: 'fp32', graph: 'onnx/model.onnx', kv: 'float32', logits: 'float32' },
-  { name: "fp32, Xenova's merged layout (onnx/decoder_model_merged.onnx)", dir: () => tinyMergedModelDir(), dtype: 'fp32', graph: 'onnx/decoder_model_merged.onnx', kv: 'float32', logits: 'float32' },
-  { name: 'fp16 with fp16 inputs and outputs', dir: variant('tiny-fp16', { precision: 'fp16' }), dtype: 'fp16', graph: 'onnx/model_fp16.onnx', kv: 'float16', logits: 'float16' },
-  { name: 'fp16 with fp32 inputs and outputs (fp16-io32)', dir: variant('tiny-fp16-io32', { precision: 'fp16-io32' }), dtype: 'fp16', graph: 'onnx/model_fp16.onnx', kv: 'float32', logits: 'float32' },
-  { name: 'fp32 with external data (onnx/model.onnx_data)', dir: variant('tiny-external', { externalData: true }), dtype: 'fp32', graph: 'onnx/model.onnx', kv: 'float32', logits: 'float32' },
+  { name: 'fp32, onnx-community layout (onnx/model.onnx)', dir: () => tinyModelDir(), dtype: 'fp32', graph: 'onnx/model.onnx', kv: 'float32', logits: 'float32', cache: 'concat' },
+  { name: "fp32, Xenova's merged layout (onnx/decoder_model_merged.onnx)", dir: () => tinyMergedModelDir(), dtype: 'fp32', graph: 'onnx/decoder_model_merged.onnx', kv: 'float32', logits: 'float32', cache: 'concat' },
+  { name: 'fp16 with fp16 inputs and outputs', dir: variant('tiny-fp16', { precision: 'fp16' }), dtype: 'fp16', graph: 'onnx/model_fp16.onnx', kv: 'float16', logits: 'float16', cache: 'concat' },
+  { name: 'fp16 with fp32 inputs and outputs (fp16-io32)', dir: variant('tiny-fp16-io32', { precision: 'fp16-io32' }), dtype: 'fp16', graph: 'onnx/model_fp16.onnx', kv: 'float32', logits: 'float32', cache: 'concat' },
+  { name: 'fp32 with external data (onnx/model.onnx_data)', dir: variant('tiny-external', { externalData: true }), dtype: 'fp32', graph: 'onnx/model.onnx', kv: 'float32', logits: 'float32', cache: 'concat' },
   {
     name: 'fp16 merged layout with external data',
     dir: variant('tiny-merged-fp16-external', { layout: 'merged', precision: 'fp16', externalData: true }),
@@ -71,17 +71,36 @@ describe.each([
     graph: 'onnx/decoder_model_merged_fp16.onnx',
     kv: 'float16',
     logits: 'float16',
+    cache: 'concat',
   },
-] as const)('$name', ({ dir, dtype, graph, kv, logits }) => {
+  {
+    name: 'fp32 preallocated-kv layout (the engine writes the cache in place)',
+    dir: variant('tiny-preallocated-kv', { layout: 'preallocated-kv' }),
+    dtype: 'fp32',
+    graph: 'onnx/model.onnx',
+    kv: 'float32',
+    logits: 'float32',
+    cache: 'preallocated',
+  },
+  {
+    name: 'fp16 preallocated-kv layout',
+    dir: variant('tiny-preallocated-kv-fp16', { layout: 'preallocated-kv', precision: 'fp16' }),
+    dtype: 'fp16',
+    graph: 'onnx/model_fp16.onnx',
+    kv: 'float16',
+    logits: 'float16',
+    cache: 'preallocated',
+  },
+] as const)('$name', ({ dir, dtype, graph, kv, logits, cache }) => {
   let served: Served | undefined;
   beforeAll(async () => {
     served = await serve(await dir(), dtype);
   });
   afterAll(() => stop(served));
 
-  it('loads the graph MODEL_DTYPE picks and keeps its input/output types', () => {
+  it('loads the graph MODEL_DTYPE picks, keeps its input/output types and picks the cache strategy its signature asks for', () => {
     expect(String(served?.ready.onnxPath)).toMatch(new RegExp(`${graph.replace('.', '\\.')}$`));
-    expect(served?.ready).toMatchObject({ kvDtype: kv, logitsDtype: logits });
+    expect(served?.ready).toMatchObject({ kvDtype: kv, logitsDtype: logits, kvCache: { strategy: cache } });
   });
 
   it('serves a completion, and the same text streamed', async () => {
