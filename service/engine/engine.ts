@@ -7,7 +7,8 @@ import { ModelRunner } from './batch';
 import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE } from './defaults';
 import { EventChannel } from './event-channel';
 import { loadTokenizer } from './load-tokenizer';
-import { loadModel, type FloatType, type LoadedModel } from './model';
+import { DeviceModelRunner } from './device-kv/device-runner';
+import { loadModel, type ExecutionProvider, type FloatType, type LoadedModel } from './model';
 import { createSamplingParams } from './params';
 import type { PrefillChunking } from './scheduler/chunk-budget';
 import { Scheduler, type StepReport } from './scheduler/scheduler';
@@ -22,7 +23,7 @@ export interface EngineSettings {
   /** MODEL_FILE: a graph path inside the folder; overrides `dtype`. */
   readonly file?: string | undefined;
   /** @default 'cpu' */
-  readonly executionProvider?: 'cpu' | 'cuda';
+  readonly executionProvider?: ExecutionProvider;
   /** onnxruntime intra-op threads. @default onnxruntime's choice (all cores) */
   readonly intraOpThreads?: number;
   /** Sequences decoded together at most (a request with n choices or n beams takes n). @default DEFAULT_MAX_BATCH_SIZE */
@@ -88,8 +89,10 @@ export async function startEngineCore(options: EngineOptions): Promise<EngineCor
       'the graph has no position_ids input: if it numbers positions without the attention mask (Optimum exports before 1.14 do), a request batched with longer ones sees shifted positions; use an export with position_ids, or MAX_BATCH_SIZE=1 for results independent of batch neighbours',
     );
   }
+  // webgpu keeps the KV cache on the device; cpu and cuda hand it to onnxruntime as host memory.
+  const device = model.executionProvider === 'webgpu' ? new DeviceModelRunner(model) : undefined;
   const scheduler = new Scheduler({
-    runner: new ModelRunner(model),
+    runner: device ?? new ModelRunner(model),
     maxBatchSize,
     maxQueue: options.maxQueue ?? DEFAULT_MAX_QUEUE,
     contextLength: model.config.nPositions,
@@ -122,6 +125,7 @@ export async function startEngineCore(options: EngineOptions): Promise<EngineCor
     description,
     async close() {
       await scheduler.close();
+      await device?.release();
       await model.release();
     },
   };
