@@ -1,7 +1,7 @@
 // What the WebGPU execution provider needs from the host on Linux, checked by name: the Vulkan
 // loader (libvulkan.so.1), an ICD json naming a driver, and an adapter that driver offers. Turns
 // onnxruntime's raw failure ("No supported adapters") into a message saying which one is missing.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const VULKAN_LOADER = 'libvulkan.so.1';
@@ -66,16 +66,30 @@ export function missingVulkanPiece(host: VulkanHost = {}): string | undefined {
   return undefined;
 }
 
+/** ICD files whose driver library cannot be loaded, as `file -> library`. */
+function unloadableDrivers(files: readonly string[]): string[] {
+  return files.flatMap((file) => {
+    try {
+      const library = (JSON.parse(readFileSync(file, 'utf8')) as { ICD?: { library_path?: unknown } }).ICD?.library_path;
+      if (typeof library !== 'string') return [`${file} names no ICD.library_path`];
+      const path = library.includes('/') && !library.startsWith('/') ? join(file, '..', library) : library;
+      return vulkanLoaderLoads(path) ? [] : [`${file} -> ${library} (not found)`];
+    } catch {
+      return [`${file} (not readable JSON)`];
+    }
+  });
+}
+
 /** onnxruntime's failure to create a WebGPU session, said as what is missing. */
 export function explainWebGpuFailure(reason: string, host: VulkanHost = {}): string {
   const missing = missingVulkanPiece(host);
   if (missing) return `${missing} (onnxruntime said: ${reason})`;
   const drivers = vulkanDriverFiles(host.env ?? process.env);
   if (/adapter/i.test(reason)) {
-    return (
-      `EXECUTION_PROVIDER=webgpu: the Vulkan loader and driver files (${drivers.join(', ')}) are there, but no driver offered a usable adapter (onnxruntime said: ${reason}). ` +
-      `The driver may be too old (Mesa before 25 lacks features Dawn requires) or its library missing; ${ICD_HINT}`
-    );
+    const said = reason.trim().split('\n').at(-1)?.replace(/^.*?(Failed to get a WebGPU adapter)/, '$1');
+    const broken = unloadableDrivers(drivers);
+    const why = broken.length > 0 ? `driver libraries that do not load: ${broken.join('; ')}` : 'the driver may be too old (Mesa before 25 lacks features Dawn requires)';
+    return `EXECUTION_PROVIDER=webgpu: the Vulkan loader and driver files (${drivers.join(', ')}) are there, but no Vulkan adapter is usable (onnxruntime: ${said}); ${why}. ${ICD_HINT}`;
   }
   return `EXECUTION_PROVIDER=webgpu: onnxruntime could not create a WebGPU session (${reason}); Vulkan driver files: ${drivers.join(', ')}`;
 }
