@@ -6,7 +6,7 @@ import { createEngine } from '../../../../service/engine/engine';
 import { loadModel } from '../../../../service/engine/model';
 import { createSamplingParams } from '../../../../service/engine/params';
 import type { Engine, GenerationEvent, SamplingParamsInput } from '../../../../service/engine/types';
-import { tinyModelDir } from '../../../support/models';
+import { tinyModelDir, tinyVariantDir } from '../../../support/models';
 
 // The webgpu engine (KV cache on the device) against the cpu engine on the same tiny model, on
 // Mesa's software Vulkan driver (lavapipe; .ci/run installs it): the same greedy tokens while
@@ -23,12 +23,14 @@ if (VULKAN_MISSING) {
 /** Every device tensor onnxruntime hands out throws on a read, and each attempt is recorded. */
 interface Poison {
   readonly reads: string[];
+  /** Element types of the device tensors handed out. */
+  readonly types: Set<string>;
   deviceOutputs: number;
   deviceInputs: number;
 }
 
 function poisonDeviceTensors(): Poison {
-  const poison: Poison = { reads: [], deviceOutputs: 0, deviceInputs: 0 };
+  const poison: Poison = { reads: [], types: new Set(), deviceOutputs: 0, deviceInputs: 0 };
   // onnxruntime-common's InferenceSession is a class at run time; its typings declare only the factory.
   const prototype = (ort.InferenceSession as unknown as { prototype: ort.InferenceSession }).prototype;
   const run = prototype.run;
@@ -39,6 +41,7 @@ function poisonDeviceTensors(): Poison {
     for (const [name, tensor] of Object.entries(outputs) as [string, ort.Tensor][]) {
       if (tensor.location !== 'gpu-buffer') continue;
       poison.deviceOutputs += 1;
+      poison.types.add(tensor.type);
       const refuse = (how: string) => () => {
         poison.reads.push(`${how} of ${name}`);
         throw new Error(`test: ${how} of device tensor ${name} (onnxruntime-node 1.30 aborts the process there)`);
@@ -125,6 +128,21 @@ describe('webgpu engine: the KV cache on the device', () => {
     expect(poison.reads).toEqual([]);
     // The cache really went round on the device: present outputs stayed there and came back as past.
     expect(poison.deviceOutputs).toBeGreaterThan(20);
+    expect(poison.deviceInputs).toBeGreaterThan(20);
+  });
+
+  it('runs the fp16 graph (model:make --dtype fp16) with an fp16 cache on the device, giving the cpu engine greedy tokens', async () => {
+    const fp16 = await tinyVariantDir('tiny-fp16', { precision: 'fp16' });
+    const cpu = await createEngine({ modelDir: fp16, dtype: 'fp16', intraOpThreads: 1, maxBatchSize: 8, executionProvider: 'cpu' });
+    const expected = await scenario(cpu).finally(() => cpu.close());
+
+    const poison = poisonDeviceTensors();
+    const webgpu = await createEngine({ modelDir: fp16, dtype: 'fp16', maxBatchSize: 8, executionProvider: 'webgpu' });
+    const actual = await scenario(webgpu).finally(() => webgpu.close());
+
+    expect(actual).toEqual(expected);
+    expect(poison.reads).toEqual([]);
+    expect([...poison.types]).toEqual(['float16']);
     expect(poison.deviceInputs).toBeGreaterThan(20);
   });
 
