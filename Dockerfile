@@ -5,8 +5,9 @@
 #        Vulkan for EXECUTION_PROVIDER=webgpu)
 # The two targets differ only in their base, the CUDA execution provider and Vulkan (test/containers checks it).
 # Model: baked in with --build-arg MODEL_ID=gpt2 (fetched into /models at build time; MODEL_DTYPE or
-# MODEL_FILE picks the graph), or mounted at run time: -v /path/to/model:/model:ro -e MODEL_DIR=/model.
-# See README "Local development with containers".
+# MODEL_FILE picks the graph; the gpt2-openai-toolkit.model.* labels record what), or mounted at run time:
+# -v /path/to/model:/model:ro -e MODEL_DIR=/model. Both targets run the compiled service
+# (node dist/service/main.js). See README "Local development with containers".
 
 ARG NODE_IMAGE=docker.io/library/node:24-bookworm-slim
 ARG CUDA_IMAGE=docker.io/nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
@@ -31,24 +32,38 @@ FROM deps AS deps-cuda
 RUN ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js \
  && test -f node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so
 
+# The service compiled to JavaScript (npm run build: tsc, then the non-TypeScript files it reads at run time),
+# so the image starts node on dist/ instead of transpiling with tsx at every start. The compiler comes in at
+# the lock file's versions and only here: the final targets copy node_modules from deps, never from this stage.
+FROM deps AS build
+RUN npm install --prefix /tmp/build-tools --no-save --no-audit --no-fund \
+      "typescript@$(node -p "require('./package-lock.json').packages['node_modules/typescript'].version")" \
+      "@types/node@$(node -p "require('./package-lock.json').packages['node_modules/@types/node'].version")" \
+ && rm /tmp/build-tools/node_modules/.package-lock.json \
+ && cp -a /tmp/build-tools/node_modules/. node_modules/ \
+ && rm -rf /tmp/build-tools
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY service ./service
+RUN npm run build
+
 # The model, fetched with the project's fetcher when MODEL_ID is set (gpt2 = onnx-community/gpt2-ONNX),
-# only the graph MODEL_DTYPE (or MODEL_FILE) picks; /models stays empty otherwise. HF_ENDPOINT may name
-# a mirror of the hub; a token for a private repository comes in as a build secret
-# (--secret id=hf_token,src=FILE), so no layer keeps it.
+# only the graph MODEL_DTYPE (or MODEL_FILE) picks; /models stays empty otherwise. MODEL_REVISION should be
+# a commit id (the deploy pipeline resolves a branch first), so the image holds exactly the weights it was
+# tested with. HF_ENDPOINT may name a mirror of the hub; a token for a private repository comes in as a
+# build secret (--secret id=hf_token,src=FILE), so no layer keeps it.
 FROM deps AS model
 ARG MODEL_ID=""
 ARG MODEL_REVISION=main
 ARG MODEL_DTYPE=fp32
 ARG MODEL_FILE=""
 ARG HF_ENDPOINT=""
-COPY tsconfig.json ./
-COPY scripts ./scripts
-COPY service ./service
+COPY --from=build /app/dist ./dist
 RUN --mount=type=secret,id=hf_token \
     mkdir -p /models \
  && if [ -n "$MODEL_ID" ]; then \
       HF_TOKEN="$(cat /run/secrets/hf_token 2>/dev/null || true)" \
-      npm run model:fetch -- --id "$MODEL_ID" --revision "$MODEL_REVISION" --dtype "$MODEL_DTYPE" \
+      node dist/scripts/model-fetch.js --id "$MODEL_ID" --revision "$MODEL_REVISION" --dtype "$MODEL_DTYPE" \
         ${MODEL_FILE:+--file "$MODEL_FILE"} --cache /models; \
     fi
 
@@ -82,8 +97,8 @@ RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY service ./service
+COPY package.json ./
+COPY --from=build /app/dist ./dist
 COPY --from=model --chown=app:app /models /models
 USER app
 EXPOSE 8080
@@ -91,7 +106,7 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
   CMD ["node", "-e", "const s=!!process.env.TLS_CERT_FILE;require(s?'https':'http').get({host:'127.0.0.1',port:process.env.PORT||8080,path:'/health',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
 # Node is PID 1 and the service handles SIGTERM itself (stops accepting, drains, exits).
-CMD ["node", "--import", "tsx", "service/main.ts"]
+CMD ["node", "dist/service/main.js"]
 
 FROM ${CUDA_IMAGE} AS gpu
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
@@ -114,8 +129,8 @@ RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app
 COPY --from=deps-cuda /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY service ./service
+COPY package.json ./
+COPY --from=build /app/dist ./dist
 COPY --from=model --chown=app:app /models /models
 USER app
 EXPOSE 8080
@@ -123,4 +138,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
   CMD ["node", "-e", "const s=!!process.env.TLS_CERT_FILE;require(s?'https':'http').get({host:'127.0.0.1',port:process.env.PORT||8080,path:'/health',rejectUnauthorized:false,timeout:4000},r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"]
 # Node is PID 1 and the service handles SIGTERM itself (stops accepting, drains, exits).
-CMD ["node", "--import", "tsx", "service/main.ts"]
+CMD ["node", "dist/service/main.js"]

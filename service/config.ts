@@ -11,6 +11,7 @@ import {
   DEFAULT_WATCHDOG_SECONDS,
 } from './engine/defaults';
 import { MODEL_DTYPES, type ModelDtype } from './models/footprint';
+import { DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS } from './http/server-timeouts';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -44,6 +45,8 @@ const envSchema = z.object({
   VARIANT: z.enum(['inference', 'proxy'], 'expected inference or proxy').default('inference'),
   HOST: nonEmpty.default('127.0.0.1'),
   PORT: integer(0, 65535).default(8080),
+  METRICS_PORT: integer(0, 65535).optional(),
+  KEEP_ALIVE_TIMEOUT_SECONDS: integer(1, 3600).default(DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS),
   MODEL_DIR: nonEmpty.optional(),
   MODEL_ID: nonEmpty.default('onnx-community/gpt2-ONNX'),
   MODEL_REVISION: nonEmpty.default('main'),
@@ -73,6 +76,10 @@ export interface Config {
   readonly variant: 'inference' | 'proxy';
   readonly host: string;
   readonly port: number;
+  /** A second listener on HOST that alone serves /metrics (METRICS_PORT); undefined: /metrics on `port`. */
+  readonly metricsPort: number | undefined;
+  /** Idle keep-alive of the HTTP server; must outlast the load balancer's idle timeout in front of it. */
+  readonly keepAliveTimeoutSeconds: number;
   readonly model: {
     readonly dir: string | undefined;
     readonly id: string;
@@ -138,6 +145,9 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     throw new ConfigError(`Invalid configuration (see the README's "Run the service"):\n  ${problems.join('\n  ')}`);
   }
   const values = parsed.data;
+  if (values.METRICS_PORT !== undefined && values.METRICS_PORT !== 0 && values.METRICS_PORT === values.PORT) {
+    throw new ConfigError(`METRICS_PORT=${values.METRICS_PORT} is also PORT: give metrics a port of their own (e.g. 9464), or unset METRICS_PORT to serve /metrics on PORT.`);
+  }
   if ((values.TLS_CERT_FILE === undefined) !== (values.TLS_KEY_FILE === undefined)) {
     throw new ConfigError('Set both TLS_CERT_FILE and TLS_KEY_FILE to serve HTTPS, or neither for plain HTTP.');
   }
@@ -145,6 +155,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     variant: values.VARIANT,
     host: values.HOST,
     port: values.PORT,
+    metricsPort: values.METRICS_PORT,
+    keepAliveTimeoutSeconds: values.KEEP_ALIVE_TIMEOUT_SECONDS,
     model: {
       dir: values.MODEL_DIR,
       id: values.MODEL_ID,

@@ -1,6 +1,7 @@
-// Entry point: environment -> config -> backend (inference or proxy) -> HTTP app -> listen; on
-// SIGTERM/SIGINT drains in-flight requests, closes the backend and exits 0. The inference engine
-// runs in a worker process; if it fails beyond its restarts the service exits 1.
+// Entry point: environment -> config -> backend (inference or proxy) -> HTTP app (and the metrics listener
+// when METRICS_PORT is set) -> listen; on SIGTERM/SIGINT drains in-flight requests, closes both listeners and
+// the backend, and exits 0. The inference engine runs in a worker process; if it fails beyond its
+// restarts the service exits 1.
 import pino, { type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Backend } from './backend';
@@ -9,6 +10,8 @@ import { createWorkerEngine } from './engine/worker/client';
 import { buildApp, type BuiltApp } from './http/app';
 import { createKeyAuthenticator, hashKey, type Authenticator } from './http/auth';
 import type { InferenceBackend } from './inference/api';
+import { buildMetricsServer } from './http/metrics-server';
+import { serverTimeouts } from './http/server-timeouts';
 import { createInferenceBackend } from './inference/backend';
 import { loadingBackend } from './loading-backend';
 import { resolveModelDir } from './models/resolve';
@@ -123,6 +126,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logContent: config.logContent,
     bodyLimitBytes: config.bodyLimitBytes,
     playground: config.playground,
+    serveMetrics: config.metricsPort === undefined,
+    timeouts: serverTimeouts(config.keepAliveTimeoutSeconds),
     ...(config.tls ? { https: config.tls } : {}),
   });
   try {
@@ -130,6 +135,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger.info({ address, auth: variant.authenticator.enabled, tls: config.tls !== undefined }, `listening on ${address}`);
   } catch (error) {
     return fail(error, `cannot listen on ${config.host}:${config.port}`);
+  }
+  const metricsServer = config.metricsPort === undefined ? undefined : buildMetricsServer({ registry, logger: logger.child({ listener: 'metrics' }) });
+  if (metricsServer !== undefined) {
+    try {
+      const metricsAddress = await metricsServer.listen({ host: config.host, port: config.metricsPort });
+      logger.info({ metricsAddress }, `metrics on ${metricsAddress}/metrics`);
+    } catch (error) {
+      return fail(error, `cannot listen on ${config.host}:${config.metricsPort} (METRICS_PORT)`);
+    }
   }
   variant.loaded.then(
     () => logger.info('ready'),
@@ -147,7 +161,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger.info({ signal, inFlight: built.inFlight(), drainTimeoutSeconds: config.drainTimeoutSeconds }, 'draining');
     const { aborted } = await built.drain(config.drainTimeoutSeconds * 1000);
     if (aborted > 0) logger.warn({ aborted }, 'drain timeout reached: aborted the requests still running');
-    await built.app.close();
+    await Promise.all([built.app.close(), metricsServer?.close()]);
     await backend.close();
     logger.info('stopped');
     process.exit(0);

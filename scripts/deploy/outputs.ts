@@ -8,7 +8,14 @@ const httpUrl = z.url({ protocol: /^https?$/ });
 /** `cdk deploy --outputs-file F` writes `{ "<stack>": { "<OutputName>": "value", ... } }`. */
 const cdkOutputsSchema = z.record(z.string(), z.record(z.string(), z.string()));
 
-export function endpointFromCdkOutputs(text: string, stack: string, file: string): string {
+/** What the deploy command reads from the AWS stack's outputs (CONTRACT.md). */
+export interface CdkEndpoint {
+  readonly url: string;
+  /** Inference: the Secrets Manager secret holding the API keys. */
+  readonly apiKeysSecretArn?: string;
+}
+
+export function endpointFromCdkOutputs(text: string, stack: string, file: string): CdkEndpoint {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -17,7 +24,8 @@ export function endpointFromCdkOutputs(text: string, stack: string, file: string
   }
   const outputs = cdkOutputsSchema.safeParse(json);
   if (!outputs.success) throw new StepError(`${file} is not a CDK outputs file ({ "<stack>": { "<output>": "value" } })`);
-  const url = outputs.data[stack]?.EndpointUrl;
+  const stackOutputs = outputs.data[stack];
+  const url = stackOutputs?.EndpointUrl;
   if (url === undefined) {
     throw new StepError(
       `${file} has no EndpointUrl output for stack ${stack} (stacks in it: ${Object.keys(outputs.data).join(', ') || 'none'})`,
@@ -25,7 +33,8 @@ export function endpointFromCdkOutputs(text: string, stack: string, file: string
   }
   const parsed = httpUrl.safeParse(url);
   if (!parsed.success) throw new StepError(`stack ${stack} output EndpointUrl is not an http(s) URL: ${url}`);
-  return parsed.data;
+  const apiKeysSecretArn = stackOutputs?.ApiKeysSecretArn;
+  return { url: parsed.data, ...(apiKeysSecretArn === undefined ? {} : { apiKeysSecretArn }) };
 }
 
 /** The Pulumi program's outputs (infra/pulumi/index.ts); `url` is absent in a registryOnly stack. */
@@ -33,6 +42,10 @@ const pulumiOutputsSchema = z.object({
   url: httpUrl.optional(),
   registry: z.string().min(1).optional(),
   identity: z.string().min(1).optional(),
+  /** Inference: Key Vault secret URI / Secret Manager secret name holding the API keys. */
+  apiKeysSecret: z.string().min(1).optional(),
+  apiKeysReadCommand: z.string().min(1).optional(),
+  modelRevision: z.string().min(1).optional(),
 });
 export type PulumiOutputs = z.infer<typeof pulumiOutputsSchema>;
 
@@ -46,7 +59,7 @@ export function parsePulumiOutputs(text: string, stack: string): PulumiOutputs {
   const parsed = pulumiOutputsSchema.safeParse(json);
   if (!parsed.success) {
     throw new StepError(
-      `stack ${stack} outputs are not what infra/pulumi/index.ts exports (url, registry, identity): ${parsed.error.issues
+      `stack ${stack} outputs are not what infra/pulumi/index.ts exports (url, registry, identity, apiKeysSecret, ...): ${parsed.error.issues
         .map((issue) => `${issue.path.join('.')}: ${issue.message}`)
         .join('; ')}`,
     );

@@ -7,6 +7,8 @@ import { basename, isAbsolute, join, relative, resolve } from 'node:path';
 import { loadDeploymentSpec, SpecError, type DeploymentSpec } from '../../infra/spec';
 import { stepTimer, type StepTimer } from '../progress';
 import { formatTable } from '../smoke/report';
+import { locate, plannedApiKeys, readApiKey } from './api-keys';
+import { hourlyCost } from './cost';
 import { DeployError, StepError, UsageError } from './errors';
 import type { DeployOptions } from './options';
 import { createRunner, formatCommand, type CommandResult, type CommandRunner, type Output } from './runner';
@@ -15,7 +17,7 @@ import { toJson, type DeployAction, type DeployResult } from './summary';
 import { awsPlan } from './targets/aws';
 import { localPlan } from './targets/local';
 import { pulumiPlan } from './targets/pulumi';
-import type { Step, TargetContext, TargetPlan } from './targets/target';
+import type { Endpoint, Step, TargetContext, TargetPlan } from './targets/target';
 import { REPO_ROOT } from './tools';
 
 export interface DeployDeps {
@@ -50,11 +52,15 @@ function specArgFor(path: string): string {
   return fromRoot.startsWith('..') || isAbsolute(fromRoot) ? resolve(path) : fromRoot;
 }
 
-/** --image: the same spec with "image" replaced, written into the work folder; validated like the original. */
+/**
+ * --image (and --model-revision): the same spec with "image" (and model.revision) replaced, written into the
+ * work folder; validated like the original.
+ */
 async function specWithImage(options: DeployOptions, image: string, workDir: string): Promise<string> {
   const raw = JSON.parse(await readFile(resolve(options.specPath), 'utf8')) as Record<string, unknown>;
+  const model = options.modelRevision === undefined ? {} : { model: { ...(raw.model as Record<string, unknown> | undefined), revision: options.modelRevision } };
   const path = join(workDir, basename(options.specPath));
-  await writeFile(path, `${JSON.stringify({ ...raw, image }, null, 2)}\n`);
+  await writeFile(path, `${JSON.stringify({ ...raw, image, ...model }, null, 2)}\n`);
   loadDeploymentSpec(path);
   return path;
 }
@@ -96,7 +102,85 @@ async function runSteps(steps: readonly Step[], runner: CommandRunner, output: O
 /** What a run has found out so far; it becomes the DeployResult whether the run ends well or not. */
 type Findings = { -readonly [K in keyof DeployResult]?: DeployResult[K] };
 
-/** The run itself: fills `found` as it goes and throws on the first failure. */
+/** Dry run: the commands, where the API key will live, the URL and the cost, then the synth/preview steps. */
+async function dryRun(plan: TargetPlan, spec: DeploymentSpec, options: DeployOptions, runner: CommandRunner, output: Output, found: Findings, commands: string[]): Promise<void> {
+  const steps = options.destroy ? plan.destroy : plan.deploy;
+  output(`spec ${options.specPath} is valid. Commands a real run would execute:`);
+  for (const step of steps) {
+    commands.push(formatCommand(step.command));
+    output(`  ${formatCommand(step.command)}`);
+  }
+  if (!options.destroy) {
+    output('  then: smoke test of the endpoint');
+    const apiKeys = plannedApiKeys(spec);
+    if (apiKeys !== undefined) found.apiKeys = apiKeys;
+    const cost = hourlyCost(spec);
+    if (cost !== undefined) found.cost = cost.line;
+    found.plannedUrl = plan.plannedUrl;
+    output(`url: ${plan.plannedUrl}`);
+    if (apiKeys !== undefined) output(`api key: ${apiKeys.where}; read it with: ${apiKeys.readCommand}`);
+    else if (spec.variant === 'proxy') output('api key: the proxy keeps its client keys hashed (PROXY_KEYS); give the smoke test one with --api-key');
+    if (cost !== undefined) output(`cost: ${cost.line}`);
+  }
+  const preview = await plan.preview();
+  if ('skipped' in preview) {
+    output(`note: preview skipped: ${preview.skipped}`);
+    found.preview = `skipped: ${preview.skipped}`;
+    return;
+  }
+  found.preview = preview.map((step) => formatCommand(step.command)).join(' && ');
+  await runSteps(preview, runner, output, stepTimer(output, { total: preview.length }), []);
+}
+
+/** A cloud deploy and any destroy go ahead only when --yes or the person says so. */
+async function confirmChange(spec: DeploymentSpec, plan: TargetPlan, options: DeployOptions, deps: DeployDeps): Promise<void> {
+  if (options.yes || (options.target === 'local' && !options.destroy)) return;
+  const verb = options.destroy ? 'Destroy' : 'Deploy';
+  if (!(await deps.confirm(`${verb} ${spec.name} (${spec.variant}) on ${spec.target}, stack ${plan.stack}? [y/N] `))) {
+    throw new UsageError('not confirmed: nothing was changed (pass --yes to skip the question)');
+  }
+}
+
+/** The smoke test's key: --api-key (or SMOKE_API_KEY), else read from the stack's API key secret. */
+async function smokeApiKey(endpoint: Endpoint, options: DeployOptions, runner: CommandRunner, output: Output, commands: string[]): Promise<string | undefined> {
+  if (options.apiKey !== undefined || endpoint.apiKeys === undefined) return options.apiKey;
+  const location = locate(endpoint.apiKeys);
+  commands.push(location.readCommand);
+  output(`==> read the API key from ${location.where} (not shown)`);
+  output(`$ ${location.readCommand}`);
+  return readApiKey(endpoint.apiKeys, runner);
+}
+
+async function smokeTest(
+  spec: DeploymentSpec,
+  url: string,
+  options: DeployOptions,
+  apiKey: string | undefined,
+  output: Output,
+  found: Findings,
+  timer: StepTimer,
+): Promise<void> {
+  const smokeStep = timer.start(`smoke test of ${url} (waits for /ready)`);
+  const smoke = await runSmokeFor(spec, url, { ...options, apiKey }).catch((error: unknown) => {
+    smokeStep.end('failed');
+    throw error;
+  });
+  smokeStep.end(smoke.passed ? 'done' : 'failed');
+  output(formatTable(smoke));
+  found.smoke = smoke;
+  if (!smoke.passed) throw new StepError(`the smoke test failed against ${url} (the table above says which check and why)`);
+}
+
+function recordEndpoint(found: Findings, endpoint: Endpoint): void {
+  const { apiKeys, ...rest } = endpoint;
+  Object.assign(found, rest, apiKeys === undefined ? {} : { apiKeys: locate(apiKeys) });
+}
+
+/**
+ * The run itself: fills `found` as it goes and throws on the first failure. Its phases are the functions above
+ * (dryRun, confirmChange, plan.checkPrerequisites, runSteps, plan.readEndpoint, smokeApiKey, smokeTest), so a
+ * progress reporter can wrap each one.
+ */
 async function execute(
   options: DeployOptions,
   deps: DeployDeps,
@@ -109,36 +193,14 @@ async function execute(
   const spec = loadSpec(options);
   Object.assign(found, { name: spec.name, variant: spec.variant, model: { id: spec.model.id, revision: spec.model.revision } });
   const specArg = options.image === undefined ? specArgFor(options.specPath) : await specWithImage(options, options.image, workDir);
-  const plan = await planFor({ spec, specArg, options, runner, output, env: deps.env, workDir });
+  const plan = await planFor({ spec, specArg, options, runner, output, env: deps.env, workDir, confirm: deps.confirm });
   found.stack = plan.stack;
-  const steps = options.destroy ? plan.destroy : plan.deploy;
   output(`${actionOf(options)}: spec ${spec.name} (${spec.variant}) -> ${spec.target}, stack ${plan.stack}`);
+  if (options.dryRun) return dryRun(plan, spec, options, runner, output, found, commands);
 
-  if (options.dryRun) {
-    output(`spec ${options.specPath} is valid. Commands a real run would execute:`);
-    for (const step of steps) {
-      commands.push(formatCommand(step.command));
-      output(`  ${formatCommand(step.command)}`);
-    }
-    if (!options.destroy) output('  then: smoke test of the endpoint');
-    const preview = await plan.preview();
-    if ('skipped' in preview) {
-      output(`note: preview skipped: ${preview.skipped}`);
-      found.preview = `skipped: ${preview.skipped}`;
-      return;
-    }
-    found.preview = preview.map((step) => formatCommand(step.command)).join(' && ');
-    await runSteps(preview, runner, output, stepTimer(output, { total: preview.length }), []);
-    return;
-  }
-
-  if (!options.yes && (options.target !== 'local' || options.destroy)) {
-    const verb = options.destroy ? 'Destroy' : 'Deploy';
-    if (!(await deps.confirm(`${verb} ${spec.name} (${spec.variant}) on ${spec.target}, stack ${plan.stack}? [y/N] `))) {
-      throw new UsageError('not confirmed: nothing was changed (pass --yes to skip the question)');
-    }
-  }
+  await confirmChange(spec, plan, options, deps);
   await plan.checkPrerequisites();
+  const steps = options.destroy ? plan.destroy : plan.deploy;
   // Numbered over the whole run: reading an existing stack, the target's steps, then the smoke test.
   const reuse = options.destroy ? undefined : plan.reuse;
   const smokeTested = !options.destroy && !options.registryOnly;
@@ -147,7 +209,7 @@ async function execute(
     const existing = reuse.pick(await runSteps(reuse.steps, runner, output, timer, commands));
     if (existing !== undefined) {
       output(`stack ${plan.stack} already has its registry ${existing.registry ?? ''}: nothing to create`);
-      Object.assign(found, existing);
+      recordEndpoint(found, existing);
       return;
     }
   }
@@ -155,17 +217,10 @@ async function execute(
   if (options.destroy) return;
 
   const endpoint = await plan.readEndpoint(results);
-  Object.assign(found, endpoint);
+  recordEndpoint(found, endpoint);
   if (endpoint.url === undefined) return;
-  const smokeStep = timer.start(`smoke test of ${endpoint.url} (waits for /ready)`);
-  const smoke = await runSmokeFor(spec, endpoint.url, options).catch((error: unknown) => {
-    smokeStep.end('failed');
-    throw error;
-  });
-  smokeStep.end(smoke.passed ? 'done' : 'failed');
-  output(formatTable(smoke));
-  found.smoke = smoke;
-  if (!smoke.passed) throw new StepError(`the smoke test failed against ${endpoint.url} (the table above says which check and why)`);
+  const apiKey = await smokeApiKey(endpoint, options, runner, output, commands);
+  await smokeTest(spec, endpoint.url, options, apiKey, output, found, timer);
 }
 
 export async function runDeploy(options: DeployOptions, deps: DeployDeps): Promise<DeployResult> {

@@ -10,8 +10,10 @@ export interface Command {
 }
 
 export interface RunOptions {
-  /** Keep the output to the caller instead of streaming it (machine-readable output, checks). */
+  /** Keep the output to the caller instead of streaming it (machine-readable output, checks, secrets). */
   readonly quiet?: boolean;
+  /** Written to the command's stdin (a password for `docker login --password-stdin`); none: stdin is closed. */
+  readonly input?: string;
 }
 
 export interface CommandResult {
@@ -63,7 +65,10 @@ export function createRunner(settings: RunnerSettings): CommandRunner {
       return Promise.reject(new PrerequisiteError(`${command.tool} not found: ${INSTALL_HINTS[command.tool]}`));
     }
     return new Promise((done, fail) => {
-      const child = spawn(path, [...command.args], { cwd: settings.cwd, env: settings.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(path, [...command.args], { cwd: settings.cwd, env: settings.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      // A tool may exit without reading its stdin; the EPIPE that follows is no failure of the command.
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
       let stdout = '';
       let stderr = '';
       const show = (line: string) => {

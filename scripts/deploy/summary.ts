@@ -1,5 +1,6 @@
 // The deploy command's result: the summary people read at the end, and the JSON CI keeps as an artifact.
 import type { Target, Variant } from '../../infra/spec';
+import type { ApiKeysLocation } from './api-keys';
 import { formatDuration } from '../smoke/report';
 import type { SmokeReport } from '../smoke/runner';
 
@@ -19,8 +20,14 @@ export interface DeployResult {
   readonly commands: readonly string[];
   readonly preview?: string;
   readonly url?: string;
+  /** Dry run: the URL the endpoint will have, or how the stack forms it. */
+  readonly plannedUrl?: string;
   readonly registry?: string;
   readonly identity?: string;
+  /** Inference on a cloud: where the API key lives and the command that reads it (never the key). */
+  readonly apiKeys?: ApiKeysLocation;
+  /** Dry run: the hourly compute cost line (list prices at a date). */
+  readonly cost?: string;
   readonly smoke?: SmokeReport;
   readonly error?: string;
 }
@@ -40,8 +47,10 @@ export function formatSummary(result: DeployResult): string {
     ['target', result.target],
     ['spec', `${result.spec}${result.variant === undefined ? '' : ` (${result.variant})`}`],
     ['stack', result.stack],
-    ['url', result.url],
+    ['url', result.url ?? result.plannedUrl],
     ['registry', result.registry],
+    ['api key', result.apiKeys?.where],
+    ['cost', result.cost],
     ['preview', result.preview],
     ['smoke', result.action === 'deploy' ? smokeLine(result) : undefined],
     ['result', result.ok ? 'ok' : `FAILED (exit ${result.exitCode}): ${result.error ?? ''}`],

@@ -5,7 +5,7 @@ import { delimiter, join, resolve } from 'node:path';
 
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 
-export type ToolName = 'cdk' | 'pulumi' | 'docker' | 'docker-compose' | 'aws';
+export type ToolName = 'cdk' | 'pulumi' | 'docker' | 'docker-compose' | 'aws' | 'az' | 'gcloud';
 
 /** How to get each tool, quoted in the error when it is missing. */
 export const INSTALL_HINTS: Readonly<Record<ToolName, string>> = {
@@ -17,6 +17,8 @@ export const INSTALL_HINTS: Readonly<Record<ToolName, string>> = {
     'on Debian without Docker, `sudo bash scripts/containers/setup.sh` sets up podman with docker-compose',
   'docker-compose': 'install the compose plugin (`docker compose`) or docker-compose: https://docs.docker.com/compose/install/',
   aws: 'install the AWS CLI (https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html)',
+  az: 'install the Azure CLI (https://learn.microsoft.com/cli/azure/install-azure-cli), then `az login`',
+  gcloud: 'install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install), then `gcloud auth login`',
 };
 
 /** How to log in, quoted when a tool is installed but has no credentials. */
@@ -27,6 +29,8 @@ export const LOGIN_HINTS = {
   aws:
     'give the AWS CLI and CDK credentials: `aws configure sso` then `aws sso login --profile P` and `export AWS_PROFILE=P` ' +
     '(or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY); in GitHub Actions aws-actions/configure-aws-credentials with role-to-assume',
+  az: 'log the Azure CLI in: `az login` (in GitHub Actions azure/login with client-id, tenant-id and subscription-id)',
+  gcloud: 'log the Google Cloud CLI in: `gcloud auth login` (in GitHub Actions google-github-actions/auth)',
 } as const;
 
 function isExecutableFile(path: string): boolean {

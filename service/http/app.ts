@@ -20,6 +20,7 @@ import { abortOnDisconnect, requestContext, requestIdFor } from './request-conte
 import { registerOpsRoutes } from './routes/ops';
 import { registerPlaygroundRoutes } from './routes/playground';
 import { API_ROUTE, isApiRoute } from './routes/route-kinds';
+import { applyServerTimeouts, DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS, serverTimeouts, type ServerTimeouts } from './server-timeouts';
 
 export interface AppOptions {
   readonly backend: Backend;
@@ -34,6 +35,10 @@ export interface AppOptions {
   readonly https?: { readonly cert: string | Buffer; readonly key: string | Buffer };
   /** Serve the playground page at GET / (PLAYGROUND). @default true */
   readonly playground?: boolean;
+  /** Serve GET /metrics here; false when a separate listener serves it (METRICS_PORT). @default true */
+  readonly serveMetrics?: boolean;
+  /** Keep-alive, headers and request timeouts of the server. @default serverTimeouts(75) */
+  readonly timeouts?: ServerTimeouts;
 }
 
 export interface BuiltApp {
@@ -76,6 +81,7 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
   const app = (
     options.https === undefined ? Fastify(serverOptions) : Fastify({ ...serverOptions, https: options.https } as FastifyHttpsOptions<HttpsServer>)
   ) as unknown as FastifyInstance;
+  applyServerTimeouts(app.server, options.timeouts ?? serverTimeouts(DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS));
 
   let draining = false;
   const active = new Set<AbortController>();
@@ -170,7 +176,7 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
     return reply.code(error.status).send(error.toEnvelope());
   });
 
-  registerOpsRoutes(app, { backend, registry, isDraining: () => draining });
+  registerOpsRoutes(app, { backend, registry, isDraining: () => draining, serveMetrics: options.serveMetrics ?? true });
   for (const route of backend.routes({ logContent: options.logContent ?? false })) {
     app.route({
       method: route.method,

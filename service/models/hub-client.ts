@@ -117,6 +117,22 @@ export async function listRepoFiles(hub: HubOptions, repo: string, revision: str
   };
 }
 
+/** A git commit id as the hub writes it: 40 lowercase hex digits. */
+const COMMIT_ID = /^[0-9a-f]{40}$/;
+
+/**
+ * The commit `revision` (a branch, tag or commit) of `modelId` points at now, so an image build can pin it:
+ * a commit id is returned as it is, anything else is looked up with the revision listing.
+ */
+export async function resolveCommit(hub: HubOptions, modelId: string, revision: string): Promise<{ repo: string; commit: string }> {
+  const repo = resolveRepoId(modelId);
+  checkRevision(revision);
+  if (COMMIT_ID.test(revision)) return { repo, commit: revision };
+  const { commit } = await listRepoFiles(hub, repo, revision);
+  if (!COMMIT_ID.test(commit)) throw new ModelFetchError(`The model hub gave ${JSON.stringify(commit)} as the commit of ${repo}@${revision}, not a 40-digit commit id`);
+  return { repo, commit };
+}
+
 /** An error's message and its cause's (undici puts the network reason there), e.g. "fetch failed: connect ECONNREFUSED". */
 export function describe(error: unknown): string {
   // Duck-typed rather than instanceof: errors from another realm (jest's sandbox) are still errors.

@@ -37,14 +37,29 @@ describe('Dockerfile lint', () => {
     expect(stages.flatMap((s) => show(lines(s, 'ADD')))).toEqual([]);
   });
 
-  it('installs production dependencies only, from the lock file', () => {
-    const npmRuns = stages.flatMap((s) => lines(s, 'RUN')).filter((run) => /\bnpm (ci|install|i)\b/.test(run.args));
-    expect(npmRuns.length).toBeGreaterThan(0);
-    for (const run of npmRuns) expect(run.args).toMatch(/\bnpm ci --omit=dev\b/);
+  it('installs production dependencies only, from the lock file; the compiler only in the build stage', () => {
+    const npmRuns = stages.flatMap((s) => lines(s, 'RUN').map((run) => ({ stage: s.name, args: run.args }))).filter((run) => /\bnpm (ci|install|i)\b/.test(run.args));
+    expect(npmRuns.filter((run) => run.stage === 'deps').map((run) => run.args)).toEqual([expect.stringMatching(/\bnpm ci --omit=dev\b/)]);
+    // The build stage adds exactly typescript and @types/node, at the versions the lock file holds, beside the app.
+    const buildInstalls = npmRuns.filter((run) => run.stage !== 'deps');
+    expect(buildInstalls.map((run) => run.stage)).toEqual(['build']);
+    const installed = [...(buildInstalls[0]?.args.matchAll(/"([@\w/.-]+)@\$\(node -p "require\('\.\/package-lock\.json'\)\.packages\['node_modules\/([@\w/.-]+)'\]\.version"\)"/g) ?? [])];
+    expect(installed.map(([, name, locked]) => [name, locked])).toEqual([['typescript', 'typescript'], ['@types/node', '@types/node']]);
+    expect(buildInstalls[0]?.args).toMatch(/^npm install --prefix \/tmp\/build-tools --no-save /);
     for (const target of finals) {
       const sources = lines(target, 'COPY').filter((copy) => copy.args.includes('node_modules'));
       expect(sources.map((copy) => copy.args.match(/--from=(\S+)/)?.[1])).toEqual([target === cpu ? 'deps' : 'deps-cuda']);
     }
+  });
+
+  it('runs the compiled service: npm run build in the build stage, dist/ in both targets, no TypeScript sources', () => {
+    expect(lines(stage(stages, 'build'), 'RUN').map((run) => run.args)).toContain('npm run build');
+    for (const target of finals) {
+      const copies = lines(target, 'COPY').map((copy) => copy.args);
+      expect(copies).toContain('--from=build /app/dist ./dist');
+      expect(copies.filter((args) => /\bservice\b|tsconfig/.test(args))).toEqual([]);
+    }
+    expect(lines(stage(stages, 'model'), 'RUN')[0]?.args).toContain('node dist/scripts/model-fetch.js --id "$MODEL_ID" --revision "$MODEL_REVISION"');
   });
 
   it.each(finals.map((target) => [target.name, target] as const))(
@@ -57,7 +72,7 @@ describe('Dockerfile lint', () => {
       expect(lines(target, 'ENV').map((env) => env.args).join(' ')).toMatch(/\bHOST=0\.0\.0\.0\b/);
       expect(healthcheckCommand(target)?.slice(0, 2)).toEqual(['node', '-e']);
       expect(lines(target, 'RUN').filter((run) => /apt-get|apt |dnf|yum|apk /.test(run.args))).toEqual([]);
-      expect(lines(target, 'CMD').map((cmd) => JSON.parse(cmd.args) as unknown)).toEqual([['node', '--import', 'tsx', 'service/main.ts']]);
+      expect(lines(target, 'CMD').map((cmd) => JSON.parse(cmd.args) as unknown)).toEqual([['node', 'dist/service/main.js']]);
     },
   );
 });

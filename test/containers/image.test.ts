@@ -68,16 +68,17 @@ describe('the cpu image', () => {
     expect((await mustRun('podman', ['run', '--rm', '--network', 'host', IMAGE, 'id', '-u'])).trim()).toBe('10001');
   });
 
-  it('holds production dependencies only, and only the onnxruntime binaries for its own platform', async () => {
+  it('holds the compiled service and production dependencies only (no tsx), and only the onnxruntime binaries for its own platform', async () => {
     const probe = [
       "const has = (m) => { try { require.resolve(m); return true } catch { return false } };",
       "const fs = require('fs');",
-      "console.log(JSON.stringify({ runtime: ['tsx', 'onnxruntime-node', 'fastify', 'zod'].filter(has),",
-      "  dev: ['jest', 'typescript', 'aws-cdk-lib', '@pulumi/pulumi', '@huggingface/transformers'].filter(has),",
+      "console.log(JSON.stringify({ runtime: ['onnxruntime-node', 'fastify', 'zod'].filter(has),",
+      "  dev: ['tsx', 'jest', 'typescript', 'aws-cdk-lib', '@pulumi/pulumi', '@huggingface/transformers'].filter(has),",
+      "  files: ['dist/service/main.js', 'service/main.ts', 'tsconfig.json'].filter((f) => fs.existsSync(f)),",
       "  platforms: fs.readdirSync('node_modules/onnxruntime-node/bin/napi-v6').flatMap((os) => fs.readdirSync('node_modules/onnxruntime-node/bin/napi-v6/' + os).map((cpu) => os + '/' + cpu)) }))",
     ].join('\n');
     const found = JSON.parse(await mustRun('podman', ['run', '--rm', '--network', 'host', IMAGE, 'node', '-e', probe])) as Record<string, string[]>;
-    expect(found).toEqual({ runtime: ['tsx', 'onnxruntime-node', 'fastify', 'zod'], dev: [], platforms: ['linux/x64'] });
+    expect(found).toEqual({ runtime: ['onnxruntime-node', 'fastify', 'zod'], dev: [], files: ['dist/service/main.js'], platforms: ['linux/x64'] });
   });
 
   it('passes the smoke test as the inference service with API keys', async () => {
@@ -139,6 +140,8 @@ describe('the cpu image', () => {
     expect(report.checks.filter((check) => check.status !== 'pass')).toEqual([]);
     const listing = await mustRun('podman', ['run', '--rm', '--network', 'host', BAKED_IMAGE, 'ls', '/models/onnx-community/gpt2-ONNX/main/onnx']);
     expect(listing.split('\n').filter((name) => name !== '')).toEqual(['model_fp16.onnx']);
+    const labels = JSON.parse(await mustRun('podman', ['image', 'inspect', '--format', '{{json .Labels}}', BAKED_IMAGE])) as Record<string, string>;
+    expect(labels).toMatchObject({ 'gpt2-openai-toolkit.model.id': 'gpt2', 'gpt2-openai-toolkit.model.revision': 'main', 'gpt2-openai-toolkit.model.dtype': 'fp16' });
   });
 
   it('reports healthy when podman runs its HEALTHCHECK', async () => {

@@ -87,9 +87,24 @@ describe('loadConfig', () => {
     ['MODEL_FILE', 'onnx/model.bin', /MODEL_FILE="onnx\/model.bin": expected a relative path/],
     ['PREFILL_CHUNK_TOKENS', 'some', /PREFILL_CHUNK_TOKENS="some": expected auto or a whole number of tokens/],
     ['ENGINE_WATCHDOG_SECONDS', '0', /ENGINE_WATCHDOG_SECONDS="0": expected at least 1/],
+    ['METRICS_PORT', 'metrics', /METRICS_PORT="metrics": expected a whole number/],
+    ['METRICS_PORT', '65536', /METRICS_PORT="65536": expected at most 65535/],
+    ['KEEP_ALIVE_TIMEOUT_SECONDS', '0', /KEEP_ALIVE_TIMEOUT_SECONDS="0": expected at least 1/],
+    ['KEEP_ALIVE_TIMEOUT_SECONDS', '75s', /KEEP_ALIVE_TIMEOUT_SECONDS="75s": expected a whole number/],
   ])('stops with a message naming %s for a bad value', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('serves /metrics on PORT and keeps connections alive 75 s unless METRICS_PORT and KEEP_ALIVE_TIMEOUT_SECONDS say otherwise', () => {
+    expect(loadConfig({})).toMatchObject({ metricsPort: undefined, keepAliveTimeoutSeconds: 75 });
+    expect(loadConfig({ METRICS_PORT: '9464', KEEP_ALIVE_TIMEOUT_SECONDS: '605' })).toMatchObject({ metricsPort: 9464, keepAliveTimeoutSeconds: 605 });
+  });
+
+  it('refuses a METRICS_PORT equal to PORT, naming both', () => {
+    expect(() => loadConfig({ PORT: '9000', METRICS_PORT: '9000' })).toThrow(/METRICS_PORT=9000 is also PORT/);
+    expect(() => loadConfig({ METRICS_PORT: '8080' })).toThrow(ConfigError);
+    expect(loadConfig({ PORT: '0', METRICS_PORT: '0' })).toMatchObject({ port: 0, metricsPort: 0 });
   });
 
   it('reports every bad variable at once', () => {

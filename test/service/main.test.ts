@@ -129,3 +129,20 @@ it.concurrent('serves the playground at GET / by default and answers 404 unknown
   for (const service of [on, off]) service.child.kill('SIGTERM');
   expect(await Promise.all([on.exited, off.exited])).toEqual([0, 0]);
 });
+
+it.concurrent('serves /metrics only on METRICS_PORT when set, and stops both listeners cleanly on SIGTERM', async () => {
+  const service = start({ VARIANT: 'proxy', PROXY_ALLOW_ANONYMOUS: 'true', OPENAI_API_KEY: 'sk-upstream', UPSTREAM_BASE_URL: 'http://127.0.0.1:9/v1', METRICS_PORT: '0' });
+  const url = await service.listening;
+  await waitForReady(url);
+  const metricsUrl = /"metricsAddress":"(http[^"]+)"/.exec(service.output())?.[1];
+  expect(metricsUrl).toBeDefined();
+  const onApiPort = await fetch(`${url}/metrics`);
+  expect(onApiPort.status).toBe(404);
+  expect(await onApiPort.json()).toMatchObject({ error: { code: 'unknown_url' } });
+  const scraped = await fetch(`${metricsUrl}/metrics`);
+  expect(scraped.status).toBe(200);
+  expect(await scraped.text()).toContain('http_requests_total');
+  service.child.kill('SIGTERM');
+  expect(await service.exited).toBe(0);
+  expect(service.output()).toContain('"msg":"stopped"');
+});

@@ -14,8 +14,11 @@ export interface ServiceProcess {
   readonly listening: Promise<string>;
 }
 
-export function startService(env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'service/main.ts'], {
+/** How node starts the service: the TypeScript sources through tsx (as `npm start`), or a compiled entry. */
+const TSX_ENTRY = ['--import', 'tsx', 'service/main.ts'];
+
+export function startService(env: Record<string, string>, nodeArgs: readonly string[] = TSX_ENTRY): ServiceProcess {
+  const child = spawn(process.execPath, [...nodeArgs], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

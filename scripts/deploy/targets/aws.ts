@@ -1,23 +1,47 @@
-// The aws target: the CDK app (cdk.json -> infra/aws/app.ts) with `-c spec=FILE`; the stack is the spec's
-// name and its EndpointUrl output comes back through `--outputs-file`.
+// The aws target: the CDK app (cdk.json -> infra/aws/app.ts) with `-c spec=FILE` (and `-c environment=ENV`);
+// the stack is the spec's name (NAME-ENV with an environment) and its EndpointUrl and ApiKeysSecretArn
+// outputs come back through `--outputs-file`.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DeploymentSpec } from '../../../infra/spec';
 import { PrerequisiteError, StepError, UsageError } from '../errors';
 import { endpointFromCdkOutputs } from '../outputs';
 import { LOGIN_HINTS, resolveTool } from '../tools';
 import type { TargetContext, TargetPlan } from './target';
 
+/** The stack the CDK app builds for the spec (infra/aws/build-app.ts): the spec's name, plus -ENV with an environment. */
+export function awsStackName(spec: Pick<DeploymentSpec, 'name'>, environment: string | undefined): string {
+  return environment === undefined ? spec.name : `${spec.name}-${environment}`;
+}
+
+/** The endpoint's URL as the stack will form it from the spec (infra/aws/constructs/service-endpoint.ts). */
+export function plannedAwsUrl(spec: DeploymentSpec): string {
+  const { domainName, hostedZoneId, certificateArn } = spec.endpoint;
+  const reach = spec.endpoint.public ? '' : ' (internal load balancer: reachable from inside the VPC only)';
+  if (domainName !== undefined && (hostedZoneId !== undefined || certificateArn !== undefined)) {
+    const certificate = certificateArn === undefined ? `a DNS-validated certificate and the record in hosted zone ${hostedZoneId}` : 'endpoint.certificateArn';
+    return `https://${domainName}${reach} (${certificate}; stack output EndpointUrl)`;
+  }
+  if (certificateArn !== undefined) return `https://LOAD_BALANCER_DNS_NAME${reach} (endpoint.certificateArn; stack output EndpointUrl)`;
+  return (
+    `http://LOAD_BALANCER_DNS_NAME${reach} (no certificate, so plain HTTP${spec.endpoint.public ? ', which a public endpoint needs endpoint.allowHttp for' : ''}; ` +
+    'endpoint.domainName with endpoint.hostedZoneId gives https://DOMAIN; stack output EndpointUrl)'
+  );
+}
+
 export function awsPlan(ctx: TargetContext): TargetPlan {
-  const stack = ctx.spec.name;
+  const stack = awsStackName(ctx.spec, ctx.options.environment);
   if (ctx.options.stack !== undefined && ctx.options.stack !== stack) {
     throw new UsageError(
-      `--stack ${ctx.options.stack}: the CDK app names the stack after the spec's "name" (${stack}); drop --stack or change "name" in the spec`,
+      `--stack ${ctx.options.stack}: the CDK app names the stack after the spec's "name"${ctx.options.environment === undefined ? '' : ' and --environment'} ` +
+        `(${stack}); drop --stack or change "name" in the spec`,
     );
   }
-  const app = ['-c', `spec=${ctx.specArg}`];
+  const app = ['-c', `spec=${ctx.specArg}`, ...(ctx.options.environment === undefined ? [] : ['-c', `environment=${ctx.options.environment}`])];
   const outputsFile = join(ctx.workDir, 'cdk-outputs.json');
   return {
     stack,
+    plannedUrl: plannedAwsUrl(ctx.spec),
     deploy: [
       {
         title: `deploy stack ${stack} (CloudFormation; builds and pushes the image unless the spec names one)`,
@@ -53,7 +77,8 @@ export function awsPlan(ctx: TargetContext): TargetPlan {
       } catch {
         throw new StepError(`cdk deploy succeeded but wrote no outputs file ${outputsFile}`);
       }
-      return { url: endpointFromCdkOutputs(text, stack, outputsFile) };
+      const { url, apiKeysSecretArn } = endpointFromCdkOutputs(text, stack, outputsFile);
+      return { url, ...(apiKeysSecretArn === undefined ? {} : { apiKeys: { store: 'aws', reference: apiKeysSecretArn } }) };
     },
   };
 }

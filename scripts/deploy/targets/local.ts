@@ -54,6 +54,7 @@ export async function localPlan(ctx: TargetContext): Promise<TargetPlan> {
   deploy.push({ title: `read the host port of ${service}`, command: run('port', service, CONTAINER_PORT), quiet: true });
   return {
     stack: 'compose.yaml',
+    plannedUrl: `http://127.0.0.1:HOST_PORT (compose.yaml maps ${service}'s port ${CONTAINER_PORT} to a port on 127.0.0.1; \`compose port ${service} ${CONTAINER_PORT}\` prints it)`,
     deploy,
     destroy: [{ title: 'stop and remove the compose services', command: run('down'), hint }],
     preview: async () =>

@@ -1,15 +1,36 @@
 // The azure and gcp targets: the Pulumi program (Pulumi.yaml -> infra/pulumi/index.ts) on a stack whose
-// config `spec` names the spec file; outputs url, registry and identity from `pulumi stack output --json`.
+// config `spec` names the spec file; outputs url, registry, identity and apiKeysSecret from `pulumi stack
+// output --json`. Azure first checks (and on consent registers) the subscription's resource providers.
 import { basename, extname } from 'node:path';
+import type { DeploymentSpec } from '../../../infra/spec';
+import { checkResourceProviders, registerMissingProviders } from '../azure-providers';
 import { PrerequisiteError, StepError } from '../errors';
 import { parsePulumiOutputs } from '../outputs';
 import type { Command } from '../runner';
-import { LOGIN_HINTS, resolveTool } from '../tools';
+import { INSTALL_HINTS, LOGIN_HINTS, resolveTool } from '../tools';
 import type { Step, TargetContext, TargetPlan } from './target';
 
-/** The stack: --stack, else the spec file's name, which matches the example stack files (Pulumi.azure-inference.yaml). */
+/**
+ * The stack: --stack, else the spec file's name, which matches the example stack files (Pulumi.azure-inference.yaml),
+ * plus -ENV with --environment (azure-inference-staging).
+ */
 export function pulumiStackName(ctx: Pick<TargetContext, 'options'>): string {
-  return ctx.options.stack ?? basename(ctx.options.specPath, extname(ctx.options.specPath));
+  if (ctx.options.stack !== undefined) return ctx.options.stack;
+  const fromFile = basename(ctx.options.specPath, extname(ctx.options.specPath));
+  return ctx.options.environment === undefined ? fromFile : `${fromFile}-${ctx.options.environment}`;
+}
+
+/** The endpoint's URL as the platform will form it (stack output url). */
+export function plannedPulumiUrl(spec: DeploymentSpec): string {
+  if (spec.target === 'azure') {
+    return spec.endpoint.public
+      ? `https://${spec.name}.ENVIRONMENT_DEFAULT_DOMAIN (Container Apps external ingress, e.g. ${spec.name}.<unique>.${spec.region}.azurecontainerapps.io; stack output url)`
+      : `https://${spec.name}.internal.ENVIRONMENT_DEFAULT_DOMAIN (internal ingress: reachable from inside the Container Apps environment only; stack output url)`;
+  }
+  const access = spec.endpoint.public
+    ? 'invoker IAM check off: anyone with the API key'
+    : 'invoker IAM check on: callers also need roles/run.invoker and an identity token';
+  return `https://${spec.name}-PROJECT_NUMBER.${spec.region}.run.app (Cloud Run; ${access}; stack output url)`;
 }
 
 export function pulumiPlan(ctx: TargetContext): TargetPlan {
@@ -23,6 +44,7 @@ export function pulumiPlan(ctx: TargetContext): TargetPlan {
   const what = ctx.options.registryOnly ? 'the registry and identity only (registryOnly)' : `${ctx.spec.variant} on ${ctx.spec.target}`;
   return {
     stack,
+    plannedUrl: plannedPulumiUrl(ctx.spec),
     deploy: [
       { title: `select stack ${stack} (created when new)`, command: select },
       {
@@ -66,6 +88,12 @@ export function pulumiPlan(ctx: TargetContext): TargetPlan {
         const said = login.stderr.trim().split('\n').pop() ?? '';
         throw new PrerequisiteError(`pulumi is not logged in (pulumi whoami: ${said}): ${LOGIN_HINTS.pulumi}`);
       }
+      if (ctx.spec.target !== 'azure' || ctx.options.destroy) return;
+      if (resolveTool('az', ctx.env) === undefined) {
+        throw new PrerequisiteError(`az not found: the deploy command checks the subscription's resource providers with it: ${INSTALL_HINTS.az}`);
+      }
+      const providers = await checkResourceProviders(ctx.spec, ctx.runner);
+      await registerMissingProviders(providers, { yes: ctx.options.yes, confirm: ctx.confirm }, ctx.runner, ctx.output);
     },
     readEndpoint: async (results) => {
       const outputs = parsePulumiOutputs(results[results.length - 1]?.stdout ?? '', stack);
@@ -76,7 +104,13 @@ export function pulumiPlan(ctx: TargetContext): TargetPlan {
       if (outputs.url === undefined) {
         throw new StepError(`stack ${stack} has no url output: the update ran with registryOnly=true; deploy again without --registry-only`);
       }
-      return outputs;
+      const store = ctx.spec.target === 'azure' ? 'azure' : 'gcp';
+      return {
+        url: outputs.url,
+        registry: outputs.registry,
+        identity: outputs.identity,
+        ...(outputs.apiKeysSecret === undefined ? {} : { apiKeys: { store, reference: outputs.apiKeysSecret } }),
+      };
     },
   };
 }

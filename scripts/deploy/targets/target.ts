@@ -1,6 +1,7 @@
 // What every target gives the deploy command: its stack name, the steps that deploy, tear down and preview
-// it, its prerequisite checks, and how to read the endpoint from the tools' outputs.
+// it, its prerequisite checks, what the endpoint will look like, and how to read it from the tools' outputs.
 import type { DeploymentSpec } from '../../../infra/spec';
+import type { ApiKeysSecret } from '../api-keys';
 import type { DeployOptions } from '../options';
 import type { Command, CommandResult, CommandRunner, Output } from '../runner';
 
@@ -19,6 +20,8 @@ export interface Endpoint {
   readonly url?: string;
   readonly registry?: string;
   readonly identity?: string;
+  /** Inference on a cloud: the secret holding the API keys (a stack output). */
+  readonly apiKeys?: ApiKeysSecret;
 }
 
 export interface TargetContext {
@@ -31,10 +34,14 @@ export interface TargetContext {
   readonly env: NodeJS.ProcessEnv;
   /** A private temporary folder for files the tools write (the CDK outputs file). */
   readonly workDir: string;
+  /** Asks the person running the command (a prerequisite the command could fix, e.g. Azure resource providers). */
+  readonly confirm: (question: string) => Promise<boolean>;
 }
 
 export interface TargetPlan {
   readonly stack: string;
+  /** Dry run: the URL the endpoint will have, or how the stack forms it. */
+  readonly plannedUrl: string;
   readonly deploy: readonly Step[];
   readonly destroy: readonly Step[];
   /** Dry run: the synth/preview steps, or why there are none (a tool absent or not logged in). */

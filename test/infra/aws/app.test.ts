@@ -125,7 +125,7 @@ describe('model revision pinning', () => {
   beforeAll(async () => {
     const modelDir = mkdtempSync(path.join(tmpdir(), 'hub-model-'));
     writeFileSync(path.join(modelDir, 'config.json'), '{}');
-    hub = await startFakeHub('onnx-community/gpt2', modelDir);
+    hub = await startFakeHub('onnx-community/gpt2-ONNX', modelDir);
   });
   afterAll(async () => {
     process.env.HF_ENDPOINT = hfEndpoint;
@@ -134,7 +134,7 @@ describe('model revision pinning', () => {
 
   it("resolves the spec's branch to its commit at synth: the image's build argument, the task's MODEL_REVISION and ImageModelRevision", async () => {
     process.env.HF_ENDPOINT = hub.endpoint;
-    const file = specFile('pinned', { name: 'gpt2-pinned', target: 'aws', model: { id: 'onnx-community/gpt2', revision: 'main' } });
+    const file = specFile('pinned', { name: 'gpt2-pinned', target: 'aws', model: { id: 'onnx-community/gpt2-ONNX', revision: 'main' } });
     const app = newApp({ spec: file });
     const [stack] = await buildAwsApp(app);
     const template = Template.fromStack(stack!);
@@ -143,8 +143,8 @@ describe('model revision pinning', () => {
     expect(container.Environment).toContainEqual({ Name: 'MODEL_REVISION', Value: hub.commit });
     const assets = JSON.parse(readFileSync(path.join(app.outdir, 'gpt2-pinned.assets.json'), 'utf8'));
     const image = Object.values(assets.dockerImages as Record<string, { source: { dockerBuildArgs: Record<string, string> } }>)[0]!;
-    expect(image.source.dockerBuildArgs).toMatchObject({ MODEL_ID: 'onnx-community/gpt2', MODEL_REVISION: hub.commit });
-    expect(hub.requests.map((request) => request.path)).toContain('/api/models/onnx-community/gpt2/revision/main');
+    expect(image.source.dockerBuildArgs).toMatchObject({ MODEL_ID: 'onnx-community/gpt2-ONNX', MODEL_REVISION: hub.commit });
+    expect(hub.requests.map((request) => request.path)).toContain('/api/models/onnx-community/gpt2-ONNX/revision/main');
   });
 
   it('names the spec file when the hub cannot resolve the revision', async () => {

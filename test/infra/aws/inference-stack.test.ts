@@ -65,7 +65,7 @@ beforeAll(() => {
     app,
     awsSpec({
       name: 'gpt2-tuned',
-      model: { id: 'onnx-community/gpt2', revision: COMMIT, dtype: 'fp16' },
+      model: { id: 'onnx-community/gpt2-ONNX', revision: COMMIT, dtype: 'fp16' },
       compute: { gpuType: 'g5.2xlarge', spot: true, onDemandBase: 1 },
       scaling: { minReplicas: 2, maxReplicas: 6, requestsPerReplicaPerMinute: 300, targetConcurrency: 12 },
       endpoint: { certificateArn: CERTIFICATE, domainName: 'gpt2.internal.example.com', playground: false },
@@ -104,7 +104,7 @@ describe('inference task', () => {
       EXECUTION_PROVIDER: 'cuda',
       VARIANT: 'inference',
       SERVED_MODEL_NAME: 'gpt2',
-      MODEL_ID: 'onnx-community/gpt2',
+      MODEL_ID: 'onnx-community/gpt2-ONNX',
       MODEL_DTYPE: 'fp32',
       MAX_BATCH_SIZE: '8',
       PLAYGROUND: 'true',
@@ -206,7 +206,7 @@ describe('inference task', () => {
       expect(instructions).toEqual(expect.arrayContaining(['ARG MODEL_ID=""', 'ARG MODEL_REVISION=main', 'ARG MODEL_DTYPE=fp32']));
       const label = instructions.find((instruction) => instruction.startsWith('LABEL '));
       expect(label).toBe(
-        'LABEL gpt2-openai-toolkit.model.id="${MODEL_ID}" gpt2-openai-toolkit.model.revision="${MODEL_REVISION}" gpt2-openai-toolkit.model.dtype="${MODEL_DTYPE}"',
+        'LABEL gpt2-openai-toolkit.model.id="${MODEL_ID}" gpt2-openai-toolkit.model.revision="${MODEL_REVISION}" gpt2-openai-toolkit.model.dtype="${MODEL_DTYPE}" gpt2-openai-toolkit.model.file="${MODEL_FILE}"',
       );
     }
   });

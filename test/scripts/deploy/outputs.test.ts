@@ -5,9 +5,12 @@ import { formatCommand } from '../../../scripts/deploy/runner';
 
 describe('CDK outputs file', () => {
   const file = 'cdk-outputs.json';
-  it('takes EndpointUrl of the named stack', () => {
+  it('takes EndpointUrl of the named stack, and ApiKeysSecretArn when the stack has one', () => {
     const text = JSON.stringify({ other: { EndpointUrl: 'http://other' }, 'gpt2-aws': { EndpointUrl: 'http://alb.example.com', ClusterName: 'c' } });
-    expect(endpointFromCdkOutputs(text, 'gpt2-aws', file)).toBe('http://alb.example.com');
+    expect(endpointFromCdkOutputs(text, 'gpt2-aws', file)).toEqual({ url: 'http://alb.example.com' });
+    const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:gpt2-aws-api-keys-AbCdEf';
+    const keyed = JSON.stringify({ 'gpt2-aws-staging': { EndpointUrl: 'https://gpt2.example.com', ApiKeysSecretArn: arn } });
+    expect(endpointFromCdkOutputs(keyed, 'gpt2-aws-staging', file)).toEqual({ url: 'https://gpt2.example.com', apiKeysSecretArn: arn });
   });
 
   it('names the stacks it has when the wanted one is missing, and rejects non-URLs and non-JSON', () => {
