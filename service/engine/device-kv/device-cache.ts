@@ -9,6 +9,10 @@ class TensorHolder {
   private tensors: readonly ort.Tensor[] | undefined;
   private freed = false;
 
+  constructor(private readonly live: Set<TensorHolder>) {
+    live.add(this);
+  }
+
   hold(tensors: readonly ort.Tensor[]): void {
     this.tensors = tensors;
     if (this.freed) freeTensors(tensors);
@@ -17,6 +21,7 @@ class TensorHolder {
   free(): void {
     if (this.freed) return;
     this.freed = true;
+    this.live.delete(this);
     if (this.tensors) freeTensors(this.tensors);
   }
 }
@@ -24,8 +29,20 @@ class TensorHolder {
 /** Device memory of caches that were never handed back (the batch emptied, a prefilled request was cancelled). */
 const unread = new FinalizationRegistry<TensorHolder>((holder) => holder.free());
 
+/**
+ * The device memory of one model's caches not freed yet: freed all at once before the model's
+ * sessions are released, since freeing a device buffer after its session is gone crashes the process.
+ */
+export class CacheMemory {
+  readonly live = new Set<TensorHolder>();
+
+  freeAll(): void {
+    for (const holder of [...this.live]) holder.free();
+  }
+}
+
 export class DeviceKvCache implements BatchCache {
-  private readonly holder = new TensorHolder();
+  private readonly holder: TensorHolder;
   private consumed = false;
 
   /**
@@ -38,7 +55,9 @@ export class DeviceKvCache implements BatchCache {
     readonly pastLength: number,
     readonly lengths: readonly number[],
     private readonly ready: Promise<readonly ort.Tensor[]>,
+    memory: CacheMemory,
   ) {
+    this.holder = new TensorHolder(memory.live);
     unread.register(this, this.holder, this);
     // Also the handler of a failed gather nobody awaits: its error reaches whoever takes the cache.
     ready.then(

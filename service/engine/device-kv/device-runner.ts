@@ -7,7 +7,7 @@ import type { LoadedModel } from '../model';
 import type { BatchModel, LogitPositions, RowSource, TransferTotals } from '../scheduler/batch-model';
 import { feedBytes, float16Input, stepFeeds } from '../step-feeds';
 import { CacheOps, type GatherPart } from './cache-ops';
-import { DeviceKvCache } from './device-cache';
+import { CacheMemory, DeviceKvCache } from './device-cache';
 
 export interface DeviceForwardStep {
   readonly cache: DeviceKvCache;
@@ -24,6 +24,7 @@ export class DeviceModelRunner implements BatchModel {
   private readonly pastNames: readonly string[];
   private readonly presentNames: readonly string[];
   private readonly ops: CacheOps;
+  private readonly memory = new CacheMemory();
 
   /** @param model loaded with `executionProvider: 'webgpu'`, so that its outputs stay on the device. */
   constructor(private readonly model: LoadedModel) {
@@ -64,7 +65,7 @@ export class DeviceModelRunner implements BatchModel {
       this.transfers.toDevice += 8 * positions.length;
       this.transfers.toHost += feedBytes({ picked });
       const values = picked.type === 'float16' ? widenFloat16(float16Bits(picked.data as Uint16Array)) : (picked.data as Float32Array);
-      const cache = new DeviceKvCache(past.batchSize, past.pastLength + seq, lengths, Promise.resolve(present));
+      const cache = new DeviceKvCache(past.batchSize, past.pastLength + seq, lengths, Promise.resolve(present), this.memory);
       outputs.logits?.dispose();
       outputs = undefined;
       return { cache, logits: values, positions: positions.length, seqLength: seq };
@@ -77,7 +78,15 @@ export class DeviceModelRunner implements BatchModel {
 
   /** A cache with no past: empty host tensors, which the first pass feeds as they are. */
   emptyCache(rows: number): DeviceKvCache {
-    return new DeviceKvCache(rows, 0, new Array<number>(rows).fill(0), Promise.resolve(this.emptyTensors(rows)));
+    return new DeviceKvCache(rows, 0, new Array<number>(rows).fill(0), Promise.resolve(this.emptyTensors(rows)), this.memory);
+  }
+
+  /**
+   * A cache of host tensors (`[rows, heads, pastLength, headDim]`, one per layer and kind) that every
+   * row fills whole: the first pass uploads them. For benchmarks that need a long past without a prefill.
+   */
+  hostCache(rows: number, pastLength: number, tensors: readonly ort.Tensor[]): DeviceKvCache {
+    return new DeviceKvCache(rows, pastLength, new Array<number>(rows).fill(pastLength), Promise.resolve(tensors), this.memory);
   }
 
   /**
@@ -100,7 +109,7 @@ export class DeviceModelRunner implements BatchModel {
     const offsets = rows.map((_, c) => rows.slice(0, c).reduce((sum, list) => sum + list.length, 0));
     const order = places.map(({ c, within }) => offsets[c]! + within);
     const ready = this.runGather(caches, rows, order, pastLength, sources.length);
-    return new DeviceKvCache(sources.length, pastLength, lengths, ready);
+    return new DeviceKvCache(sources.length, pastLength, lengths, ready, this.memory);
   }
 
   lastLogits(result: DeviceForwardStep, row: number): Float32Array {
@@ -113,8 +122,9 @@ export class DeviceModelRunner implements BatchModel {
     throw new Error(`logits at position ${position} were not read back: run the pass with logits 'all'`);
   }
 
-  /** Frees the cache-operation sessions (the model's own session is the model's to release). */
+  /** Frees every cache's device memory, then the cache-operation sessions (the model's own session is the model's to release). */
   async release(): Promise<void> {
+    this.memory.freeAll();
     await this.ops.release();
   }
 
