@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # The one image for both variants (VARIANT=inference|proxy), in two final targets:
 #   cpu  docker build --target cpu -t gpt2-openai-toolkit:cpu .
-#   gpu  docker build --target gpu -t gpt2-openai-toolkit:gpu .   (CUDA 12 + cuDNN 9, onnxruntime's CUDA EP)
-# The two targets differ only in their base and the CUDA execution provider (test/containers checks it).
+#   gpu  docker build --target gpu -t gpt2-openai-toolkit:gpu .   (CUDA 12 + cuDNN 9, onnxruntime's CUDA EP;
+#        Vulkan for EXECUTION_PROVIDER=webgpu)
+# The two targets differ only in their base, the CUDA execution provider and Vulkan (test/containers checks it).
 # Model: baked in with --build-arg MODEL_ID=gpt2 (fetched into /models at build time; MODEL_DTYPE or
 # MODEL_FILE picks the graph; the gpt2-openai-toolkit.model.* labels record what), or mounted at run time:
 # -v /path/to/model:/model:ro -e MODEL_DIR=/model. Both targets run the compiled service
@@ -66,7 +67,20 @@ RUN --mount=type=secret,id=hf_token \
         ${MODEL_FILE:+--file "$MODEL_FILE"} --cache /models; \
     fi
 
-# ---- final targets: identical but for the base, the node binary, and the CUDA execution provider ----
+# The Vulkan loader and NVIDIA's Vulkan ICD json for EXECUTION_PROVIDER=webgpu (onnxruntime's WebGPU EP
+# runs on Vulkan). The json names libGLX_nvidia.so.0, which the NVIDIA container toolkit mounts from the
+# host driver only when NVIDIA_DRIVER_CAPABILITIES includes graphics ("required for running OpenGL and
+# Vulkan applications", docs.nvidia.com/datacenter/cloud-native/container-toolkit, docker-specialized).
+# Installed here and copied, so the final target installs no packages.
+FROM ${CUDA_IMAGE} AS vulkan
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libvulkan1 \
+ && rm -rf /var/lib/apt/lists/* \
+ && mkdir -p /vulkan/lib /vulkan/icd.d \
+ && cp -a /usr/lib/x86_64-linux-gnu/libvulkan.so.1* /vulkan/lib/ \
+ && printf '%s\n' '{"file_format_version":"1.0.0","ICD":{"library_path":"libGLX_nvidia.so.0","api_version":"1.3.0"}}' >/vulkan/icd.d/nvidia_icd.json
+
+# ---- final targets: identical but for the base, the node binary, the CUDA execution provider and Vulkan ----
 
 FROM ${NODE_IMAGE} AS cpu
 # A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
@@ -96,6 +110,8 @@ CMD ["node", "dist/service/main.js"]
 
 FROM ${CUDA_IMAGE} AS gpu
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
+COPY --from=vulkan /vulkan/lib/ /usr/lib/x86_64-linux-gnu/
+COPY --from=vulkan /vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json
 # A model baked in with MODEL_ID is found in /models under the same id; empty means the service default.
 ARG MODEL_ID=""
 ARG MODEL_REVISION=main
@@ -106,7 +122,9 @@ LABEL gpt2-openai-toolkit.model.id="${MODEL_ID}" gpt2-openai-toolkit.model.revis
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 VARIANT=inference \
     MODEL_CACHE_DIR=/models MODEL_ID=${MODEL_ID} MODEL_REVISION=${MODEL_REVISION} \
     MODEL_DTYPE=${MODEL_DTYPE} MODEL_FILE=${MODEL_FILE}
-ENV EXECUTION_PROVIDER=cuda
+# cuda stays the default until a GPU measurement says webgpu is faster (README "GPU"); webgpu is one
+# variable away. graphics mounts the driver's Vulkan library for it.
+ENV EXECUTION_PROVIDER=cuda NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics
 RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid app --no-log-init --home-dir /app --no-create-home --shell /usr/sbin/nologin app
 WORKDIR /app

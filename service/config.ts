@@ -54,7 +54,7 @@ const envSchema = z.object({
   MODEL_FILE: graphPath.optional(),
   MODEL_CACHE_DIR: nonEmpty.optional(),
   SERVED_MODEL_NAME: nonEmpty.default('gpt2'),
-  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda'], 'expected cpu or cuda').default('cpu'),
+  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda', 'webgpu'], 'expected cpu, cuda or webgpu').default('cpu'),
   INTRA_OP_THREADS: integer(1, 1024).optional(),
   MAX_BATCH_SIZE: integer(1, 1024).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_QUEUE: integer(0, 100_000).default(DEFAULT_MAX_QUEUE),
@@ -91,7 +91,7 @@ export interface Config {
     readonly file: string | undefined;
   };
   readonly engine: {
-    readonly executionProvider: 'cpu' | 'cuda';
+    readonly executionProvider: 'cpu' | 'cuda' | 'webgpu';
     readonly intraOpThreads: number | undefined;
     readonly maxBatchSize: number;
     readonly maxQueue: number;

@@ -1,10 +1,11 @@
-// One forward pass of the model over a batch: builds input_ids, attention_mask, position_ids and the
-// past feeds from a KvCache, runs the session, and returns the logits with the grown cache.
+// One forward pass of the model over a batch on the host cache: feeds the step's inputs and the past
+// from a KvCache, runs the session, and returns the logits with the grown cache (the present, as read back).
 import * as ort from 'onnxruntime-node';
 import { float16Bits, float16Input, widenFloat16 } from './float16';
 import { KvCache, type KvShape, type RowSource } from './kv-cache';
 import type { LoadedModel } from './model';
-import type { BatchModel } from './scheduler/batch-model';
+import type { BatchModel, TransferTotals } from './scheduler/batch-model';
+import { feedBytes, stepFeeds } from './step-feeds';
 
 export interface ForwardResult {
   /** `[batch, seq, vocab]` logits, row-major; take views with `lastLogits`/`positionLogits`. */
@@ -17,10 +18,10 @@ export interface ForwardResult {
 export class ModelRunner implements BatchModel {
   readonly kvShape: KvShape;
   readonly vocabSize: number;
+  /** Every feed goes to onnxruntime as host memory and every output comes back as host memory. */
+  readonly transfers: TransferTotals = { toDevice: 0, toHost: 0 };
   private readonly presentNames: readonly (readonly [string, string])[];
   private readonly pastNames: readonly (readonly [string, string])[];
-  private readonly cacheBranchOn: ort.Tensor;
-  private readonly cacheBranchOff: ort.Tensor;
 
   constructor(private readonly model: LoadedModel) {
     const { nLayer, nHead, nEmbd, vocabSize } = model.config;
@@ -28,8 +29,6 @@ export class ModelRunner implements BatchModel {
     this.vocabSize = vocabSize;
     this.pastNames = Array.from({ length: nLayer }, (_, i) => [`past_key_values.${i}.key`, `past_key_values.${i}.value`] as const);
     this.presentNames = Array.from({ length: nLayer }, (_, i) => [`present.${i}.key`, `present.${i}.value`] as const);
-    this.cacheBranchOn = new ort.Tensor('bool', Uint8Array.of(1), [1]);
-    this.cacheBranchOff = new ort.Tensor('bool', Uint8Array.of(0), [1]);
   }
 
   /**
@@ -39,30 +38,7 @@ export class ModelRunner implements BatchModel {
    * allowed on an empty past, so that every row's real tokens stay contiguous at the right.
    */
   async forward(past: KvCache, inputIds: BigInt64Array, seq: number, newLengths?: readonly number[]): Promise<ForwardResult> {
-    const batch = past.batchSize;
-    const pastLength = past.pastLength;
-    if (newLengths && pastLength > 0 && newLengths.some((n) => n !== seq)) {
-      throw new Error('left-padded new tokens need an empty past (the padding would split a row)');
-    }
-    const total = pastLength + seq;
-    const mask = new BigInt64Array(batch * total);
-    const positions = new BigInt64Array(batch * seq);
-    const lengths = new Array<number>(batch);
-    for (let r = 0; r < batch; r++) {
-      const length = past.lengths[r] ?? 0;
-      const real = newLengths?.[r] ?? seq;
-      const padding = seq - real;
-      mask.fill(1n, r * total + (pastLength - length), r * total + pastLength);
-      mask.fill(1n, r * total + pastLength + padding, (r + 1) * total);
-      for (let j = padding; j < seq; j++) positions[r * seq + j] = BigInt(length + j - padding);
-      lengths[r] = length + real;
-    }
-    const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', inputIds, [batch, seq]),
-      attention_mask: new ort.Tensor('int64', mask, [batch, total]),
-    };
-    if (this.model.hasPositionIds) feeds.position_ids = new ort.Tensor('int64', positions, [batch, seq]);
-    if (this.model.usesCacheBranch) feeds.use_cache_branch = pastLength > 0 ? this.cacheBranchOn : this.cacheBranchOff;
+    const { feeds, lengths } = stepFeeds(past, inputIds, seq, newLengths, this.model);
     const input = this.kvShape.dtype === 'float16' ? float16Input : (tensor: ort.Tensor) => tensor;
     this.pastNames.forEach(([keyName, valueName], layer) => {
       const pair = past.tensors[layer];
@@ -71,6 +47,8 @@ export class ModelRunner implements BatchModel {
       feeds[valueName] = input(pair[1]);
     });
     const outputs = await this.model.session.run(feeds);
+    this.transfers.toDevice += feedBytes(feeds);
+    this.transfers.toHost += feedBytes(outputs);
     const logits = outputs.logits;
     if (!logits) throw new Error('the model returned no logits output');
     const present = this.presentNames.map(([keyName, valueName]) => {

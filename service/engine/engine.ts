@@ -7,7 +7,9 @@ import { ModelRunner } from './batch';
 import { DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_QUEUE } from './defaults';
 import { EventChannel } from './event-channel';
 import { loadTokenizer } from './load-tokenizer';
-import { loadModel, type FloatType, type KvCacheLayout, type LoadedModel } from './model';
+import { DeviceModelRunner } from './device-kv/device-runner';
+import { ModelLoadError } from './errors';
+import { loadModel, type ExecutionProvider, type FloatType, type KvCacheLayout, type LoadedModel } from './model';
 import { createSamplingParams } from './params';
 import { PreallocatedKvRunner } from './preallocated-kv/runner';
 import type { BatchModel } from './scheduler/batch-model';
@@ -24,7 +26,7 @@ export interface EngineSettings {
   /** MODEL_FILE: a graph path inside the folder; overrides `dtype`. */
   readonly file?: string | undefined;
   /** @default 'cpu' */
-  readonly executionProvider?: 'cpu' | 'cuda';
+  readonly executionProvider?: ExecutionProvider;
   /** onnxruntime intra-op threads. @default onnxruntime's choice (all cores) */
   readonly intraOpThreads?: number;
   /** Sequences decoded together at most (a request with n choices or n beams takes n). @default DEFAULT_MAX_BATCH_SIZE */
@@ -64,8 +66,11 @@ export interface EngineDescription {
 }
 
 export interface KvCacheDescription {
-  /** `concat`: the graph concatenates past and new every step; `preallocated`: the engine's buffers, written in place. */
-  readonly strategy: KvCacheLayout;
+  /**
+   * `concat`: the graph concatenates past and new every step; `preallocated`: the engine's buffers,
+   * written in place; `device` (webgpu): a concat graph whose cache never leaves the GPU.
+   */
+  readonly strategy: KvCacheLayout | 'device';
   /** Key and value of every layer for one token of one sequence. */
   readonly bytesPerToken: number;
   /**
@@ -80,9 +85,20 @@ export interface KvCacheDescription {
 }
 
 /** The model's BatchModel: the cache strategy its graph's signature asks for. */
-function batchModelFor(model: LoadedModel): { runner: BatchModel; kvCache: Omit<KvCacheDescription, 'maxBytes'> } {
+function batchModelFor(model: LoadedModel): { runner: BatchModel; kvCache: Omit<KvCacheDescription, 'maxBytes'>; release?: () => Promise<void> } {
   const { nLayer, nEmbd } = model.config;
   const bytesPerToken = 2 * nLayer * nEmbd * (model.kvDtype === 'float32' ? 4 : 2);
+  if (model.executionProvider === 'webgpu') {
+    // The device runner feeds each step's present back as the next past on the GPU: it needs the
+    // past_key_values/present signature, while a preallocated-kv graph reads host buffers the engine owns.
+    if (model.kvCache !== 'concat') {
+      throw new ModelLoadError(
+        `MODEL_DIR=${model.dir}: ${model.onnxPath} has the preallocated-kv signature, which the CPU engine uses; EXECUTION_PROVIDER=webgpu keeps the cache on the device and needs a past_key_values/present export (model:make without --export preallocated-kv)`,
+      );
+    }
+    const runner = new DeviceModelRunner(model);
+    return { runner, kvCache: { strategy: 'device', bytesPerToken }, release: () => runner.release() };
+  }
   if (model.kvCache === 'concat') return { runner: new ModelRunner(model), kvCache: { strategy: 'concat', bytesPerToken } };
   const runner = new PreallocatedKvRunner(model);
   return { runner, kvCache: { strategy: 'preallocated', bytesPerToken, blockTokens: runner.blockTokens } };
@@ -117,7 +133,7 @@ export async function startEngineCore(options: EngineOptions): Promise<EngineCor
       'the graph has no position_ids input: if it numbers positions without the attention mask (Optimum exports before 1.14 do), a request batched with longer ones sees shifted positions; use an export with position_ids, or MAX_BATCH_SIZE=1 for results independent of batch neighbours',
     );
   }
-  const { runner, kvCache } = batchModelFor(model);
+  const { runner, kvCache, release } = batchModelFor(model);
   const scheduler = new Scheduler({
     runner,
     maxBatchSize,
@@ -153,6 +169,7 @@ export async function startEngineCore(options: EngineOptions): Promise<EngineCor
     description,
     async close() {
       await scheduler.close();
+      await release?.();
       await model.release();
     },
   };

@@ -7,12 +7,20 @@ import { basename, join, posix, relative } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelDtype } from '../models/footprint';
 import { selectGraph, type GraphChoice, type SelectedGraph } from '../models/model-files';
+import { explainWebGpuFailure, missingVulkanPiece } from './device-kv/vulkan-check';
 import { ModelLoadError } from './errors';
 import { MAKE_HINT, readConfig, type Gpt2Config } from './model-config';
 
+/**
+ * EXECUTION_PROVIDER: `cpu`; `cuda` (onnxruntime copies every feed to the GPU and every output back,
+ * each step); `webgpu` (outputs stay on the device, so the KV cache does: device-kv/).
+ */
+export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
+export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'webgpu'];
+
 export interface LoadModelOptions {
   /** @default 'cpu' */
-  readonly executionProvider?: 'cpu' | 'cuda';
+  readonly executionProvider?: ExecutionProvider;
   /** onnxruntime intra-op threads. @default onnxruntime's choice (one per physical core) */
   readonly intraOpThreads?: number;
   /** MODEL_DTYPE: which graph of the folder to load (transformers.js' names). @default 'fp32' */
@@ -38,6 +46,7 @@ export interface LoadedModel {
   readonly externalData: readonly string[];
   readonly config: Gpt2Config;
   readonly session: ort.InferenceSession;
+  readonly executionProvider: ExecutionProvider;
   /** merged decoder export (decoder_model_merged.onnx) takes a bool `use_cache_branch` input */
   readonly usesCacheBranch: boolean;
   readonly hasPositionIds: boolean;
@@ -59,7 +68,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   const session = await createSession(dir, onnxPath, externalData, options);
   try {
     const signature = checkSignature(session, config, `MODEL_DIR=${dir}: ${graph}`);
-    return { dir, onnxPath, externalData, config, session, ...signature, release: () => session.release() };
+    const executionProvider = options.executionProvider ?? 'cpu';
+    return { dir, onnxPath, externalData, config, session, executionProvider, ...signature, release: () => session.release() };
   } catch (error) {
     await session.release();
     throw error;
@@ -86,17 +96,27 @@ async function graphFolderFiles(dir: string, file: string | undefined): Promise<
   return listed.flat().sort();
 }
 
-async function createSession(dir: string, onnxPath: string, externalData: readonly string[], options: LoadModelOptions): Promise<ort.InferenceSession> {
-  const provider = options.executionProvider ?? 'cpu';
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
+/** Session options per provider: webgpu keeps every output (present.*, logits) on the device. */
+export function sessionOptionsFor(provider: ExecutionProvider, intraOpThreads?: number): ort.InferenceSession.SessionOptions {
+  return {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
-    ...(options.intraOpThreads === undefined ? {} : { intraOpNumThreads: options.intraOpThreads }),
+    ...(intraOpThreads === undefined ? {} : { intraOpNumThreads: intraOpThreads }),
+    ...(provider === 'webgpu' ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
   };
+}
+
+async function createSession(dir: string, onnxPath: string, externalData: readonly string[], options: LoadModelOptions): Promise<ort.InferenceSession> {
+  const provider = options.executionProvider ?? 'cpu';
+  if (provider === 'webgpu') {
+    const missing = missingVulkanPiece();
+    if (missing) throw new ModelLoadError(missing);
+  }
   try {
-    return await ort.InferenceSession.create(onnxPath, sessionOptions);
+    return await ort.InferenceSession.create(onnxPath, sessionOptionsFor(provider, options.intraOpThreads));
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
+    if (provider === 'webgpu' && /vulkan|adapter|webgpu|dawn/i.test(reason)) throw new ModelLoadError(explainWebGpuFailure(reason));
     if (provider === 'cuda' && /cuda|shared library|providers/i.test(reason)) {
       throw new ModelLoadError(
         `EXECUTION_PROVIDER=cuda but onnxruntime-node's CUDA execution provider could not be loaded (${reason}). ` +

@@ -99,10 +99,22 @@ export interface GenerationRequest {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * Running totals of what crossed between host memory and the execution provider (see
+ * BatchModel.transfers), and of forward passes, so that a dashboard divides one by the other.
+ */
+export interface HostDeviceTransfers {
+  readonly toDevice: number;
+  readonly toHost: number;
+  readonly passes: number;
+}
+
 /** Counters the HTTP layer exports as metrics; read on scrape. */
 export interface EngineStats {
   readonly running: number;
   readonly waiting: number;
+  /** Absent from engines that run no model (test fakes). */
+  readonly transfers?: HostDeviceTransfers;
 }
 
 /** Turns one sequence's token ids, as they arrive, into text deltas that never split a character. */

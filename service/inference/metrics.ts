@@ -44,6 +44,35 @@ export function createInferenceMetrics(registry: Registry, engine: Engine, model
       this.set({ model_name: modelName }, engine.stats().waiting);
     },
   });
+  // Running totals from the engine: the last value seen is added on; a restarted worker counts from 0 again.
+  const seen = { toDevice: 0, toHost: 0, passes: 0 };
+  const sinceLastScrape = (key: keyof typeof seen): number => {
+    const total = engine.stats().transfers?.[key] ?? 0;
+    const delta = total >= seen[key] ? total - seen[key] : total;
+    seen[key] = total;
+    return delta;
+  };
+  new Counter({
+    name: 'engine_host_device_bytes_total',
+    help:
+      'Bytes moved between host memory and the execution provider by forward passes and cache operations, by direction (to_device, to_host). ' +
+      'cuda: every feed and output crosses PCIe each step; webgpu: only ids, masks, indices and the logits read back; cpu: what crosses the onnxruntime binding.',
+    labelNames: ['model_name', 'direction'] as const,
+    registers: [registry],
+    collect() {
+      this.inc({ model_name: modelName, direction: 'to_device' }, sinceLastScrape('toDevice'));
+      this.inc({ model_name: modelName, direction: 'to_host' }, sinceLastScrape('toHost'));
+    },
+  });
+  new Counter({
+    name: 'engine_forward_passes_total',
+    help: 'Forward passes (decode steps and prefill chunks); engine_host_device_bytes_total divided by it is bytes per step.',
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.inc({ model_name: modelName }, sinceLastScrape('passes'));
+    },
+  });
   const timeToFirstToken = new Histogram({
     name: 'vllm:time_to_first_token_seconds',
     help: 'Time from request arrival to its first generated text.',

@@ -78,13 +78,24 @@ describe('Dockerfile lint', () => {
 });
 
 describe('Dockerfile targets', () => {
-  it('differ only in the base image, the node binary copied into the CUDA base, and the CUDA execution provider', () => {
-    const gpuOnly = new Set(['COPY --from=node /usr/local/bin/node /usr/local/bin/node', 'ENV EXECUTION_PROVIDER=cuda']);
+  it('differ only in the base image, the node binary copied into the CUDA base, the CUDA execution provider and Vulkan for webgpu', () => {
+    const gpuOnly = new Set([
+      'COPY --from=node /usr/local/bin/node /usr/local/bin/node',
+      'COPY --from=vulkan /vulkan/lib/ /usr/lib/x86_64-linux-gnu/',
+      'COPY --from=vulkan /vulkan/icd.d/nvidia_icd.json /usr/share/vulkan/icd.d/nvidia_icd.json',
+      'ENV EXECUTION_PROVIDER=cuda NVIDIA_DRIVER_CAPABILITIES=compute,utility,graphics',
+    ]);
     const normalizedGpu = show(gpu.instructions)
       .filter((instruction) => !gpuOnly.has(instruction))
       .map((instruction) => instruction.replace('--from=deps-cuda ', '--from=deps '));
     expect(normalizedGpu).toEqual(show(cpu.instructions));
     expect(show(gpu.instructions).filter((instruction) => gpuOnly.has(instruction))).toEqual([...gpuOnly]);
+  });
+
+  it("give the gpu target NVIDIA's Vulkan ICD, naming the driver library the toolkit mounts with the graphics capability", () => {
+    const vulkan = show(stage(stages, 'vulkan').instructions).join('\n');
+    expect(vulkan).toMatch(/apt-get install -y --no-install-recommends libvulkan1/);
+    expect(vulkan).toContain('"library_path":"libGLX_nvidia.so.0"');
   });
 
   it('add the CUDA execution provider in one verified step on top of the CPU dependencies', () => {

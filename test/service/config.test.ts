@@ -65,6 +65,10 @@ describe('loadConfig', () => {
     });
   });
 
+  it('accepts EXECUTION_PROVIDER=webgpu', () => {
+    expect(loadConfig({ EXECUTION_PROVIDER: 'webgpu' }).engine.executionProvider).toBe('webgpu');
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ PORT: '', MODEL_DIR: '' })).toMatchObject({ port: 8080, model: { dir: undefined } });
   });
@@ -76,7 +80,7 @@ describe('loadConfig', () => {
     ['LOG_CONTENT', 'maybe', /LOG_CONTENT="maybe": expected true or false/],
     ['PLAYGROUND', 'off', /PLAYGROUND="off": expected true or false/],
     ['MAX_BATCH_SIZE', '0', /MAX_BATCH_SIZE="0": expected at least 1/],
-    ['EXECUTION_PROVIDER', 'tpu', /EXECUTION_PROVIDER="tpu": expected cpu or cuda/],
+    ['EXECUTION_PROVIDER', 'tpu', /EXECUTION_PROVIDER="tpu": expected cpu, cuda or webgpu/],
     ['MODEL_DTYPE', 'int4', /MODEL_DTYPE="int4": expected one of fp32, fp16, q8, int8, uint8, q4, q4f16, bnb4/],
     ['MODEL_FILE', '../model.onnx', /MODEL_FILE="..\/model.onnx": expected a relative path to an .onnx file inside the model folder/],
     ['MODEL_FILE', '/abs/model.onnx', /MODEL_FILE="\/abs\/model.onnx": expected a relative path/],

@@ -21,6 +21,7 @@ export function recordingRunner(model: LoadedModel): { runner: BatchModel; passe
   // these take ModelRunner's own types where BatchModel names the opaque ones.
   const runner: BatchModel = {
     vocabSize: inner.vocabSize,
+    transfers: inner.transfers,
     emptyCache(rows: number) {
       return inner.emptyCache(rows);
     },

@@ -5,7 +5,8 @@ import * as ort from 'onnxruntime-node';
 import { float16Bits, widenFloat16 } from '../float16';
 import type { KvData, KvShape } from '../kv-cache';
 import type { LoadedModel } from '../model';
-import type { BatchModel } from '../scheduler/batch-model';
+import type { BatchModel, TransferTotals } from '../scheduler/batch-model';
+import { feedBytes } from '../step-feeds';
 import { PreallocatedCache, type NewKeyValues, type PreallocatedRowSource } from './cache';
 
 /**
@@ -30,6 +31,8 @@ export interface PreallocatedStep {
 export class PreallocatedKvRunner implements BatchModel {
   readonly kvShape: KvShape;
   readonly vocabSize: number;
+  /** The cache buffers are host memory handed to onnxruntime every step: on cpu they cross only the binding. */
+  readonly transfers: TransferTotals = { toDevice: 0, toHost: 0 };
   readonly blockTokens: number;
   private readonly contextLength: number;
 
@@ -82,6 +85,8 @@ export class PreallocatedKvRunner implements BatchModel {
       feeds[`cache.${layer}.value`] = values;
     }
     const outputs = await this.model.session.run(feeds);
+    this.transfers.toDevice += feedBytes(feeds);
+    this.transfers.toHost += feedBytes(outputs);
     const logits = outputs.logits;
     if (!logits) throw new Error('the model returned no logits output');
     const step: NewKeyValues[] = Array.from({ length: this.kvShape.nLayer }, (_, layer) => {

@@ -21,13 +21,28 @@ export interface ForwardStep {
   readonly cache: BatchCache;
 }
 
+/**
+ * Bytes moved between host memory and the execution provider so far (running totals): what the
+ * engine hands onnxruntime as host tensors, and what comes back as host tensors.
+ */
+export interface TransferTotals {
+  toDevice: number;
+  toHost: number;
+}
+
+/** Which positions' logits a forward pass must make readable: only the last (sampling) or every one (prompt logprobs). */
+export type LogitPositions = 'last' | 'all';
+
 export interface BatchModel {
   readonly vocabSize: number;
+  readonly transfers: TransferTotals;
   /**
    * Runs `seq` new tokens for every row of `past` (`inputIds` is `[rows, seq]`); `newLengths[r]`
-   * real tokens of row r, left-padded, are allowed only on an empty past.
+   * real tokens of row r, left-padded, are allowed only on an empty past. `positionLogits` may be
+   * read afterwards only when `logits` is 'all' (the default is 'last'). A device-resident model
+   * consumes `past`: hand a cache to `forward` or `gatherRows` once.
    */
-  forward(past: BatchCache, inputIds: BigInt64Array, seq: number, newLengths?: readonly number[]): Promise<ForwardStep>;
+  forward(past: BatchCache, inputIds: BigInt64Array, seq: number, newLengths?: readonly number[], logits?: LogitPositions): Promise<ForwardStep>;
   emptyCache(rows: number): BatchCache;
   gatherRows(sources: readonly RowSource[]): BatchCache;
   lastLogits(result: ForwardStep, row: number): Float32Array;

@@ -89,7 +89,7 @@ export class PrefillJob {
       const padding = seq - real[row]!;
       for (let j = 0; j < real[row]!; j++) ids[row * seq + padding + j] = BigInt(request.promptIds[start + j]!);
     });
-    const result = await this.model.forward(this.cache, ids, seq, real);
+    const result = await this.model.forward(this.cache, ids, seq, real, this.scratch ? 'all' : 'last');
     this.cache = result.cache;
     this.last = result;
     this.start += seq;

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { ChoiceTokenizer } from '../choice-output';
 import { DEFAULT_PREFILL_CHUNK_TOKENS, DEFAULT_PREFILL_TOKENS } from '../defaults';
 import { EngineClosedError } from '../errors';
-import type { EngineStats, GenerationRequest } from '../types';
+import type { EngineStats, GenerationRequest, HostDeviceTransfers } from '../types';
 import { Admission, checkRequest, overloaded, type Capacity, type LoadSnapshot } from './admission';
 import type { BatchModel } from './batch-model';
 import { BatchPlan, type PlannedRow } from './batch-plan';
@@ -46,6 +46,8 @@ export interface SchedulerOptions extends Capacity {
 export interface StepReport {
   /** Smoothed seconds per decode step so far (for the overload retry-after estimate). */
   readonly decodeStepSeconds: number;
+  /** Bytes between host and device and forward passes so far. */
+  readonly transfers: HostDeviceTransfers;
 }
 
 /** What `submit` returns: the caller's way to stop the request (its rows free at the next step). */
@@ -83,6 +85,8 @@ export class Scheduler {
   private arrivals = 0;
   /** Smoothed seconds per decode step, for the overload retry-after estimate. */
   private stepSeconds = 0.05;
+  /** Forward passes run (decode steps and prefill chunks). */
+  private passes = 0;
 
   constructor(private readonly options: SchedulerOptions) {
     this.runner = options.runner;
@@ -94,7 +98,16 @@ export class Scheduler {
   }
 
   stats(): EngineStats {
-    return { running: this.active.size, waiting: this.admission.queue.length };
+    return { running: this.active.size, waiting: this.admission.queue.length, transfers: this.transfers() };
+  }
+
+  private transfers(): HostDeviceTransfers {
+    return { toDevice: this.runner.transfers.toDevice, toHost: this.runner.transfers.toHost, passes: this.passes };
+  }
+
+  private reportStep(): void {
+    this.passes += 1;
+    this.options.onStep?.({ decodeStepSeconds: this.stepSeconds, transfers: this.transfers() });
   }
 
   /** Validates synchronously (typed errors), then queues the request; its events go to `output`. */
@@ -261,7 +274,7 @@ export class Scheduler {
       this.stepSeconds += STEP_TIME_SMOOTHING * (step.seconds - this.stepSeconds);
       this.batch.setPlanned(step.planned);
       for (const request of step.requests) this.settle(request);
-      this.options.onStep?.({ decodeStepSeconds: this.stepSeconds });
+      this.reportStep();
     } catch (error) {
       this.options.log?.error({ err: error }, 'decode step failed; failing the batch');
       for (const row of this.batch.clear()) this.finish(row.request, error);
@@ -280,7 +293,7 @@ export class Scheduler {
       const tokens = await job.runChunk(maxTokens);
       const seconds = (performance.now() - started) / 1000;
       if (interleaved) this.chunks.observe(tokens, seconds, this.stepSeconds);
-      this.options.onStep?.({ decodeStepSeconds: this.stepSeconds });
+      this.reportStep();
     } catch (error) {
       this.options.log?.error({ err: error }, 'prefill failed');
       this.prefills.shift();

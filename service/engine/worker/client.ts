@@ -9,7 +9,7 @@ import { EngineClosedError, EngineUnavailableError } from '../errors';
 import { EventChannel } from '../event-channel';
 import { loadTokenizer } from '../load-tokenizer';
 import { checkRequest, type Capacity } from '../scheduler/admission';
-import type { Engine, EngineStats, GenerationEvent, GenerationRequest, Tokenizer } from '../types';
+import type { Engine, EngineStats, GenerationEvent, GenerationRequest, HostDeviceTransfers, Tokenizer } from '../types';
 import { CapacityMirror, type MirroredRequest } from './capacity-mirror';
 import { rebuildError } from './error-codec';
 import type { FromWorker } from './messages';
@@ -55,6 +55,8 @@ class WorkerEngine implements Engine {
   private readonly watchdog: Watchdog;
   /** Why the watchdog killed the current worker, for the error its requests get. */
   private killedBecause: string | undefined;
+  /** The worker's running totals as of its last step message (a restarted worker starts again from 0). */
+  private transfers: HostDeviceTransfers | undefined;
   private readonly restarts: number[] = [];
   private closed: Promise<void> | undefined;
   private resolveClosed: () => void = () => undefined;
@@ -110,7 +112,7 @@ class WorkerEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return this.mirror.stats();
+    return { ...this.mirror.stats(), ...(this.transfers ? { transfers: this.transfers } : {}) };
   }
 
   isReady(): boolean {
@@ -188,6 +190,7 @@ class WorkerEngine implements Engine {
         return;
       case 'step':
         if (message.decodeStepSeconds > 0) this.mirror.stepSeconds = message.decodeStepSeconds;
+        if (message.transfers) this.transfers = message.transfers;
         for (const update of message.updates) {
           const remote = this.requests.get(update.id);
           if (!remote) continue;

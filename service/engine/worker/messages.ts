@@ -2,7 +2,7 @@
 // Node's IPC channel with the structured-clone serializer (SamplingParams' Map survives); a request's
 // events cross in batches, one message per forward pass carrying every request's new events.
 import type { EngineDescription, EngineSettings } from '../engine';
-import type { GenerationEvent, SamplingParams } from '../types';
+import type { GenerationEvent, HostDeviceTransfers, SamplingParams } from '../types';
 import type { SerializedError } from './error-codec';
 
 export type ToWorker =
@@ -28,5 +28,5 @@ export type FromWorker =
   | { readonly type: 'ready'; readonly contextLength: number; readonly description: EngineDescription }
   | { readonly type: 'start-failed'; readonly error: SerializedError }
   /** Sent after every forward pass, with or without updates: it is also the watchdog's heartbeat. */
-  | { readonly type: 'step'; readonly updates: readonly RequestUpdate[]; readonly decodeStepSeconds: number }
+  | { readonly type: 'step'; readonly updates: readonly RequestUpdate[]; readonly decodeStepSeconds: number; readonly transfers?: HostDeviceTransfers }
   | { readonly type: 'closed' };

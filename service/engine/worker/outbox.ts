@@ -2,6 +2,7 @@
 // sends them as one step message, on the next turn of the event loop (before the next pass runs).
 import type { RequestOutput } from '../scheduler/request';
 import type { StepReport } from '../scheduler/scheduler';
+import type { HostDeviceTransfers } from '../types';
 import { serializeError } from './error-codec';
 import type { FromWorker, RequestUpdate } from './messages';
 
@@ -9,6 +10,7 @@ export class StepOutbox {
   private updates = new Map<number, RequestUpdate>();
   private flushScheduled = false;
   private decodeStepSeconds = 0;
+  private transfers: HostDeviceTransfers | undefined;
 
   constructor(private readonly send: (message: FromWorker) => void) {}
 
@@ -39,6 +41,7 @@ export class StepOutbox {
   /** A forward pass ran: a step message goes out even without events (the watchdog's heartbeat). */
   step(report: StepReport): void {
     this.decodeStepSeconds = report.decodeStepSeconds;
+    this.transfers = report.transfers;
     this.scheduleFlush();
   }
 
@@ -51,7 +54,7 @@ export class StepOutbox {
     this.flushScheduled = false;
     const updates = [...this.updates.values()];
     this.updates = new Map();
-    this.send({ type: 'step', updates, decodeStepSeconds: this.decodeStepSeconds });
+    this.send({ type: 'step', updates, decodeStepSeconds: this.decodeStepSeconds, ...(this.transfers ? { transfers: this.transfers } : {}) });
   }
 
   private update(id: number): RequestUpdate {

@@ -110,7 +110,7 @@ describe('beam search on the tiny model', () => {
     expect(scores).toEqual([...scores].sort((x, y) => y - x));
     expect(new Set(deltas.map((d) => d.text)).size).toBe(3);
     expect(events.filter((e) => e.type === 'finish').map((e) => e.type === 'finish' && e.reason)).toEqual(['length', 'length', 'length']);
-    expect(engine.stats()).toEqual({ running: 0, waiting: 0 });
+    expect(engine.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 
   it('applies logit_bias to every beam: a banned token never appears', async () => {

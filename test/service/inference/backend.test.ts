@@ -175,6 +175,24 @@ describe('inference backend: cancellation and metrics', () => {
     expect(metrics).toMatch(/vllm:time_to_first_token_seconds_count\{model_name="gpt2"\} [1-9]/);
   });
 
+  it('counts forward passes and the bytes they move between host and onnxruntime (on cpu: at least the logits of every step)', async () => {
+    const read = async () => {
+      const text = await registry.metrics();
+      const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? NaN);
+      return {
+        passes: value(/^engine_forward_passes_total\{model_name="gpt2"\} (\d+)/m),
+        toHost: value(/^engine_host_device_bytes_total\{model_name="gpt2",direction="to_host"\} (\d+)/m),
+        toDevice: value(/^engine_host_device_bytes_total\{model_name="gpt2",direction="to_device"\} (\d+)/m),
+      };
+    };
+    const before = await read();
+    await backend.createCompletion(completion({ prompt: 'Count me', max_tokens: 5, ignore_eos: true }), context());
+    const after = await read();
+    expect(after.passes - before.passes).toBeGreaterThanOrEqual(5);
+    expect(after.toHost - before.toHost).toBeGreaterThanOrEqual(5 * engine.tokenizer.vocabSize * 4);
+    expect(after.toDevice).toBeGreaterThan(before.toDevice);
+  });
+
   it('tokenizes and detokenizes with the served tokenizer', async () => {
     const tokenize = backend.tokenize;
     const detokenize = backend.detokenize;

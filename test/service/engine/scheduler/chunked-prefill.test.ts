@@ -129,7 +129,7 @@ describe('chunked prefill', () => {
     expect(await ended).toEqual({ value: undefined, done: true });
     const chunks = passes.slice(from).filter((pass) => pass.kind === 'prefill').length;
     expect(chunks).toBeLessThan(5);
-    expect(instance.stats()).toEqual({ running: 1, waiting: 0 });
+    expect(instance.stats()).toMatchObject({ running: 1, waiting: 0 });
     running.cancel();
     await running.all;
     await instance.close();

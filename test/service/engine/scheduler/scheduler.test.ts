@@ -133,7 +133,7 @@ describe('scheduler (continuous batching on the tiny model)', () => {
     expect(outcome.finishes).toEqual([]);
     expect(await broken).toBe(1);
     await idle();
-    expect(engine.stats()).toEqual({ running: 0, waiting: 0 });
+    expect(engine.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 
   it('queues requests beyond the batch and refuses synchronously beyond batch + queue', async () => {
@@ -142,7 +142,7 @@ describe('scheduler (continuous batching on the tiny model)', () => {
     const controller = new AbortController();
     // n=2 each: two requests fill the 4 rows, two more fill the queue of 2.
     const accepted = Array.from({ length: 4 }, () => run('Capacity', { ...long, n: 2 }, controller.signal));
-    expect(engine.stats()).toEqual({ running: 2, waiting: 2 });
+    expect(engine.stats()).toMatchObject({ running: 2, waiting: 2 });
     let refused: unknown;
     try {
       run('One too many', long);
@@ -154,7 +154,7 @@ describe('scheduler (continuous batching on the tiny model)', () => {
     controller.abort();
     await Promise.all(accepted.map(collect));
     await idle();
-    expect(engine.stats()).toEqual({ running: 0, waiting: 0 });
+    expect(engine.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 
   it('refuses synchronously a prompt + max_tokens beyond the context, naming both counts', () => {

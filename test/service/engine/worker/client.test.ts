@@ -118,7 +118,7 @@ describe('worker engine', () => {
     const controller = new AbortController();
     // n=2 each: two requests fill the 4 rows, two more fill the queue of 2.
     const accepted = Array.from({ length: 4 }, () => collect(run(worker, 'Capacity', { ...long, n: 2 }, controller.signal)));
-    expect(worker.stats()).toEqual({ running: 2, waiting: 2 });
+    expect(worker.stats()).toMatchObject({ running: 2, waiting: 2 });
     let refused: unknown;
     try {
       run(worker, 'One too many', long);
@@ -131,7 +131,7 @@ describe('worker engine', () => {
     const outcomes = await Promise.all(accepted);
     // Aborted long before 300 tokens: no choice finished.
     expect(outcomes.every((outcome) => outcome.finishes.length === 0)).toBe(true);
-    expect(worker.stats()).toEqual({ running: 0, waiting: 0 });
+    expect(worker.stats()).toMatchObject({ running: 0, waiting: 0 });
   });
 
   it('stops generating for a consumer that stops reading, and its rows are free again', async () => {
@@ -186,7 +186,7 @@ describe('worker engine lifecycle', () => {
     expect(() => engine.generate({ promptIds: [1], params: long })).toThrow(EngineUnavailableError);
     await until(() => engine.isReady(), 'the restarted worker');
     expect(engine.workerPid).not.toBe(first);
-    expect(engine.stats()).toEqual({ running: 0, waiting: 0 });
+    expect(engine.stats()).toMatchObject({ running: 0, waiting: 0 });
     expect((await collect(engine.generate({ promptIds: [464], params: params({ maxTokens: 3, temperature: 0 }) }))).ids[0]).toHaveLength(3);
   });
 
