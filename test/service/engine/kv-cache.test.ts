@@ -3,18 +3,10 @@ import { ModelRunner } from '../../../service/engine/batch';
 import { KvCache } from '../../../service/engine/kv-cache';
 import { loadModel, type LoadedModel } from '../../../service/engine/model';
 import { tinyModelDir } from '../../support/models';
+import { ids, maxAbsDiff } from '../../support/logits';
 
 // The batching primitives the scheduler is built on, checked against the real model: incremental
 // decoding with the cache and left-padded batch rows must give the logits of a plain run.
-
-const ids = (values: readonly number[]): BigInt64Array => BigInt64Array.from(values, BigInt);
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
 
 describe('KV cache and batch rows on the tiny model', () => {
   let model: LoadedModel;

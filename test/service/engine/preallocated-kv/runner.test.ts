@@ -5,20 +5,12 @@ import { loadModel, type LoadedModel } from '../../../../service/engine/model';
 import type { PreallocatedCache } from '../../../../service/engine/preallocated-kv/cache';
 import { PreallocatedKvRunner, type PreallocatedStep } from '../../../../service/engine/preallocated-kv/runner';
 import { tinyModelDir, tinyVariantDir } from '../../../support/models';
+import { ids, maxAbsDiff } from '../../../support/logits';
 
 // The preallocated-kv graph (model:make --export preallocated-kv, the same weights as the tiny Concat
 // graph) driven by its runner must compute what the Concat graph computes: the same logits step by
 // step, through left-padded prefill, rows gathered (joined, dropped, duplicated, reordered) and the
 // cache growing block by block. Blocks of 4 slots make every few tokens a growth.
-
-const ids = (values: readonly number[]): BigInt64Array => BigInt64Array.from(values, BigInt);
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let max = 0;
-  for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
-  return max;
-}
 
 const argmax = (logits: Float32Array): number => logits.reduce((best, value, i) => (value > logits[best]! ? i : best), 0);
 
