@@ -253,10 +253,22 @@ export class RedisLimiter implements Limiter {
     const givingBack = this.givingBack;
     this.givingBack = [];
     for (const giveBack of givingBack) giveBack();
-    for (const [id, entry] of this.pending) {
+    const bookings = [...this.pending].map(([id, entry]) => {
       this.pending.delete(id);
-      this.book(entry.client, entry.periods, entry, {}).catch(() => this.addPending(entry.client, entry.periods, entry));
-    }
+      return this.book(entry.client, entry.periods, entry, {}).then(
+        () => true,
+        () => {
+          this.addPending(entry.client, entry.periods, entry);
+          return false;
+        },
+      );
+    });
+    if (bookings.length === 0) return;
+    // Said once the shared budgets hold it again, so operators (and tests) know when they are whole.
+    void Promise.all(bookings).then((results) => {
+      const clients = results.filter(Boolean).length;
+      if (clients > 0) this.options.log.info({ clients }, 'shared state: booked to Redis what was spent while it was away');
+    });
   }
 
   private hold(leaseId: string, key: string): void {

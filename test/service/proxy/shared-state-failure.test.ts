@@ -82,6 +82,8 @@ describe('with REDIS_URL', () => {
 
     await redis.restart();
     await Promise.all([open, closed].map((proxy) => logged(proxy, 'shared state: Redis available again')));
+    // The open replica books its spend in the background once Redis is back; wait for it to say so.
+    await logged(open, 'shared state: booked to Redis what was spent while it was away');
     expect(metric(await open.metrics(), 'proxy_shared_state_available')).toBe(1);
     // The restarted Redis lost its counters, but the 18 tokens spent meanwhile were booked to it: 100 - 18 - 9.
     const back = await closed.post('/v1/completions', request);
