@@ -19,6 +19,15 @@ describe('createKeyAuthenticator', () => {
     expect(auth.identify('')).toBeUndefined();
   });
 
+  it('finds each of a thousand keys, and gives a digest configured twice to its first name', () => {
+    const keys = Array.from({ length: 1000 }, (_, index) => ({ name: `client-${index}`, sha256: hashKey(`sk-${index}`) }));
+    const auth = createKeyAuthenticator([...keys, { name: 'impostor', sha256: hashKey('sk-7') }]);
+    expect(auth.identify('sk-0')).toEqual({ name: 'client-0' });
+    expect(auth.identify('sk-999')).toEqual({ name: 'client-999' });
+    expect(auth.identify('sk-7')).toEqual({ name: 'client-7' });
+    expect(auth.identify('sk-1000')).toBeUndefined();
+  });
+
   it('is disabled without keys', () => {
     const auth = createKeyAuthenticator([]);
     expect(auth.enabled).toBe(false);
