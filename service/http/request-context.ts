@@ -1,5 +1,5 @@
 // Per-request state the HTTP layer hands a backend: request id, client, logger, response headers,
-// access-log fields, and an AbortSignal that fires when the client goes away before its response ended.
+// access-log fields, and the AbortSignal (app.ts aborts it when the client goes away before its response ended).
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -24,14 +24,6 @@ const CLIENT_REQUEST_ID = /^[\w.:@/+=-]{1,128}$/;
 export function requestIdFor(request: IncomingMessage): string {
   const header = request.headers['x-request-id'];
   return typeof header === 'string' && CLIENT_REQUEST_ID.test(header) ? header : randomUUID();
-}
-
-/** Aborts `controller` if the response's socket closes before the response was fully written. */
-export function abortOnDisconnect(reply: FastifyReply, controller: AbortController): void {
-  const response = reply.raw;
-  response.once('close', () => {
-    if (!response.writableFinished) controller.abort(new Error('The client closed the connection before the response ended.'));
-  });
 }
 
 export function requestContext(request: FastifyRequest, reply: FastifyReply): RequestContext {
