@@ -18,14 +18,20 @@ export interface BudgetPeriods {
 
 const twoDigits = (value: number) => String(value).padStart(2, '0');
 
+/** The periods of the day last asked for: every request asks, and a day's answer holds for a day. */
+let cached: { readonly dayStart: number; readonly periods: BudgetPeriods } | undefined;
+
 export function budgetPeriods(now: number): BudgetPeriods {
+  if (cached !== undefined && now >= cached.dayStart && now < cached.periods.day.endsAt) return cached.periods;
   const date = new Date(now);
   const year = date.getUTCFullYear();
   const month = date.getUTCMonth();
   const day = date.getUTCDate();
   const monthId = `${year}-${twoDigits(month + 1)}`;
-  return {
+  const periods: BudgetPeriods = {
     day: { kind: 'day', id: `${monthId}-${twoDigits(day)}`, endsAt: Date.UTC(year, month, day + 1) },
     month: { kind: 'month', id: monthId, endsAt: Date.UTC(year, month + 1, 1) },
   };
+  cached = { dayStart: Date.UTC(year, month, day), periods };
+  return periods;
 }
