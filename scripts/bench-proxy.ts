@@ -12,6 +12,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
+import Fastify from 'fastify';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { Pool } from 'undici';
@@ -24,19 +25,20 @@ import { progressBar } from './progress';
 const USAGE = `Usage: npm run bench:proxy [-- --quick] [--rates 100,500] [--seconds 10] [--rss-requests 50000] [--redis-url URL]
 
 Starts a fast local OpenAI-compatible upstream, the proxy with its limits in memory, the proxy with
-its limits in Redis, and a bare relay in front of it (each in its own child process; Redis is a
-redis-server started on 127.0.0.1, or --redis-url), then from this process:
-  0. a warm-up of 10,000 requests through the proxy (2,000 with --quick), not reported;
+its limits in Redis, a bare relay and a fastify relay in front of it (each in its own child process;
+Redis is a redis-server started on 127.0.0.1, or --redis-url), then from this process:
+  0. a warm-up of 10,000 requests through each (2,000 with --quick), not reported;
   1. for each rate: an open-loop load for --seconds; every request is sent at the same instant
      directly to the upstream and through the proxy; reports p50/p99 of the per-pair difference
      (proxy - direct), each side's p50/p99 and achieved throughput; then the same through a bare
-     undici relay (no auth, limits, logs or metrics) as the machine's floor for any Node proxy;
-     the proxy with REDIS_URL is measured at each rate too, between the two;
+     undici relay (no auth, limits, logs or metrics) as the machine's floor for any Node proxy,
+     and through the same relay behind fastify (the floor of a fastify-based proxy such as this);
+     the proxy with REDIS_URL is measured at each rate too;
   2. --rss-requests requests through the proxy (64 concurrent, closed loop): the proxy's RSS at
      the start, peak and end, and its throughput;
   3. at each rate, the proxy's added p50 and p99 over the bare relay's, against the targets
-     (at most 1.3x and 2x), and the Redis proxy's added p50 over the in-memory one's (at most
-     0.5 ms more).
+     (at most 1.3x and 2x), the fastify relay's over the bare relay's (the framework's share),
+     and the Redis proxy's added p50 over the in-memory one's (at most 0.5 ms more).
   --redis-url  a Redis to use instead of starting redis-server (its keys proxy:{bench}:* are written)
   --quick   rates 100,500 for 2 s each and 5,000 requests for the memory run (development)
 Writes bench/results/proxy.json and bench/results/proxy.md.`;
@@ -125,10 +127,34 @@ async function serveBareRelay(upstreamUrl: string): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-type ChildMode = '--serve-upstream' | '--serve-proxy' | '--serve-bare-relay';
+/**
+ * The floor of a relay built on fastify, as the proxy is: the bare relay plus fastify's routing,
+ * JSON body parsing and reply, still without auth, limits, logs or metrics. Between it and the
+ * proxy lies what the proxy itself does; between it and the bare relay, what the framework costs.
+ */
+async function serveFastifyRelay(upstreamUrl: string): Promise<string> {
+  const pool = new Pool(upstreamUrl, { connections: 256 });
+  const app = Fastify({ logger: false });
+  app.post('/v1/completions', async (request, reply) => {
+    const upstream = await pool.request({ path: '/v1/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(request.body) });
+    const body = await upstream.body.text();
+    return reply.code(upstream.statusCode).header('content-type', 'application/json').send(body);
+  });
+  app.server.keepAliveTimeout = 60_000;
+  return app.listen({ host: '127.0.0.1', port: 0 });
+}
+
+const CHILD_MODES = ['--serve-upstream', '--serve-proxy', '--serve-bare-relay', '--serve-fastify-relay'] as const;
+type ChildMode = (typeof CHILD_MODES)[number];
 
 function runChild(mode: ChildMode, url?: string, redisUrl?: string): void {
-  const serve = mode === '--serve-upstream' ? serveUpstream() : mode === '--serve-proxy' ? serveProxy(url!, redisUrl) : serveBareRelay(url!);
+  const servers: Record<ChildMode, () => Promise<string>> = {
+    '--serve-upstream': () => serveUpstream(),
+    '--serve-proxy': () => serveProxy(url!, redisUrl),
+    '--serve-bare-relay': () => serveBareRelay(url!),
+    '--serve-fastify-relay': () => serveFastifyRelay(url!),
+  };
+  const serve = servers[mode]();
   void serve.then((listening) => process.send?.({ kind: 'listening', url: listening } satisfies ChildMessage));
   process.on('message', () => {
     // Collect first, so RSS tracks live memory rather than when V8 last chose to collect.
@@ -232,7 +258,7 @@ interface Side {
 
 interface RatePhase {
   /** What the second request of each pair went through. */
-  readonly through: 'proxy' | 'proxy with Redis' | 'bare relay';
+  readonly through: 'proxy' | 'proxy with Redis' | 'bare relay' | 'fastify relay';
   readonly targetRps: number;
   readonly seconds: number;
   readonly pairs: number;
@@ -380,6 +406,24 @@ function targetChecks(phases: readonly RatePhase[]): TargetCheck[] {
     });
 }
 
+interface FrameworkShare {
+  readonly targetRps: number;
+  /** The fastify relay's added p50 over the bare relay's: what the framework alone costs. */
+  readonly fastifyP50Ratio: number;
+  readonly fastifyP99Ratio: number;
+}
+
+/** The fastify relay against the bare relay, rate by rate: how much of the proxy's budget the framework takes. */
+function frameworkShares(phases: readonly RatePhase[]): FrameworkShare[] {
+  return phases
+    .filter((phase) => phase.through === 'fastify relay')
+    .flatMap((fastify) => {
+      const bare = phases.find((phase) => phase.through === 'bare relay' && phase.targetRps === fastify.targetRps);
+      if (bare === undefined) return [];
+      return [{ targetRps: fastify.targetRps, fastifyP50Ratio: round(fastify.overheadP50Ms / bare.overheadP50Ms, 2), fastifyP99Ratio: round(fastify.overheadP99Ms / bare.overheadP99Ms, 2) }];
+    });
+}
+
 function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
   const rows = result.phases.map(
     (phase) =>
@@ -396,7 +440,9 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
     '(auth, limits, metrics, access logs at info to /dev/null), each in its own process; the load generator in a third.',
     `Proxy with Redis: the same with REDIS_URL (${result.redis}): rpm, tpm, a concurrency lease and a settle per request in Redis.`,
     'Bare relay: node:http in, an undici pool out, nothing else (the floor of any Node proxy on this machine), measured',
-    'right after the proxy at each rate. "added" is the per-pair difference (through - direct) for requests sent at the same instant.',
+    'right after the proxy at each rate. Fastify relay: the same behind fastify (routing, JSON body parsing, reply), still',
+    'without auth, limits, logs or metrics: the floor of a proxy built on fastify, as this one is.',
+    '"added" is the per-pair difference (through - direct) for requests sent at the same instant.',
     '',
     '| through | target req/s | s | added p50 ms | added p99 ms | direct p50 / p99 ms | through p50 / p99 ms | direct req/s | through req/s | its CPU ms/req | errors |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
@@ -406,6 +452,9 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
     ...result.targets.map(
       (check) => `- ${check.targetRps} req/s: p50 ${check.p50Ratio}x, p99 ${check.p99Ratio}x: ${check.met ? 'met' : 'not met'}`,
     ),
+    '',
+    "The framework's share: the fastify relay's added latency over the bare relay's, at each rate.",
+    ...result.framework.map((share) => `- ${share.targetRps} req/s: p50 ${share.fastifyP50Ratio}x, p99 ${share.fastifyP99Ratio}x`),
     '',
     `Target: with Redis, the proxy's added p50 at most ${TARGET_REDIS_EXTRA_P50_MS} ms above the in-memory proxy's (the issue sets it at 500 req/s).`,
     ...result.redisTargets.map(
@@ -427,29 +476,43 @@ async function benchmark(options: { rates: number[]; seconds: number; rssRequest
   const proxy = await Child.start(['--serve-proxy', upstream.url]);
   const redisProxy = await Child.start(['--serve-proxy', upstream.url, redisUrl]);
   const relay = await Child.start(['--serve-bare-relay', upstream.url]);
+  const fastifyRelay = await Child.start(['--serve-fastify-relay', upstream.url]);
   const direct = new Pool(upstream.url, { connections: 256 });
   const viaProxy = new Pool(proxy.url, { connections: 256 });
   const viaRedisProxy = new Pool(redisProxy.url, { connections: 256 });
   const viaRelay = new Pool(relay.url, { connections: 256 });
+  const viaFastifyRelay = new Pool(fastifyRelay.url, { connections: 256 });
   try {
     // Measured phases see a warm proxy, as in production: its hot paths optimized by V8, pools open.
     await memoryRun(viaProxy, proxy.child, options.warmupRequests, 'warm-up through the proxy');
     await memoryRun(viaRedisProxy, redisProxy.child, options.warmupRequests, 'warm-up through the proxy with Redis');
     await memoryRun(viaRelay, relay.child, options.warmupRequests, 'warm-up through the bare relay');
+    await memoryRun(viaFastifyRelay, fastifyRelay.child, options.warmupRequests, 'warm-up through the fastify relay');
     await ratePhase('proxy', direct, viaProxy, proxy.child, 200, 1);
     const phases: RatePhase[] = [];
     for (const rate of options.rates) {
-      process.stderr.write(`rate ${rate} req/s for ${options.seconds} s, through the proxy, the proxy with Redis, then the bare relay...\n`);
+      process.stderr.write(`rate ${rate} req/s for ${options.seconds} s, through the proxy, the proxy with Redis, the bare relay, then the fastify relay...\n`);
       phases.push(await ratePhase('proxy', direct, viaProxy, proxy.child, rate, options.seconds));
       phases.push(await ratePhase('proxy with Redis', direct, viaRedisProxy, redisProxy.child, rate, options.seconds));
       phases.push(await ratePhase('bare relay', direct, viaRelay, relay.child, rate, options.seconds));
+      phases.push(await ratePhase('fastify relay', direct, viaFastifyRelay, fastifyRelay.child, rate, options.seconds));
     }
     const memory = await memoryRun(viaProxy, proxy.child, options.rssRequests, 'memory run');
     const redis = redisServer === undefined ? 'the Redis of --redis-url' : 'a redis-server on 127.0.0.1, no persistence';
-    return { date: new Date().toISOString(), quick: options.quick, machine, redis, phases, targets: targetChecks(phases), redisTargets: redisChecks(phases), memory };
+    return {
+      date: new Date().toISOString(),
+      quick: options.quick,
+      machine,
+      redis,
+      phases,
+      targets: targetChecks(phases),
+      framework: frameworkShares(phases),
+      redisTargets: redisChecks(phases),
+      memory,
+    };
   } finally {
-    await Promise.all([direct.close(), viaProxy.close(), viaRedisProxy.close(), viaRelay.close()]);
-    for (const child of [upstream, proxy, redisProxy, relay]) child.child.process.disconnect();
+    await Promise.all([direct.close(), viaProxy.close(), viaRedisProxy.close(), viaRelay.close(), viaFastifyRelay.close()]);
+    for (const child of [upstream, proxy, redisProxy, relay, fastifyRelay]) child.child.process.disconnect();
     redisServer?.process.kill('SIGTERM');
   }
 }
@@ -493,7 +556,8 @@ async function main(): Promise<void> {
 }
 
 const mode = process.argv[2];
-if (mode === '--serve-upstream' || mode === '--serve-proxy' || mode === '--serve-bare-relay') runChild(mode, process.argv[3], process.argv[4]);
+const isChildMode = (value: string | undefined): value is ChildMode => CHILD_MODES.includes(value as ChildMode);
+if (isChildMode(mode)) runChild(mode, process.argv[3], process.argv[4]);
 else
   main().catch((error: unknown) => {
     process.stderr.write(`bench:proxy failed: ${(error as Error).stack ?? String(error)}\n`);
