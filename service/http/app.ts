@@ -113,8 +113,7 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
   // microtask hop each (bench:proxy measures what the proxy adds per request).
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
-    const api = isApiRoute(request.routeOptions.config);
-    const controller = api ? new AbortController() : undefined;
+    const controller = isApiRoute(request.routeOptions.config) ? new AbortController() : undefined;
     // One listener for everything that happens when the response's socket closes.
     reply.raw.once('close', () => {
       if (!reply.raw.writableFinished) {
