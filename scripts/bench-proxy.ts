@@ -374,16 +374,27 @@ interface RedisCheck {
   readonly met: boolean;
 }
 
-/** The Redis proxy against the in-memory one, rate by rate, from the phases measured side by side. */
-function redisChecks(phases: readonly RatePhase[]): RedisCheck[] {
+/** Each phase through `measured` with the phase through `baseline` at the same rate (measured side by side). */
+function sideBySide(phases: readonly RatePhase[], measured: RatePhase['through'], baseline: RatePhase['through']): [RatePhase, RatePhase][] {
   return phases
-    .filter((phase) => phase.through === 'proxy with Redis')
-    .flatMap((redis) => {
-      const memory = phases.find((phase) => phase.through === 'proxy' && phase.targetRps === redis.targetRps);
-      if (memory === undefined) return [];
-      const extraP50Ms = round(redis.overheadP50Ms - memory.overheadP50Ms);
-      return [{ targetRps: redis.targetRps, extraP50Ms, extraP99Ms: round(redis.overheadP99Ms - memory.overheadP99Ms), met: extraP50Ms <= TARGET_REDIS_EXTRA_P50_MS }];
+    .filter((phase) => phase.through === measured)
+    .flatMap((phase): [RatePhase, RatePhase][] => {
+      const other = phases.find((candidate) => candidate.through === baseline && candidate.targetRps === phase.targetRps);
+      return other === undefined ? [] : [[phase, other]];
     });
+}
+
+/** How many times `baseline`'s added p50 and p99 `measured` adds. */
+function addedRatios(measured: RatePhase, baseline: RatePhase): { p50Ratio: number; p99Ratio: number } {
+  return { p50Ratio: round(measured.overheadP50Ms / baseline.overheadP50Ms, 2), p99Ratio: round(measured.overheadP99Ms / baseline.overheadP99Ms, 2) };
+}
+
+/** The Redis proxy against the in-memory one, rate by rate. */
+function redisChecks(phases: readonly RatePhase[]): RedisCheck[] {
+  return sideBySide(phases, 'proxy with Redis', 'proxy').map(([redis, memory]) => {
+    const extraP50Ms = round(redis.overheadP50Ms - memory.overheadP50Ms);
+    return { targetRps: redis.targetRps, extraP50Ms, extraP99Ms: round(redis.overheadP99Ms - memory.overheadP99Ms), met: extraP50Ms <= TARGET_REDIS_EXTRA_P50_MS };
+  });
 }
 
 interface TargetCheck {
@@ -393,17 +404,12 @@ interface TargetCheck {
   readonly met: boolean;
 }
 
-/** Proxy against bare relay, rate by rate, from the phases measured side by side. */
+/** Proxy against bare relay, rate by rate. */
 function targetChecks(phases: readonly RatePhase[]): TargetCheck[] {
-  return phases
-    .filter((phase) => phase.through === 'proxy')
-    .flatMap((proxy) => {
-      const bare = phases.find((phase) => phase.through === 'bare relay' && phase.targetRps === proxy.targetRps);
-      if (bare === undefined) return [];
-      const p50Ratio = round(proxy.overheadP50Ms / bare.overheadP50Ms, 2);
-      const p99Ratio = round(proxy.overheadP99Ms / bare.overheadP99Ms, 2);
-      return [{ targetRps: proxy.targetRps, p50Ratio, p99Ratio, met: p50Ratio <= TARGET_P50_RATIO && p99Ratio <= TARGET_P99_RATIO }];
-    });
+  return sideBySide(phases, 'proxy', 'bare relay').map(([proxy, bare]) => {
+    const { p50Ratio, p99Ratio } = addedRatios(proxy, bare);
+    return { targetRps: proxy.targetRps, p50Ratio, p99Ratio, met: p50Ratio <= TARGET_P50_RATIO && p99Ratio <= TARGET_P99_RATIO };
+  });
 }
 
 interface FrameworkShare {
@@ -415,13 +421,10 @@ interface FrameworkShare {
 
 /** The fastify relay against the bare relay, rate by rate: how much of the proxy's budget the framework takes. */
 function frameworkShares(phases: readonly RatePhase[]): FrameworkShare[] {
-  return phases
-    .filter((phase) => phase.through === 'fastify relay')
-    .flatMap((fastify) => {
-      const bare = phases.find((phase) => phase.through === 'bare relay' && phase.targetRps === fastify.targetRps);
-      if (bare === undefined) return [];
-      return [{ targetRps: fastify.targetRps, fastifyP50Ratio: round(fastify.overheadP50Ms / bare.overheadP50Ms, 2), fastifyP99Ratio: round(fastify.overheadP99Ms / bare.overheadP99Ms, 2) }];
-    });
+  return sideBySide(phases, 'fastify relay', 'bare relay').map(([fastify, bare]) => {
+    const { p50Ratio, p99Ratio } = addedRatios(fastify, bare);
+    return { targetRps: fastify.targetRps, fastifyP50Ratio: p50Ratio, fastifyP99Ratio: p99Ratio };
+  });
 }
 
 function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
