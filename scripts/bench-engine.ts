@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,9 +15,12 @@ import type { Engine } from '../service/engine/types';
 import { createWorkerEngine } from '../service/engine/worker/client';
 import { createSamplingParams } from '../service/engine/params';
 import { nextTokenQuality, type GraphQuality, type QualityReport } from './bench/next-token-quality';
+import { promptIds } from './bench/prompts';
+import { writeBenchResults } from './bench/results';
+import { median } from './bench/stats';
 import { benchModelDir, benchPreallocatedModelDir } from './gpt2-onnx/write-model-dir';
 import { progressBar } from './progress';
-import { OPTIMIZER_VERSION, quantizedGraphName, quantizeModelDir, RECORD_FILE, serveChoice, type WeightScheme } from './onnx-quantize/quantize-model-dir';
+import { OPTIMIZER_VERSION, quantizedGraphName, quantizeModelDir, RECORD_FILE, serveChoice, WEIGHT_SCHEMES, type WeightScheme } from './onnx-quantize/quantize-model-dir';
 
 const REPO_ROOT = resolve(__dirname, '..');
 const PROMPT_TOKENS = 32;
@@ -62,7 +65,6 @@ Writes bench/results/engine.json and bench/results/engine.md (not with --quick u
 type Mode = (typeof MODES)[number];
 /** The graphs measured: the model folder's fp32 one, and what model:optimize makes of it. */
 type Graph = 'fp32' | WeightScheme;
-const QUANTIZED: readonly WeightScheme[] = ['int8', 'int4', 'q8'];
 
 interface ModeSpec {
   readonly name: string;
@@ -109,7 +111,7 @@ function graphFile(graph: Graph): { readonly path: string; readonly choice: Pick
 /** Makes (or remakes, when the source or the optimizer changed) each quantized folder of `modelDir`. */
 async function ensureQuantizedDirs(modelDir: string): Promise<void> {
   const sha256 = createHash('sha256').update(await readFile(join(modelDir, FP32_GRAPH))).digest('hex');
-  for (const scheme of QUANTIZED) {
+  for (const scheme of WEIGHT_SCHEMES) {
     const dir = graphDir(modelDir, scheme);
     const record = await readFile(join(dir, RECORD_FILE), 'utf8').then((text) => JSON.parse(text) as { version?: number; source?: { sha256?: string } }, () => undefined);
     if (record?.version === OPTIMIZER_VERSION && record.source?.sha256 === sha256) continue;
@@ -130,11 +132,6 @@ const Measurement = z.object({
   loadAvg1m: z.number(),
 });
 type Measurement = z.infer<typeof Measurement>;
-
-/** Deterministic prompt ids; row `r` differs from the others so the batch is not one prompt repeated. */
-function promptIds(row: number, length = PROMPT_TOKENS): number[] {
-  return Array.from({ length }, (_, i) => (1000 + 7919 * (i + 1) * (row + 1)) % 50000);
-}
 
 /**
  * This process's peak resident set. Linux's VmHWM belongs to the process image, while getrusage's
@@ -230,7 +227,7 @@ async function rawLoop(modelDir: string, threads: number, rows: number): Promise
     const ended = performance.now();
     return prompts.map(() => ({ tokens: maxTokens, started, firstToken, ended }));
   };
-  const prompts = Array.from({ length: rows }, (_, row) => promptIds(row));
+  const prompts = Array.from({ length: rows }, (_, row) => promptIds(row, PROMPT_TOKENS));
   await run(prompts.map((prompt) => prompt.slice(0, 4)), 2);
   return run(prompts, NEW_TOKENS);
 }
@@ -291,8 +288,8 @@ async function transformersRun(modelDir: string, threads: number, dtype: 'fp32' 
     } as never);
     return { tokens: maxTokens, started, firstToken, ended: performance.now() };
   };
-  await run(promptIds(0).slice(0, 4), 2);
-  return run(promptIds(0), NEW_TOKENS);
+  await run(promptIds(0, PROMPT_TOKENS).slice(0, 4), 2);
+  return run(promptIds(0, PROMPT_TOKENS), NEW_TOKENS);
 }
 
 async function child(mode: Mode, modelDir: string, threads: number): Promise<void> {
@@ -317,12 +314,6 @@ function runChild(mode: Mode, modelDir: string, threads: number): Measurement {
   if (result.status !== 0 || !line) throw new Error(`benchmark child ${mode} failed (exit ${result.status}):\n${result.stderr}`);
   return Measurement.parse(JSON.parse(line.slice('RESULT '.length)));
 }
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
 
 async function main(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
@@ -420,12 +411,13 @@ async function main(argv: readonly string[]): Promise<void> {
   const qualityDirs = quantized ? [modelDir, ...(values.model === undefined ? [await benchModelDir(undefined, quick, 'fan-in')] : [])] : [];
   const quality: QualityOf[] = [];
   for (const dir of qualityDirs) {
-    await ensureQuantizedDirs(dir);
+    // The timed runs already made modelDir's quantized graphs.
+    if (dir !== modelDir) await ensureQuantizedDirs(dir);
     console.error(`measuring next-token quality against fp32 on ${basename(dir)}...`);
     const report = await nextTokenQuality(
       join(dir, FP32_GRAPH),
-      Object.fromEntries(QUANTIZED.map((scheme) => [scheme, join(graphDir(dir, scheme), graphFile(scheme).path)])),
-      Array.from({ length: CONCURRENT }, (_, row) => promptIds(row)),
+      Object.fromEntries(WEIGHT_SCHEMES.map((scheme) => [scheme, join(graphDir(dir, scheme), graphFile(scheme).path)])),
+      Array.from({ length: CONCURRENT }, (_, row) => promptIds(row, PROMPT_TOKENS)),
       NEW_TOKENS,
       threads,
     );
@@ -464,7 +456,7 @@ async function main(argv: readonly string[]): Promise<void> {
     `| weights | graph | mean KL from fp32 (nats) | max KL | greedy agreement with fp32 | positions |`,
     `|---|---|---:|---:|---:|---:|`,
     ...quality.flatMap(({ model, graphs }) =>
-      QUANTIZED.map((scheme) => {
+      WEIGHT_SCHEMES.map((scheme) => {
         const q = graphs[scheme] as GraphQuality;
         return `| \`${model}\` | ${GRAPH_NAMES[scheme]} | ${q.meanKl.toFixed(4)} | ${q.maxKl.toFixed(3)} | ${(q.agreement * 100).toFixed(1)}% | ${q.positions} |`;
       }),
@@ -493,11 +485,7 @@ async function main(argv: readonly string[]): Promise<void> {
       : '\n');
   console.log(markdown);
   if (!quick || values.write) {
-    const out = join(REPO_ROOT, 'bench', 'results');
-    await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'engine.json'), `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(join(out, 'engine.md'), markdown);
-    console.error(`wrote ${join(out, 'engine.json')} and engine.md`);
+    await writeBenchResults('engine', report, markdown);
   }
 }
 

@@ -1,9 +1,8 @@
 // Benchmark of the HTTP surface: the same engine driven in-process and through HTTP streaming
 // (real app, inference backend, 127.0.0.1) side by side, TTFT, and RSS over many short requests.
 import { type ChildProcess, fork } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { Registry } from 'prom-client';
@@ -14,6 +13,9 @@ import type { Engine } from '../service/engine/types';
 import { buildApp } from '../service/http/app';
 import { createKeyAuthenticator } from '../service/http/auth';
 import { createInferenceBackend } from '../service/inference/backend';
+import { promptIds } from './bench/prompts';
+import { writeBenchResults } from './bench/results';
+import { percentile } from './bench/stats';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
 import { progressBar } from './progress';
 
@@ -35,7 +37,6 @@ Targets: HTTP tokens/s >= 95% of in-process; RSS growth over the short requests 
 Writes bench/results/http.json and http.md (not with --quick unless --write).
 Run through npm (it passes --expose-gc so RSS is measured after a collection).`;
 
-const REPO_ROOT = resolve(__dirname, '..');
 const PROMPT_TOKENS = 32;
 const NEW_TOKENS = 64;
 const CLIENTS = [1, 8] as const;
@@ -47,16 +48,7 @@ interface RunResult {
   readonly ttftMs: number[];
 }
 
-function promptIds(row: number): number[] {
-  return Array.from({ length: PROMPT_TOKENS }, (_, i) => (1000 + 7919 * (i + 1) * (row + 1)) % 50000);
-}
-
-function percentile(values: readonly number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
+/** Nearest-rank, as the percentiles: with an even count, the lower middle value. */
 const median = (values: readonly number[]): number => percentile(values, 50);
 
 async function engineRun(engine: Engine, clients: number): Promise<RunResult> {
@@ -67,7 +59,7 @@ async function engineRun(engine: Engine, clients: number): Promise<RunResult> {
       const begin = performance.now();
       let ttft = Number.NaN;
       let tokens = 0;
-      for await (const event of engine.generate({ promptIds: promptIds(row), params })) {
+      for await (const event of engine.generate({ promptIds: promptIds(row, PROMPT_TOKENS), params })) {
         if (event.type !== 'delta') continue;
         if (Number.isNaN(ttft)) ttft = performance.now() - begin;
         tokens += event.tokens.length;
@@ -97,7 +89,7 @@ async function httpRun(url: string, clients: number, newTokens = NEW_TOKENS): Pr
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({
           model: SERVED,
-          prompt: promptIds(row),
+          prompt: promptIds(row, PROMPT_TOKENS),
           max_tokens: newTokens,
           temperature: 0,
           ignore_eos: true,
@@ -184,7 +176,7 @@ async function shortRequests(
         const response = await fetch(`${url}/v1/completions`, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: SERVED, prompt: promptIds(index % 64).slice(0, 8), max_tokens: 1, temperature: 0 }),
+          body: JSON.stringify({ model: SERVED, prompt: promptIds(index % 64, PROMPT_TOKENS).slice(0, 8), max_tokens: 1, temperature: 0 }),
         });
         await response.arrayBuffer();
         if (response.status !== 200) throw new Error(`short request ${index}: HTTP ${response.status}`);
@@ -333,11 +325,7 @@ async function main(argv: readonly string[]): Promise<void> {
       `on a shared machine with ${report.cores} cores. The streaming clients run in one child process, started and warmed up before any timing; the short requests are sent from the server's process.\n`;
     console.log(markdown);
     if (!quick || values.write) {
-      const out = join(REPO_ROOT, 'bench', 'results');
-      await mkdir(out, { recursive: true });
-      await writeFile(join(out, 'http.json'), `${JSON.stringify(report, null, 2)}\n`);
-      await writeFile(join(out, 'http.md'), markdown);
-      console.error(`wrote ${join(out, 'http.json')} and http.md`);
+      await writeBenchResults('http', report, markdown);
     }
   } finally {
     clientProcess.close();

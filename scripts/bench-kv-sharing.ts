@@ -1,13 +1,12 @@
 // Benchmark and evidence for the preallocated KV cache's design: whether onnxruntime-node can share
 // a preallocated past/present buffer with com.microsoft GroupQueryAttention, and what a step costs
 // that way against feeding engine-owned buffers as inputs and fetching only the new token.
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { z } from 'zod';
+import { writeBenchResults } from './bench/results';
 import { GraphBuilder } from './gpt2-onnx/graph-builder';
 
 const USAGE = `Usage: npm run bench:kv-sharing [-- --quick] [--threads N]
@@ -143,11 +142,7 @@ async function main(argv: readonly string[]): Promise<void> {
     '\n';
   console.log(markdown);
   if (!values.quick) {
-    const out = join(resolve(__dirname, '..'), 'bench', 'results');
-    await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'kv-sharing.json'), `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(join(out, 'kv-sharing.md'), markdown);
-    console.error(`wrote ${join(out, 'kv-sharing.json')} and kv-sharing.md`);
+    await writeBenchResults('kv-sharing', report, markdown);
   }
 }
 

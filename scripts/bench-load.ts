@@ -2,9 +2,8 @@
 // stay responsive while long prompts are prefilled, and what that costs in throughput. Each mode
 // runs in a fresh server process; this process is the clients.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -19,7 +18,9 @@ import { createWorkerEngine } from '../service/engine/worker/client';
 import { buildApp } from '../service/http/app';
 import { createKeyAuthenticator } from '../service/http/auth';
 import { createInferenceBackend } from '../service/inference/backend';
-import { percentile, spread, type Spread } from './bench-stats';
+import { promptIds } from './bench/prompts';
+import { writeBenchResults } from './bench/results';
+import { percentile, spread, type Spread } from './bench/stats';
 import { validateFlags } from './cli-args';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
 
@@ -53,7 +54,6 @@ Targets (worker mode): (1) /health p99 < 50 ms and max < 250 ms, tokens/s within
 (2) ITL p99 during the prefill <= 2.5 x the median ITL before it.
 Writes bench/results/load.json and load.md (not with --quick unless --write).`;
 
-const REPO_ROOT = resolve(__dirname, '..');
 const SERVED = 'gpt2';
 const LOAD_PROMPT_TOKENS = 980;
 const LOAD_NEW_TOKENS = 32;
@@ -80,11 +80,6 @@ const Flags = z.object({
     .transform((text) => text.split(',').map((mode) => mode.trim()))
     .pipe(z.array(z.enum(MODES, `--modes takes ${MODES.join(', ')}`)).min(1)),
 });
-
-/** Deterministic prompt ids; each row differs so the batch is not one prompt repeated. */
-function promptIds(row: number, length: number): number[] {
-  return Array.from({ length }, (_, i) => (1000 + 7919 * (i + 1) * (row + 1)) % 50000);
-}
 
 // ---- The server process -------------------------------------------------------------------------
 
@@ -465,11 +460,7 @@ async function main(argv: readonly string[]): Promise<void> {
     `Load average (1 min) during the runs: min ${f(report.loadAvg1m.min, 2)}, max ${f(report.loadAvg1m.max, 2)} on a machine with ${report.cores} cores.\n`;
   console.log(markdown);
   if (!flags.quick || flags.write) {
-    const out = join(REPO_ROOT, 'bench', 'results');
-    await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'load.json'), `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(join(out, 'load.md'), markdown);
-    console.error(`wrote ${join(out, 'load.json')} and load.md`);
+    await writeBenchResults('load', report, markdown);
   }
 }
 

@@ -2,14 +2,12 @@
 // directly to a fast local upstream and through the proxy) at fixed open-loop rates, with its limits
 // in memory and in Redis (REDIS_URL) side by side, then a long run through the proxy to watch its
 // memory. Upstream, proxies, relay and redis-server each run in their own child process.
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
@@ -20,7 +18,9 @@ import { z } from 'zod';
 import { buildApp } from '../service/http/app';
 import { hashKey } from '../service/http/auth';
 import { createProxyBackend } from '../service/proxy/backend';
+import { writeBenchResults } from './bench/results';
 import { progressBar } from './progress';
+import { RedisServer } from './redis-server';
 
 const USAGE = `Usage: npm run bench:proxy [-- --quick] [--rates 100,500] [--seconds 10] [--rss-requests 50000] [--redis-url URL]
 
@@ -43,7 +43,6 @@ Redis is a redis-server started on 127.0.0.1, or --redis-url), then from this pr
   --quick   rates 100,500 for 2 s each and 5,000 requests for the memory run (development)
 Writes bench/results/proxy.json and bench/results/proxy.md.`;
 
-const REPO_ROOT = resolve(__dirname, '..');
 const CLIENT_KEY = 'bench-client-key';
 const MEMORY_CONCURRENCY = 64;
 const WARMUP_REQUESTS = 10_000;
@@ -166,34 +165,6 @@ function runChild(mode: ChildMode, url?: string, redisUrl?: string): void {
 }
 
 // ---- the load generator (parent) ----
-
-async function freePort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((done) => server.close(done));
-  return port;
-}
-
-/** Debian's redis-server on 127.0.0.1 without persistence, as the tests start it; resolves once it accepts connections. */
-async function startRedisServer(): Promise<{ url: string; process: ChildProcess }> {
-  try {
-    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
-  } catch {
-    throw new Error('redis-server is not installed: apt-get install -y redis-server, or pass --redis-url redis://HOST:PORT');
-  }
-  const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  await new Promise<void>((done, fail) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-      if (output.includes('Ready to accept connections')) done();
-    });
-    child.once('exit', (code) => fail(new Error(`redis-server exited (${code}) before it was ready:\n${output}`)));
-  });
-  return { url: `redis://127.0.0.1:${port}`, process: child };
-}
 
 class Child {
   private readonly waiters: ((message: ChildMessage) => void)[] = [];
@@ -473,7 +444,7 @@ function markdown(result: Awaited<ReturnType<typeof benchmark>>): string {
 
 async function benchmark(options: { rates: number[]; seconds: number; rssRequests: number; warmupRequests: number; quick: boolean; redisUrl: string | undefined }) {
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', node: process.version, loadAvg1m: round(loadavg()[0] ?? 0, 2) };
-  const redisServer = options.redisUrl === undefined ? await startRedisServer() : undefined;
+  const redisServer = options.redisUrl === undefined ? await RedisServer.start({ whenMissing: ', or pass --redis-url redis://HOST:PORT' }) : undefined;
   const redisUrl = options.redisUrl ?? redisServer!.url;
   const upstream = await Child.start(['--serve-upstream']);
   const proxy = await Child.start(['--serve-proxy', upstream.url]);
@@ -516,7 +487,7 @@ async function benchmark(options: { rates: number[]; seconds: number; rssRequest
   } finally {
     await Promise.all([direct.close(), viaProxy.close(), viaRedisProxy.close(), viaRelay.close(), viaFastifyRelay.close()]);
     for (const child of [upstream, proxy, redisProxy, relay, fastifyRelay]) child.child.process.disconnect();
-    redisServer?.process.kill('SIGTERM');
+    await redisServer?.stop();
   }
 }
 
@@ -551,11 +522,9 @@ async function main(): Promise<void> {
     redisUrl: values['redis-url'],
   });
   const result = await benchmark({ ...options, redisUrl: options.redisUrl, warmupRequests: values.quick ? 2000 : WARMUP_REQUESTS, quick: values.quick });
-  const outDir = join(REPO_ROOT, 'bench', 'results');
-  await mkdir(outDir, { recursive: true });
-  await writeFile(join(outDir, 'proxy.json'), `${JSON.stringify(result, null, 2)}\n`);
-  await writeFile(join(outDir, 'proxy.md'), markdown(result));
-  process.stdout.write(markdown(result));
+  const report = markdown(result);
+  await writeBenchResults('proxy', result, report);
+  process.stdout.write(report);
 }
 
 const mode = process.argv[2];

@@ -2,10 +2,11 @@
 // the TypeScript sources through tsx (as the images ran before) against the compiled dist/ (as they run now).
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeBenchResults } from './bench/results';
+import { median } from './bench/stats';
 import { benchModelDir } from './gpt2-onnx/write-model-dir';
 
 const USAGE = `Usage: npm run bench:startup [-- --quick] [--runs N] [--model DIR] [--no-build] [--write]
@@ -99,12 +100,6 @@ function runCommand(command: string, args: readonly string[]): Promise<void> {
     child.on('exit', (code) => (code === 0 ? done() : fail(new Error(`${command} ${args.join(' ')} exited with ${code}`))));
   });
 }
-
-const median = (values: readonly number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
 
 interface ModeSummary {
   readonly mode: string;
@@ -207,11 +202,7 @@ async function main(): Promise<void> {
     `Load average (1 min) during the runs: ${report.loadAvg1m.min.toFixed(2)}-${report.loadAvg1m.max.toFixed(2)} on ${report.cores} cores.\n`;
   console.log(markdown);
   if (!quick || values.write) {
-    const out = join(REPO_ROOT, 'bench', 'results');
-    await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'startup.json'), `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(join(out, 'startup.md'), markdown);
-    console.error(`wrote ${join(out, 'startup.json')} and startup.md`);
+    await writeBenchResults('startup', report, markdown);
   }
 }
 

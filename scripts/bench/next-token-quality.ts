@@ -3,6 +3,7 @@
 // generation, and at every step we compare the two distributions. How peaked fp32's distributions
 // are (entropy, top-1 probability) says how much a given KL or agreement means.
 import * as ort from 'onnxruntime-node';
+import { argmax, logSoftmax } from '../../service/engine/sampling';
 
 export interface GraphQuality {
   /** Mean over positions of KL(p_fp32 || p_graph), in nats. */
@@ -66,27 +67,12 @@ class Decoder {
     this.past += seq;
     const logits = outputs.logits as ort.Tensor;
     const vocab = Number(logits.dims[2]);
-    return logSoftmax((logits.data as Float32Array).subarray((seq - 1) * vocab, seq * vocab));
+    return logSoftmax((logits.data as Float32Array).subarray((seq - 1) * vocab, seq * vocab), new Float64Array(vocab));
   }
 
   release(): Promise<void> {
     return this.session.release();
   }
-}
-
-function logSoftmax(logits: Float32Array): Float64Array {
-  let max = -Infinity;
-  for (const v of logits) if (v > max) max = v;
-  let sum = 0;
-  for (const v of logits) sum += Math.exp(v - max);
-  const logSum = max + Math.log(sum);
-  return Float64Array.from(logits, (v) => v - logSum);
-}
-
-function argmax(values: Float64Array): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
-  return best;
 }
 
 /** Entropy, top-1 probability and the top-1/top-2 log-probability gap of one distribution. */
