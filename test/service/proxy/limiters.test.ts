@@ -15,7 +15,7 @@ import { ProxyMetrics } from '../../../service/proxy/metrics';
 import { RedisConnection } from '../../../service/proxy/redis-connection';
 import { LIMITER_SCRIPTS, RedisLimiter } from '../../../service/proxy/redis-limiter';
 import { eventually } from '../../support/eventually';
-import { RedisServer } from '../../support/redis-server';
+import { RedisServer } from '../../../scripts/redis-server';
 
 // 2026-12-31 23:59:00 UTC: a minute before both a day and a month end.
 const NEW_YEARS_EVE = Date.UTC(2026, 11, 31, 23, 59);

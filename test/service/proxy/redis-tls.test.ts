@@ -11,7 +11,7 @@ import { ProxyMetrics } from '../../../service/proxy/metrics';
 import { RedisConnection } from '../../../service/proxy/redis-connection';
 import { LIMITER_SCRIPTS, RedisLimiter } from '../../../service/proxy/redis-limiter';
 import type { TlsVerify } from '../../../service/proxy/redis-tls';
-import { RedisServer } from '../../support/redis-server';
+import { RedisServer } from '../../../scripts/redis-server';
 import { capturedLogger, type CapturedLogger } from './support/harness';
 
 const PASSWORD = 's3cret/with:odd@chars';

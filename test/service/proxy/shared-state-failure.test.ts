@@ -4,7 +4,7 @@
 // answers 503 shared_state_unavailable; both report it in metrics and recover by themselves.
 // Without REDIS_URL, PROXY_REPLICAS > 1 is warned about.
 import { hashKey } from '../../../service/http/auth';
-import { RedisServer } from '../../support/redis-server';
+import { RedisServer } from '../../../scripts/redis-server';
 import { writeProxyConfig } from './support/config-file';
 import { FakeUpstream } from './support/fake-upstream';
 import { CLIENT_KEY, proxyEnv, type ServedProxy, serveProxy } from './support/harness';

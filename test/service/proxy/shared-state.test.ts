@@ -6,7 +6,7 @@
 import { createClient } from '@redis/client';
 import { hashKey } from '../../../service/http/auth';
 import { type ProxyProcess, startProxyProcess } from '../../support/proxy-process';
-import { RedisServer } from '../../support/redis-server';
+import { RedisServer } from '../../../scripts/redis-server';
 import { writeProxyConfig } from './support/config-file';
 import { FakeUpstream } from './support/fake-upstream';
 import { UPSTREAM_KEY } from './support/harness';
