@@ -6,7 +6,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { onnx } from 'onnx-proto';
 import { z } from 'zod';
-import { findGraph } from '../service/engine/model';
+import { findGraph } from '../service/models/model-files';
 import { readConfig } from '../service/engine/model-config';
 import { validateFlags } from './cli-args';
 import { moveToExternalData } from './gpt2-onnx/external-data';
@@ -56,7 +56,8 @@ async function main(argv: readonly string[]): Promise<void> {
   } finally {
     reader.close();
   }
-  const weightBytes = reader.read() * 4;
+  const parameters = reader.read();
+  const external = externalData.length > 0 || parameters * 4 >= PROTOBUF_LIMIT;
 
   // Written beside the target and renamed, so a reader never sees a half-written model folder.
   const staging = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
@@ -65,7 +66,7 @@ async function main(argv: readonly string[]): Promise<void> {
     for (const entry of await readdir(source, { withFileTypes: true })) {
       if (entry.isFile() && copied(entry.name)) await copyFile(join(source, entry.name), join(staging, entry.name));
     }
-    if (externalData.length > 0 || weightBytes >= PROTOBUF_LIMIT) {
+    if (external) {
       const handle = await open(join(staging, 'onnx', 'model.onnx_data'), 'w');
       try {
         for (const chunk of moveToExternalData(rewritten, 'model.onnx_data')) await handle.write(chunk);
@@ -74,14 +75,14 @@ async function main(argv: readonly string[]): Promise<void> {
       }
     }
     await writeFile(join(staging, 'onnx', 'model.onnx'), onnx.ModelProto.encode(rewritten).finish());
-    const record = { tool: 'model:preallocate-kv', source: graphPath, layout: 'preallocated-kv', parameters: reader.read(), externalData: externalData.length > 0 || weightBytes >= PROTOBUF_LIMIT };
+    const record = { tool: 'model:preallocate-kv', source: graphPath, layout: 'preallocated-kv', parameters, externalData: external };
     await writeFile(join(staging, 'preallocated-kv.json'), `${JSON.stringify(record, null, 2)}\n`);
     await rm(out, { recursive: true, force: true });
     await rename(staging, out);
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
-  console.log(`wrote ${out}: ${graph} of ${source} (${reader.read()} parameters) as onnx/model.onnx with the preallocated-kv signature`);
+  console.log(`wrote ${out}: ${graph} of ${source} (${parameters} parameters) as onnx/model.onnx with the preallocated-kv signature`);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -3,7 +3,7 @@
 import { parseApiKeys } from '../../service/config';
 import type { DeploymentSpec } from '../../infra/spec';
 import { StepError } from './errors';
-import { formatCommand, type Command, type CommandRunner } from './runner';
+import { formatCommand, lastLine, type Command, type CommandRunner } from './runner';
 
 export type SecretStore = 'aws' | 'azure' | 'gcp';
 
@@ -68,7 +68,7 @@ export async function readApiKey(secret: ApiKeysSecret, runner: CommandRunner): 
   const result = await runner(command, { quiet: true });
   const fix = `give this identity read access to it, or pass the key with --api-key`;
   if (result.code !== 0) {
-    const said = result.stderr.trim().split('\n').pop() ?? '';
+    const said = lastLine(result.stderr);
     throw new StepError(`cannot read the API key from ${locate(secret).where} (\`${formatCommand(command)}\` exited ${result.code}: ${said}): ${fix}`);
   }
   const key = parseApiKeys(result.stdout)[0];

@@ -4,7 +4,7 @@
 import { missingResourceProviders, requiredResourceProviders } from '../../infra/azure/resource-providers';
 import type { DeploymentSpec } from '../../infra/spec';
 import { PrerequisiteError, StepError } from './errors';
-import { formatCommand, type Command, type CommandRunner, type Output } from './runner';
+import { formatCommand, lastLine, type Command, type CommandRunner, type Output } from './runner';
 import { LOGIN_HINTS } from './tools';
 
 export interface ProviderCheck {
@@ -24,7 +24,7 @@ export async function checkResourceProviders(spec: DeploymentSpec, runner: Comma
   for (const namespace of required) {
     const result = await runner(showCommand(namespace), { quiet: true });
     if (result.code !== 0) {
-      const said = result.stderr.trim().split('\n').pop() ?? '';
+      const said = lastLine(result.stderr);
       throw new PrerequisiteError(`\`${formatCommand(showCommand(namespace))}\` failed (${said}): ${LOGIN_HINTS.az}`);
     }
     try {

@@ -41,6 +41,11 @@ export function formatCommand(command: Command): string {
   return words.map((word) => (SAFE_WORD.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+/** The last line a command wrote (to stderr, usually): what it said when it failed. */
+export function lastLine(text: string): string {
+  return text.trim().split('\n').pop() ?? '';
+}
+
 /** Splits a stream into lines, calling `onLine` for each complete one and once more for the rest at the end. */
 function lineSplitter(onLine: (line: string) => void): { push: (chunk: string) => void; end: () => void } {
   let pending = '';

@@ -1,7 +1,7 @@
 // Image references in a registry: parsing REPOSITORY[:TAG][@sha256:DIGEST], logging docker in to the clouds'
 // registries with their CLIs, and reading the digest a tag or digest points at (docker buildx imagetools).
 import { PrerequisiteError, StepError } from '../deploy/errors';
-import { formatCommand, type Command, type CommandRunner, type Output } from '../deploy/runner';
+import { formatCommand, lastLine, type Command, type CommandRunner, type Output } from '../deploy/runner';
 import { LOGIN_HINTS } from '../deploy/tools';
 
 /** The repository name every image of this project has inside a registry. */
@@ -68,7 +68,7 @@ export async function logIn(repositories: readonly string[], runner: CommandRunn
       output(`$ ${formatCommand(step.command)}`);
       const result = await runner(step.command, { quiet: true, ...(step.readsPassword && password !== undefined ? { input: password } : {}) });
       if (result.code !== 0) {
-        const said = result.stderr.trim().split('\n').pop() ?? '';
+        const said = lastLine(result.stderr);
         throw new PrerequisiteError(`cannot log docker in to ${host} (\`${formatCommand(step.command)}\`: ${said}): ${(LOGIN_HINTS as Readonly<Record<string, string>>)[step.command.tool] ?? 'check the credentials'}`);
       }
       if (step.printsPassword) password = result.stdout.trim();
@@ -85,7 +85,7 @@ export async function digestOf(ref: string, runner: CommandRunner): Promise<stri
   const result = await runner(command, { quiet: true });
   if (result.code !== 0) {
     if (NOT_FOUND.test(result.stderr)) return undefined;
-    throw new StepError(`\`${formatCommand(command)}\` failed: ${result.stderr.trim().split('\n').pop() ?? ''}`);
+    throw new StepError(`\`${formatCommand(command)}\` failed: ${lastLine(result.stderr)}`);
   }
   let digest: unknown;
   try {

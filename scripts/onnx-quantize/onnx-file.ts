@@ -9,12 +9,12 @@ export const DATA_TYPE = onnx.TensorProto.DataType;
 const EXTERNAL = onnx.TensorProto.DataLocation.EXTERNAL;
 
 /** protobuf refuses messages of 2 GiB or more; above this the weights go to a `.onnx_data` file. */
-export const INLINE_LIMIT_BYTES = 1.8e9;
+const INLINE_LIMIT_BYTES = 1.8e9;
 
 /** Initializers of at least this size go to the external data file; small ones stay in the graph. */
 const EXTERNAL_MIN_BYTES = 1024;
 
-export class OnnxFileError extends Error {
+class OnnxFileError extends Error {
   override readonly name = 'OnnxFileError';
 }
 
@@ -80,7 +80,7 @@ function tensorByteLength(tensor: onnx.ITensorProto): number {
   return element * elementCount(tensor.dims ?? []);
 }
 
-export function elementCount(dims: readonly unknown[]): number {
+function elementCount(dims: readonly unknown[]): number {
   return dims.reduce<number>((product, d) => product * Number(d), 1);
 }
 

@@ -82,14 +82,14 @@ export function serveChoice(scheme: WeightScheme, graph: string): ServeChoice {
   return dtype === undefined ? { MODEL_FILE: graph } : { MODEL_DTYPE: dtype };
 }
 
-export class ModelDirError extends Error {
+class ModelDirError extends Error {
   override readonly name = 'ModelDirError';
 }
 
 const ACCURACY_LEVEL = 4;
 
 /** Rewrites the graph in place per `options`; returns what goes into the record. */
-export function quantizeGraph(model: onnx.ModelProto, options: QuantizeOptions): Pick<QuantizeRecord, 'quantization' | 'nodesRewritten' | 'initializerBytes'> {
+function quantizeGraph(model: onnx.ModelProto, options: QuantizeOptions): Pick<QuantizeRecord, 'quantization' | 'nodesRewritten' | 'initializerBytes'> {
   if (options.scheme === 'q8') {
     const result = quantizeDynamicInt8(model);
     return {
@@ -111,7 +111,7 @@ export function quantizeGraph(model: onnx.ModelProto, options: QuantizeOptions):
 }
 
 /** The fp32 graph of a model folder, as MODEL_DTYPE=fp32 picks it (onnx/model.onnx, else the merged decoder). */
-export async function sourceGraph(dir: string): Promise<string> {
+async function sourceGraph(dir: string): Promise<string> {
   const candidates = graphCandidates('fp32');
   for (const candidate of candidates) {
     if (await stat(join(dir, candidate)).then((s) => s.isFile(), () => false)) return candidate;

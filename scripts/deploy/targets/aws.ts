@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { DeploymentSpec } from '../../../infra/spec';
 import { PrerequisiteError, StepError, UsageError } from '../errors';
 import { endpointFromCdkOutputs } from '../outputs';
+import { lastLine } from '../runner';
 import { LOGIN_HINTS, resolveTool } from '../tools';
 import type { TargetContext, TargetPlan } from './target';
 
@@ -66,7 +67,7 @@ export function awsPlan(ctx: TargetContext): TargetPlan {
       }
       const identity = await ctx.runner({ tool: 'aws', args: ['sts', 'get-caller-identity', '--output', 'json'] }, { quiet: true });
       if (identity.code !== 0) {
-        const said = identity.stderr.trim().split('\n').pop() ?? '';
+        const said = lastLine(identity.stderr);
         throw new PrerequisiteError(`AWS credentials are missing or expired (aws sts get-caller-identity: ${said}): ${LOGIN_HINTS.aws}`);
       }
     },

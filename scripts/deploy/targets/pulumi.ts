@@ -6,7 +6,7 @@ import type { DeploymentSpec } from '../../../infra/spec';
 import { checkResourceProviders, registerMissingProviders } from '../azure-providers';
 import { PrerequisiteError, StepError } from '../errors';
 import { parsePulumiOutputs } from '../outputs';
-import type { Command } from '../runner';
+import { lastLine, type Command } from '../runner';
 import { INSTALL_HINTS, LOGIN_HINTS, resolveTool } from '../tools';
 import type { Step, TargetContext, TargetPlan } from './target';
 
@@ -85,7 +85,7 @@ export function pulumiPlan(ctx: TargetContext): TargetPlan {
       }
       const login = await ctx.runner(whoami, { quiet: true });
       if (login.code !== 0) {
-        const said = login.stderr.trim().split('\n').pop() ?? '';
+        const said = lastLine(login.stderr);
         throw new PrerequisiteError(`pulumi is not logged in (pulumi whoami: ${said}): ${LOGIN_HINTS.pulumi}`);
       }
       if (ctx.spec.target !== 'azure' || ctx.options.destroy) return;
