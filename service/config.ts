@@ -9,6 +9,8 @@ import {
   DEFAULT_MAX_RESTARTS,
   DEFAULT_PREFILL_CHUNK_TOKENS,
   DEFAULT_WATCHDOG_SECONDS,
+  EXECUTION_PROVIDERS,
+  type ExecutionProvider,
 } from './engine/defaults';
 import { MODEL_DTYPES, type ModelDtype } from './models/footprint';
 import { DEFAULT_KEEP_ALIVE_TIMEOUT_SECONDS } from './http/server-timeouts';
@@ -54,7 +56,7 @@ const envSchema = z.object({
   MODEL_FILE: graphPath.optional(),
   MODEL_CACHE_DIR: nonEmpty.optional(),
   SERVED_MODEL_NAME: nonEmpty.default('gpt2'),
-  EXECUTION_PROVIDER: z.enum(['cpu', 'cuda', 'webgpu'], 'expected cpu, cuda or webgpu').default('cpu'),
+  EXECUTION_PROVIDER: z.enum(EXECUTION_PROVIDERS, 'expected cpu, cuda or webgpu').default('cpu'),
   INTRA_OP_THREADS: integer(1, 1024).optional(),
   MAX_BATCH_SIZE: integer(1, 1024).default(DEFAULT_MAX_BATCH_SIZE),
   MAX_QUEUE: integer(0, 100_000).default(DEFAULT_MAX_QUEUE),
@@ -91,7 +93,7 @@ export interface Config {
     readonly file: string | undefined;
   };
   readonly engine: {
-    readonly executionProvider: 'cpu' | 'cuda' | 'webgpu';
+    readonly executionProvider: ExecutionProvider;
     readonly intraOpThreads: number | undefined;
     readonly maxBatchSize: number;
     readonly maxQueue: number;

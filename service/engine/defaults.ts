@@ -1,4 +1,12 @@
-// The engine's defaults, in one place: the engine, its worker client and the service's config read them.
+// The engine's defaults and the values its settings take, in one place: the engine, its worker client
+// and the service's config read them (config.ts without loading onnxruntime).
+
+/**
+ * EXECUTION_PROVIDER: `cpu`; `cuda` (onnxruntime copies every feed to the GPU and every output back,
+ * each step); `webgpu` (outputs stay on the device, so the KV cache does: device-kv/).
+ */
+export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'webgpu'] as const;
+export type ExecutionProvider = (typeof EXECUTION_PROVIDERS)[number];
 
 /** Sequences (choices or beams) decoded together at most. */
 export const DEFAULT_MAX_BATCH_SIZE = 16;

@@ -2,21 +2,17 @@
 // dtype, external data beside it; or model:make's preallocated-kv graph) into an onnxruntime-node
 // session, after checking config.json and the graph's signature (names, element types, ranks) against
 // each other; the signature also says which KV cache strategy the graph takes.
-import { readdir, stat } from 'node:fs/promises';
-import { basename, join, posix, relative } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { basename, join, relative } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { ModelDtype } from '../models/footprint';
-import { selectGraph, type GraphChoice, type SelectedGraph } from '../models/model-files';
+import { findGraph } from '../models/model-files';
 import { explainWebGpuFailure, missingVulkanPiece } from './device-kv/vulkan-check';
 import { ModelLoadError } from './errors';
+import type { ExecutionProvider } from './defaults';
 import { MAKE_HINT, readConfig, type Gpt2Config } from './model-config';
 
-/**
- * EXECUTION_PROVIDER: `cpu`; `cuda` (onnxruntime copies every feed to the GPU and every output back,
- * each step); `webgpu` (outputs stay on the device, so the KV cache does: device-kv/).
- */
-export type ExecutionProvider = 'cpu' | 'cuda' | 'webgpu';
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['cpu', 'cuda', 'webgpu'];
+export type { ExecutionProvider } from './defaults';
 
 export interface LoadModelOptions {
   /** @default 'cpu' */
@@ -76,28 +72,8 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   }
 }
 
-/** The graph MODEL_DTYPE / MODEL_FILE names among the folder's files, with its external data. */
-export async function findGraph(dir: string, choice: GraphChoice): Promise<SelectedGraph> {
-  const paths = await graphFolderFiles(dir, choice.file);
-  const selected = selectGraph(paths, choice);
-  if ('problem' in selected) throw new ModelLoadError(`MODEL_DIR=${dir} ${selected.problem} (expected an ONNX export of a GPT-2 model; ${MAKE_HINT})`);
-  return selected;
-}
-
-/** Files of `onnx/`, of the root, and of MODEL_FILE's folder, as paths relative to `dir`. */
-async function graphFolderFiles(dir: string, file: string | undefined): Promise<string[]> {
-  const folders = new Set(['', 'onnx', ...(file === undefined ? [] : [posix.dirname(file) === '.' ? '' : posix.dirname(file)])]);
-  const listed = await Promise.all(
-    [...folders].map(async (folder) => {
-      const entries = await readdir(join(dir, folder), { withFileTypes: true }).catch(() => []);
-      return entries.filter((e) => e.isFile()).map((e) => (folder === '' ? e.name : `${folder}/${e.name}`));
-    }),
-  );
-  return listed.flat().sort();
-}
-
 /** Session options per provider: webgpu keeps every output (present.*, logits) on the device. */
-export function sessionOptionsFor(provider: ExecutionProvider, intraOpThreads?: number): ort.InferenceSession.SessionOptions {
+function sessionOptionsFor(provider: ExecutionProvider, intraOpThreads?: number): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: [provider],
     graphOptimizationLevel: 'all',

@@ -1,6 +1,10 @@
 // Which ONNX graph of a model repository or folder to serve: MODEL_DTYPE picks a file the way
 // transformers.js' `dtype` does (a suffix on onnx/model.onnx, or on Xenova's older
 // onnx/decoder_model_merged.onnx), MODEL_FILE names one outright; plus the graph's external data.
+import { readdir } from 'node:fs/promises';
+import { join, posix } from 'node:path';
+import { ModelLoadError } from '../engine/errors';
+import { MAKE_HINT } from '../engine/model-config';
 import { MODEL_DTYPES, type ModelDtype } from './footprint';
 
 /** transformers.js' DEFAULT_DTYPE_SUFFIX_MAPPING (src/utils/dtypes.js) for the dtypes we serve. */
@@ -88,4 +92,24 @@ function describeGraphs(paths: readonly string[]): string {
 
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** The graph MODEL_DTYPE / MODEL_FILE names among the folder's files, with its external data. */
+export async function findGraph(dir: string, choice: GraphChoice): Promise<SelectedGraph> {
+  const paths = await graphFolderFiles(dir, choice.file);
+  const selected = selectGraph(paths, choice);
+  if ('problem' in selected) throw new ModelLoadError(`MODEL_DIR=${dir} ${selected.problem} (expected an ONNX export of a GPT-2 model; ${MAKE_HINT})`);
+  return selected;
+}
+
+/** Files of `onnx/`, of the root, and of MODEL_FILE's folder, as paths relative to `dir`. */
+async function graphFolderFiles(dir: string, file: string | undefined): Promise<string[]> {
+  const folders = new Set(['', 'onnx', ...(file === undefined ? [] : [posix.dirname(file) === '.' ? '' : posix.dirname(file)])]);
+  const listed = await Promise.all(
+    [...folders].map(async (folder) => {
+      const entries = await readdir(join(dir, folder), { withFileTypes: true }).catch(() => []);
+      return entries.filter((e) => e.isFile()).map((e) => (folder === '' ? e.name : `${folder}/${e.name}`));
+    }),
+  );
+  return listed.flat().sort();
 }

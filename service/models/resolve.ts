@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { ModelLoadError } from '../engine/errors';
-import { findGraph } from '../engine/model';
+import { findGraph } from './model-files';
 import { readConfig } from '../engine/model-config';
 import { ModelFetchError } from './errors';
 import { describe, hubOptionsFromEnv, resolveRepoId, type HubOptions } from './hub-client';
