@@ -1,7 +1,7 @@
 // One forward pass of the model over a batch on the host cache: feeds the step's inputs and the past
 // from a KvCache, runs the session, and returns the logits with the grown cache (the present, as read back).
 import * as ort from 'onnxruntime-node';
-import { float16Bits, float16Input, widenFloat16 } from './float16';
+import { float16Input, float32Values } from './float16';
 import { KvCache, type KvShape, type RowSource } from './kv-cache';
 import type { LoadedModel } from './model';
 import type { BatchModel, TransferTotals } from './scheduler/batch-model';
@@ -58,7 +58,7 @@ export class ModelRunner implements BatchModel {
       return [key, value] as const;
     });
     // loadModel accepted only float32 or float16 logits; sampling works on float32.
-    const values = logits.type === 'float16' ? widenFloat16(float16Bits(logits.data as Uint16Array)) : (logits.data as Float32Array);
+    const values = float32Values(logits);
     return { logits: values, seqLength: seq, cache: KvCache.fromPresent(this.kvShape, present, lengths) };
   }
 

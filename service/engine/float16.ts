@@ -35,6 +35,11 @@ export function widenFloat16(bits: Uint16Array): Float32Array {
   return out;
 }
 
+/** A host float32 or float16 tensor's values as float32 (float16 widened into a new array; float32 as it is). */
+export function float32Values(tensor: ort.Tensor): Float32Array {
+  return tensor.type === 'float16' ? widenFloat16(float16Bits(tensor.data as Uint16Array)) : (tensor.data as Float32Array);
+}
+
 /**
  * A float16 tensor onnxruntime-node 1.30 can read as an input. Where the runtime has Float16Array
  * (Node 23+, our Node 24 images) onnxruntime-common stores float16 data as one, and the binding

@@ -90,7 +90,8 @@ export class KvCache {
 }
 
 /** A cache tensor's elements: float32 values, or float16 raw bits (whatever array type the runtime returned). */
-function kvData(tensor: ort.Tensor): KvData {
+/** A host cache tensor's data: float32 values, or float16 bits. */
+export function kvData(tensor: ort.Tensor): KvData {
   return tensor.type === 'float16' ? float16Bits(tensor.data as Uint16Array) : (tensor.data as Float32Array);
 }
 

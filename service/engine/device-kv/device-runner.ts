@@ -2,10 +2,9 @@
 // pass feeds the past as device tensors and keeps the present there; cache rebuilds run as device
 // graphs (cache-ops.ts); only the logits sampling needs come back. No device tensor is ever read.
 import * as ort from 'onnxruntime-node';
-import { float16Bits, widenFloat16 } from '../float16';
 import type { LoadedModel } from '../model';
 import type { BatchModel, LogitPositions, RowSource, TransferTotals } from '../scheduler/batch-model';
-import { float16Input } from '../float16';
+import { float16Input, float32Values } from '../float16';
 import { feedBytes, stepFeeds } from '../step-feeds';
 import { CacheOps, type GatherPart } from './cache-ops';
 import { CacheMemory, DeviceKvCache } from './device-cache';
@@ -65,7 +64,7 @@ export class DeviceModelRunner implements BatchModel {
       const picked = await this.ops.pickLogits(outputs.logits ?? missing('logits'), positions);
       this.transfers.toDevice += 8 * positions.length;
       this.transfers.toHost += feedBytes({ picked });
-      const values = picked.type === 'float16' ? widenFloat16(float16Bits(picked.data as Uint16Array)) : (picked.data as Float32Array);
+      const values = float32Values(picked);
       const cache = new DeviceKvCache(past.batchSize, past.pastLength + seq, lengths, Promise.resolve(present), this.memory);
       outputs.logits?.dispose();
       outputs = undefined;

@@ -2,8 +2,8 @@
 // writes the step's new keys and values into the buffers, and grows them in blocks when a row would
 // not fit. Per step nothing of the past is copied, neither by the graph nor by the binding.
 import * as ort from 'onnxruntime-node';
-import { float16Bits, widenFloat16 } from '../float16';
-import type { KvData, KvShape } from '../kv-cache';
+import { float32Values } from '../float16';
+import { kvData, type KvShape } from '../kv-cache';
 import type { LoadedModel } from '../model';
 import type { BatchModel, TransferTotals } from '../scheduler/batch-model';
 import { feedBytes } from '../step-feeds';
@@ -35,6 +35,9 @@ export class PreallocatedKvRunner implements BatchModel {
   readonly transfers: TransferTotals = { toDevice: 0, toHost: 0 };
   readonly blockTokens: number;
   private readonly contextLength: number;
+  /** Feed and output names per layer, built once: every step uses them. */
+  private readonly cacheNames: readonly (readonly [string, string])[];
+  private readonly newNames: readonly (readonly [string, string])[];
 
   constructor(
     private readonly model: LoadedModel,
@@ -45,6 +48,8 @@ export class PreallocatedKvRunner implements BatchModel {
     this.kvShape = { nLayer, nHead, headDim: nEmbd / nHead, dtype: model.kvDtype };
     this.vocabSize = vocabSize;
     this.contextLength = nPositions;
+    this.cacheNames = Array.from({ length: nLayer }, (_, i) => [`cache.${i}.key`, `cache.${i}.value`] as const);
+    this.newNames = Array.from({ length: nLayer }, (_, i) => [`new.${i}.key`, `new.${i}.value`] as const);
     this.blockTokens = options.blockTokens ?? DEFAULT_CACHE_BLOCK_TOKENS;
     if (!Number.isInteger(this.blockTokens) || this.blockTokens < 1) throw new Error(`blockTokens must be a positive integer, got ${this.blockTokens}`);
   }
@@ -79,23 +84,23 @@ export class PreallocatedKvRunner implements BatchModel {
       attention_mask: new ort.Tensor('int64', mask, [batch, width]),
       position_ids: new ort.Tensor('int64', positions, [batch, seq]),
     };
-    for (let layer = 0; layer < this.kvShape.nLayer; layer++) {
+    this.cacheNames.forEach(([keyName, valueName], layer) => {
       const [keys, values] = cache.inputs(layer);
-      feeds[`cache.${layer}.key`] = keys;
-      feeds[`cache.${layer}.value`] = values;
-    }
+      feeds[keyName] = keys;
+      feeds[valueName] = values;
+    });
     const outputs = await this.model.session.run(feeds);
     this.transfers.toDevice += feedBytes(feeds);
     this.transfers.toHost += feedBytes(outputs);
     const logits = outputs.logits;
     if (!logits) throw new Error('the model returned no logits output');
-    const step: NewKeyValues[] = Array.from({ length: this.kvShape.nLayer }, (_, layer) => {
-      const keys = outputs[`new.${layer}.key`];
-      const values = outputs[`new.${layer}.value`];
-      if (!keys || !values) throw new Error(`the model returned no new.${layer}.key/new.${layer}.value output`);
+    const step: NewKeyValues[] = this.newNames.map(([keyName, valueName]) => {
+      const keys = outputs[keyName];
+      const values = outputs[valueName];
+      if (!keys || !values) throw new Error(`the model returned no ${keyName}/${valueName} output`);
       return { keys: kvData(keys), values: kvData(values) };
     });
-    const values = logits.type === 'float16' ? widenFloat16(float16Bits(logits.data as Uint16Array)) : (logits.data as Float32Array);
+    const values = float32Values(logits);
     return { logits: values, seqLength: seq, cache: cache.append(step, seq, padding) };
   }
 
@@ -129,9 +134,4 @@ export class PreallocatedKvRunner implements BatchModel {
     const rows = Array.from({ length: cache.batchSize }, (_, row) => ({ cache, row }));
     return PreallocatedCache.gather(this.kvShape, rows, this.capacityFor(needed));
   }
-}
-
-/** A cache output's elements: float32 values, or float16 raw bits (whatever array type the runtime returned). */
-function kvData(tensor: ort.Tensor): KvData {
-  return tensor.type === 'float16' ? float16Bits(tensor.data as Uint16Array) : (tensor.data as Float32Array);
 }

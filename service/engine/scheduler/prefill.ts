@@ -70,16 +70,11 @@ export class PrefillJob {
     return this.requests.every((request) => request.cancelled || request.done);
   }
 
-  /** Padded tokens the next chunk runs at most `maxTokens` of: a shared run always runs whole (left padding needs an empty past). */
-  nextChunkTokens(maxTokens: number): number {
-    if (this.requests.length > 1) return this.requests.length * this.longest;
-    return Math.min(Math.max(1, maxTokens), this.longest - this.start);
-  }
-
   /** Runs the next chunk; returns the padded tokens it ran. */
   async runChunk(maxTokens: number): Promise<number> {
     const rows = this.requests.length;
-    const seq = rows > 1 ? this.longest : this.nextChunkTokens(maxTokens);
+    // A shared run always runs whole (left padding needs an empty past); one prompt runs at most maxTokens of what is left.
+    const seq = rows > 1 ? this.longest : Math.min(Math.max(1, maxTokens), this.longest - this.start);
     const start = this.start;
     const now = performance.now();
     for (const request of this.requests) request.scheduledAt ??= now;
