@@ -44,11 +44,11 @@ export function createInferenceMetrics(registry: Registry, engine: Engine, model
       this.set({ model_name: modelName }, engine.stats().waiting);
     },
   });
-  // Running totals from the engine: the last value seen is added on; a restarted worker counts from 0 again.
+  // The engine's running totals (they only grow, across worker restarts too): what came since the last scrape is added on.
   const seen = { toDevice: 0, toHost: 0, passes: 0 };
   const sinceLastScrape = (key: keyof typeof seen): number => {
     const total = engine.stats().transfers?.[key] ?? 0;
-    const delta = total >= seen[key] ? total - seen[key] : total;
+    const delta = total - seen[key];
     seen[key] = total;
     return delta;
   };

@@ -55,8 +55,10 @@ class WorkerEngine implements Engine {
   private readonly watchdog: Watchdog;
   /** Why the watchdog killed the current worker, for the error its requests get. */
   private killedBecause: string | undefined;
-  /** The worker's running totals as of its last step message (a restarted worker starts again from 0). */
+  /** The current worker's running totals as of its last step message (a fresh worker starts from 0). */
   private transfers: HostDeviceTransfers | undefined;
+  /** What the workers before it moved: added on, so the engine's totals only ever grow. */
+  private earlierTransfers: HostDeviceTransfers | undefined;
   private readonly restarts: number[] = [];
   private closed: Promise<void> | undefined;
   private resolveClosed: () => void = () => undefined;
@@ -112,7 +114,8 @@ class WorkerEngine implements Engine {
   }
 
   stats(): EngineStats {
-    return { ...this.mirror.stats(), ...(this.transfers ? { transfers: this.transfers } : {}) };
+    const transfers = addTransfers(this.earlierTransfers, this.transfers);
+    return { ...this.mirror.stats(), ...(transfers ? { transfers } : {}) };
   }
 
   isReady(): boolean {
@@ -152,6 +155,8 @@ class WorkerEngine implements Engine {
     });
     this.worker = worker;
     this.killedBecause = undefined;
+    this.earlierTransfers = addTransfers(this.earlierTransfers, this.transfers);
+    this.transfers = undefined;
     const { log, workerExecArgv, workerEnv, watchdogSeconds, maxRestarts, onFatal, logLevel, ...settings } = this.options;
     return new Promise<void>((resolve, reject) => {
       let loaded = false;
@@ -260,8 +265,9 @@ class WorkerEngine implements Engine {
   private giveUp(error: Error): void {
     this.state = 'failed';
     this.watchdog.stop();
-    this.options.log?.fatal({ err: error }, 'engine worker cannot be restarted');
-    this.options.onFatal?.(error);
+    // An owner told of it reports it (main.ts logs the fatal line and exits); else it is logged here.
+    if (this.options.onFatal) this.options.onFatal(error);
+    else this.options.log?.fatal({ err: error }, 'engine worker cannot be restarted');
   }
 
   private finishClosing(): void {
@@ -279,4 +285,9 @@ export async function createWorkerEngine(options: WorkerEngineOptions): Promise<
   const engine = new WorkerEngine(options, await loadTokenizer(options.modelDir));
   await engine.start();
   return engine;
+}
+
+function addTransfers(a: HostDeviceTransfers | undefined, b: HostDeviceTransfers | undefined): HostDeviceTransfers | undefined {
+  if (a === undefined || b === undefined) return a ?? b;
+  return { toDevice: a.toDevice + b.toDevice, toHost: a.toHost + b.toHost, passes: a.passes + b.passes };
 }

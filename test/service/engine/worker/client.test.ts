@@ -190,6 +190,22 @@ describe('worker engine lifecycle', () => {
     expect((await collect(engine.generate({ promptIds: [464], params: params({ maxTokens: 3, temperature: 0 }) }))).ids[0]).toHaveLength(3);
   });
 
+  it('keeps its host-device totals growing across a worker restart (the metrics add on what came since the last scrape)', async () => {
+    const engine = await start();
+    await collect(engine.generate({ promptIds: [464, 2068], params: params({ maxTokens: 20, temperature: 0, stopOnEos: false }) }));
+    const before = engine.stats().transfers!;
+    expect(before.passes).toBeGreaterThanOrEqual(20);
+    const first = engine.workerPid!;
+    process.kill(first, 'SIGKILL');
+    await until(() => engine.isReady() && engine.workerPid !== first, 'the restarted worker');
+    await collect(engine.generate({ promptIds: [464], params: params({ maxTokens: 2, temperature: 0, stopOnEos: false }) }));
+    const after = engine.stats().transfers!;
+    // The fresh worker made only a few passes; the totals still include the first worker's.
+    expect(after.passes).toBeGreaterThan(before.passes);
+    expect(after.toDevice).toBeGreaterThan(before.toDevice);
+    expect(after.toHost).toBeGreaterThan(before.toHost);
+  });
+
   it('kills a worker that makes no progress past the watchdog, failing its requests, and restarts it', async () => {
     const engine = await start({ watchdogSeconds: 1 });
     const { rest } = await firstDelta(engine.generate({ promptIds: [464, 2068], params: long }));
