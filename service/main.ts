@@ -89,10 +89,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     process.exit(2);
   }
   const logger = pino({ level: config.logLevel, base: { variant: config.variant, pid: process.pid } });
-  const fail = (error: unknown, context: string): never => {
+  /** The fatal line in the log and, for whoever reads the terminal or the container's exit, on stderr. */
+  const report = (error: unknown, context: string): void => {
     const message = error instanceof Error ? error.message : String(error);
     logger.fatal({ err: error }, `${context}: ${message}`);
     process.stderr.write(`${context}: ${message}\n`);
+  };
+  const fail = (error: unknown, context: string): never => {
+    report(error, context);
     process.exit(1);
   };
 
@@ -101,8 +105,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   // In-flight requests already got their error; /ready turns 503, their responses close, then exit 1
   // so the orchestrator replaces this replica.
   const exitAfterEngineFailure = async (error: Error): Promise<void> => {
-    logger.fatal({ err: error }, `the engine cannot serve: ${error.message}`);
-    process.stderr.write(`the engine cannot serve: ${error.message}\n`);
+    report(error, 'the engine cannot serve');
     if (built) {
       await built.drain(ENGINE_FAILURE_GRACE_MS);
       await built.app.close();

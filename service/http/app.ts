@@ -178,7 +178,7 @@ export async function buildApp(options: AppOptions): Promise<BuiltApp> {
   });
 
   app.setNotFoundHandler(async (request, reply) => {
-    const error = unknownUrl(request.method, request.url.split('?')[0] ?? request.url);
+    const error = unknownUrl(request);
     return reply.code(error.status).send(error.toEnvelope());
   });
 

@@ -46,12 +46,14 @@ export function unsupportedMediaType(): ApiError {
   });
 }
 
-export function unknownUrl(method: string, url: string): ApiError {
+/** For a request no route serves; the message names its method and path (without the query). */
+export function unknownUrl(request: { readonly method: string; readonly url: string }): ApiError {
+  const path = request.url.split('?')[0] ?? request.url;
   return new ApiError({
     status: 404,
     type: 'invalid_request_error',
     code: 'unknown_url',
-    message: `Invalid URL (${method} ${url}): see GET /v1/models and the README's API section for the endpoints.`,
+    message: `Invalid URL (${request.method} ${path}): see GET /v1/models and the README's API section for the endpoints.`,
   });
 }
 

@@ -19,7 +19,7 @@ export function buildMetricsServer({ registry, logger }: MetricsServerOptions): 
   }) as unknown as FastifyInstance;
   registerMetricsRoute(app, registry);
   app.setNotFoundHandler(async (request, reply) => {
-    const error = unknownUrl(request.method, request.url.split('?')[0] ?? request.url);
+    const error = unknownUrl(request);
     return reply.code(error.status).send(error.toEnvelope());
   });
   return app;

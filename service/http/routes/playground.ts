@@ -105,7 +105,7 @@ export function registerPlaygroundRoutes(app: FastifyInstance, options: Playgrou
 
   app.get<{ Params: { file: string } }>('/playground/:file', { config }, async (request, reply) => {
     const asset = request.params.file === 'index.html' ? undefined : assets.get(request.params.file);
-    if (asset === undefined) throw unknownUrl(request.method, request.url.split('?')[0] ?? request.url);
+    if (asset === undefined) throw unknownUrl(request);
     return serve(request, reply, asset);
   });
 }
